@@ -1,1 +1,63 @@
-fn main() {}
+//! husk-rootfs: build, import, check and pack flat rootfs directories.
+
+mod arch;
+mod busybox;
+mod cli;
+mod elf;
+mod error;
+mod staging;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use arch::Arch;
+use cli::Args;
+use error::{Error, Result};
+
+const USAGE: &str = "husk-rootfs COMMAND ...
+  busybox DIR [--arch x86_64|aarch64] [--busybox PATH]
+  import SRC DIR [--platform linux/amd64|linux/arm64] [--max-size SIZE]
+  check DIR [--arch x86_64|aarch64] [--entrypoint PATH]
+  pack DIR OUT.tar|OUT.tar.gz|OUT.cpio|OUT.cpio.gz [--mtime SECONDS]
+  bundle BUNDLE --rootfs DIR [-- CMD...]";
+
+fn arch_opt(a: &Args) -> Result<Arch> {
+    match a.opt_str("arch") {
+        Some(s) => Arch::parse(&s),
+        None => Ok(Arch::host()),
+    }
+}
+
+fn run(argv: Vec<OsString>) -> Result<()> {
+    let mut it = argv.into_iter();
+    let cmd = it.next().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+    let rest: Vec<OsString> = it.collect();
+    match cmd.as_str() {
+        "busybox" => {
+            let a = Args::parse(rest, &["arch", "busybox"], &[])?;
+            a.expect_positional(1, "busybox DIR")?;
+            busybox::run(&busybox::Opts {
+                dir: PathBuf::from(&a.positional[0]),
+                arch: arch_opt(&a)?,
+                busybox: a.opt("busybox").map(PathBuf::from),
+            })
+        }
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        "" => Err(Error::Usage("no command; try husk-rootfs --help".into())),
+        other => Err(Error::Usage(format!("unknown command {other:?}; try husk-rootfs --help"))),
+    }
+}
+
+fn main() {
+    let argv: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if let Err(e) = run(argv) {
+        eprintln!("husk-rootfs: {e}");
+        std::process::exit(match e {
+            Error::Usage(_) => 2,
+            _ => 1,
+        });
+    }
+}
