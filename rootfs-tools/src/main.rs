@@ -5,7 +5,11 @@ mod busybox;
 mod cli;
 mod elf;
 mod error;
+mod image;
+mod import;
+mod layer;
 mod staging;
+mod tree;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -40,6 +44,19 @@ fn run(argv: Vec<OsString>) -> Result<()> {
                 dir: PathBuf::from(&a.positional[0]),
                 arch: arch_opt(&a)?,
                 busybox: a.opt("busybox").map(PathBuf::from),
+            })
+        }
+        "import" => {
+            let a = Args::parse(rest, &["platform", "max-size"], &[])?;
+            a.expect_positional(2, "import SRC DIR")?;
+            import::run(&import::Opts {
+                src: PathBuf::from(&a.positional[0]),
+                dir: PathBuf::from(&a.positional[1]),
+                platform: a.opt_str("platform").map(|p| Arch::parse_platform(&p)).transpose()?,
+                max_size: match a.opt_str("max-size") {
+                    Some(s) => cli::parse_size(&s)?,
+                    None => import::DEFAULT_MAX_SIZE,
+                },
             })
         }
         "help" | "--help" | "-h" => {
