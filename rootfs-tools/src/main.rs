@@ -8,6 +8,7 @@ mod error;
 mod image;
 mod import;
 mod layer;
+mod pack;
 mod staging;
 mod tree;
 
@@ -57,6 +58,18 @@ fn run(argv: Vec<OsString>) -> Result<()> {
                     Some(s) => cli::parse_size(&s)?,
                     None => import::DEFAULT_MAX_SIZE,
                 },
+            })
+        }
+        "pack" => {
+            let a = Args::parse(rest, &["mtime"], &[])?;
+            a.expect_positional(2, "pack DIR OUT")?;
+            pack::run(&pack::Opts {
+                dir: PathBuf::from(&a.positional[0]),
+                out: PathBuf::from(&a.positional[1]),
+                mtime: a
+                    .opt_str("mtime")
+                    .map(|s| s.parse::<u64>().map_err(|_| Error::Usage(format!("bad --mtime {s:?}"))))
+                    .transpose()?,
             })
         }
         "help" | "--help" | "-h" => {
