@@ -59,14 +59,6 @@ impl Arch {
             Arch::Aarch64 => 183,
         }
     }
-
-    pub fn from_elf_machine(m: u16) -> Option<Arch> {
-        match m {
-            62 => Some(Arch::X86_64),
-            183 => Some(Arch::Aarch64),
-            _ => None,
-        }
-    }
 }
 
 /// A readable name for an ELF machine number.

@@ -352,6 +352,9 @@ fn oci_plan(store: Store, platform: Option<Arch>, kind: &'static str) -> Result<
 }
 
 fn check_platform(config: &ImageConfig, platform: Option<Arch>) -> Result<()> {
+    if !config.os.is_empty() && config.os != "linux" {
+        return Err(Error::format("image config", format!("image is for {}, not linux", config.os)));
+    }
     if let Some(p) = platform {
         if !config.architecture.is_empty() && config.architecture != p.oci() {
             return Err(Error::format(

@@ -1,7 +1,9 @@
 //! husk-rootfs: build, import, check and pack flat rootfs directories.
 
 mod arch;
+mod bundle;
 mod busybox;
+mod check;
 mod cli;
 mod elf;
 mod error;
@@ -70,6 +72,25 @@ fn run(argv: Vec<OsString>) -> Result<()> {
                     .opt_str("mtime")
                     .map(|s| s.parse::<u64>().map_err(|_| Error::Usage(format!("bad --mtime {s:?}"))))
                     .transpose()?,
+            })
+        }
+        "check" => {
+            let a = Args::parse(rest, &["arch", "entrypoint"], &[])?;
+            a.expect_positional(1, "check DIR")?;
+            check::run(&check::Opts {
+                dir: PathBuf::from(&a.positional[0]),
+                arch: arch_opt(&a)?,
+                entrypoint: a.opt_str("entrypoint"),
+            })
+        }
+        "bundle" => {
+            let a = Args::parse(rest, &["rootfs"], &[])?;
+            a.expect_positional(1, "bundle BUNDLE --rootfs DIR [-- CMD...]")?;
+            let rootfs = a.opt("rootfs").ok_or_else(|| Error::Usage("bundle needs --rootfs DIR".into()))?;
+            bundle::run(&bundle::Opts {
+                bundle: PathBuf::from(&a.positional[0]),
+                rootfs: PathBuf::from(rootfs),
+                args: a.rest.iter().map(|s| s.to_string_lossy().into_owned()).collect(),
             })
         }
         "help" | "--help" | "-h" => {

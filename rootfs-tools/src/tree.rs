@@ -70,10 +70,6 @@ impl Tree {
         Ok(Tree { root_path: root.to_path_buf(), root: fd, cache: None })
     }
 
-    pub fn root_fd(&self) -> BorrowedFd<'_> {
-        self.root.as_fd()
-    }
-
     /// Forgets the cached directory (after anything was removed or replaced).
     pub fn invalidate(&mut self) {
         self.cache = None;
