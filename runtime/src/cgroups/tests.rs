@@ -1,0 +1,1 @@
+//! Real-cgroup tests (root).
