@@ -1,1 +1,119 @@
-fn main() {}
+//! husk-init: a tini-compatible PID 1 for containers that can also
+//! supervise the services of a small appliance.
+//!
+//! Built `no_std` (with musl's libc for syscalls) whenever panics abort,
+//! i.e. in release builds; that is what keeps the static binary small. Dev
+//! builds link std only for its unwinding runtime and use nothing else.
+#![cfg_attr(all(panic = "abort", not(test)), no_std)]
+#![cfg_attr(not(test), no_main)]
+
+mod boot;
+mod cli;
+mod container;
+mod ctl;
+mod logger;
+mod power;
+mod procs;
+mod services;
+mod signals;
+mod spawn;
+mod supervise;
+mod sys;
+
+use core::ffi::{c_char, c_int};
+
+// Without std nothing links musl's libc for us.
+#[cfg(all(panic = "abort", not(test)))]
+#[link(name = "c", kind = "static", modifiers = "-bundle")]
+extern "C" {}
+
+#[cfg(all(panic = "abort", not(test)))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    let _ = sys::write_all(2, b"husk-init: internal error (panic)\n");
+    if sys::getpid() == 1 {
+        // A machine's PID 1 must not exit; park instead.
+        loop {
+            sys::sleep_ms(3_600_000);
+        }
+    }
+    sys::exit_now(70)
+}
+
+/// The C entry point (musl's crt calls it; there is no Rust runtime).
+#[cfg(not(test))]
+#[no_mangle]
+pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+    // SAFETY: the C runtime passes argc valid pointers in argv, followed by
+    // NULL, all alive for the whole process.
+    let argv: &'static [*const c_char] = unsafe { core::slice::from_raw_parts(argv, argc.max(0) as usize) };
+    real_main(cli::Args { argv })
+}
+
+fn env_verbosity() -> Option<i32> {
+    let v = sys::getenv(b"TINI_VERBOSITY\0")?;
+    // atoi-like, as tini does.
+    let digits = v.iter().take_while(|b| b.is_ascii_digit()).count();
+    Some(cli::parse_u32(&v[..digits]).unwrap_or(0) as i32)
+}
+
+fn real_main(args: cli::Args) -> c_int {
+    logger::init(env_verbosity().unwrap_or(1));
+    let parsed = match cli::parse(args) {
+        Ok(p) => p,
+        Err(e) => {
+            if e.wants_usage() {
+                logger::out(2, format_args!("husk-init: {}\n", e));
+                cli::usage(2);
+            } else {
+                log::error!("{}", e);
+                if logger::verbosity() < 1 {
+                    logger::out(2, format_args!("husk-init: {}\n", e));
+                }
+            }
+            return 1;
+        }
+    };
+    let mut o = match parsed {
+        cli::Parsed::Done => return 0,
+        cli::Parsed::Ctl { socket, cmd, name } => return ctl::client(socket, cmd, name),
+        cli::Parsed::Run(o) => o,
+    };
+    if sys::getenv(b"TINI_SUBREAPER\0").is_some() {
+        o.subreaper = true;
+    }
+    if sys::getenv(b"TINI_KILL_PROCESS_GROUP\0").is_some() {
+        o.group = true;
+    }
+    let machine = power::is_machine_pid1();
+    let has_program = o.program < args.len();
+    if o.services.is_none() && !has_program && machine {
+        if let Some(st) = sys::stat(sys::lit(b"/etc/husk/services\0")).ok().filter(|s| s.is_dir()) {
+            let _ = st;
+            o.services = Some(cli::DEFAULT_SERVICES);
+        }
+    }
+    if o.services.is_some() {
+        if has_program {
+            logger::out(2, format_args!("husk-init: --services takes no PROGRAM\n"));
+            return 1;
+        }
+        // Supervision events are the point of appliance mode: show them.
+        let base = env_verbosity().unwrap_or(3);
+        logger::set_verbosity(base + o.verbose);
+        return supervise::run(&o, machine);
+    }
+    logger::set_verbosity(env_verbosity().unwrap_or(1) + o.verbose);
+    if !has_program {
+        cli::usage(2);
+        if machine {
+            // Nothing to run: still never exit.
+            power::finish(o.on_exit.unwrap_or(libc::LINUX_REBOOT_CMD_POWER_OFF), true);
+        }
+        return 1;
+    }
+    if machine || o.boot {
+        boot::early_boot();
+    }
+    container::run(&o, args)
+}

@@ -1,0 +1,61 @@
+//! Link flags that keep the static husk-init small: strip symbols (the
+//! workspace profile's `strip` does not reach packages with an override),
+//! no page-aligned code/data split, no build-id note, and no .eh_frame
+//! (panics abort; nothing unwinds).
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=no-eh-frame.ld");
+    let target = std::env::var("TARGET").unwrap_or_default();
+    let release = std::env::var("PROFILE").map(|p| p == "release").unwrap_or(false);
+    if !target.contains("musl") || !release {
+        return;
+    }
+    // rust-lld is invoked directly (ld flavour); the default linker is a
+    // C compiler driver that wants -Wl, in front.
+    let direct = std::env::var("RUSTC_LINKER")
+        .map(|l| l.ends_with("rust-lld") || l.ends_with("ld.lld"))
+        .unwrap_or(false);
+    let script = format!("{}/no-eh-frame.ld", std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let mut flags: Vec<Vec<&str>> = vec![
+        vec!["--strip-all"],
+        vec!["-z", "noseparate-code"],
+        vec!["--build-id=none"],
+        vec!["-z", "norelro"],
+    ];
+    // GNU ld refuses to drop .eh_frame (crtbegin refers to it), so the C
+    // driver is pointed at rustup's bundled lld (gcc-ld/ld.lld) when present.
+    let gcc_ld = lld_dir();
+    if let Some(dir) = &gcc_ld {
+        if !direct {
+            println!("cargo:rustc-link-arg-bins=-B{dir}");
+            println!("cargo:rustc-link-arg-bins=-fuse-ld=lld");
+        }
+    }
+    if direct || gcc_ld.is_some() {
+        flags.push(vec!["-T", &script]);
+        // Compact relative relocations (static-pie); musl's startup
+        // code applies DT_RELR.
+        flags.push(vec!["-z", "pack-relative-relocs"]);
+    }
+    for f in &flags {
+        if direct {
+            for a in f {
+                println!("cargo:rustc-link-arg-bins={a}");
+            }
+        } else {
+            println!("cargo:rustc-link-arg-bins=-Wl,{}", f.join(","));
+        }
+    }
+}
+
+/// rustup's `lib/rustlib/<host>/bin/gcc-ld` (holds an `ld.lld` that runs
+/// rust-lld), if this toolchain ships it.
+fn lld_dir() -> Option<String> {
+    let rustc = std::env::var("RUSTC").ok()?;
+    let out = std::process::Command::new(rustc).args(["--print", "sysroot"]).output().ok()?;
+    let sysroot = String::from_utf8(out.stdout).ok()?;
+    let host = std::env::var("HOST").ok()?;
+    let dir = format!("{}/lib/rustlib/{}/bin/gcc-ld", sysroot.trim(), host);
+    std::path::Path::new(&dir).join("ld.lld").exists().then_some(dir)
+}

@@ -1,0 +1,360 @@
+//! Command line: tini's flags (getopt-style clusters like `-vvv`, `-pSIGKILL`)
+//! plus husk-init's long options. Options end at `--` or at the first
+//! argument that is not an option (like musl's getopt).
+
+use crate::signals;
+use crate::sys;
+use core::ffi::{c_char, c_int, CStr};
+use core::fmt;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const DEFAULT_SERVICES: &[u8] = b"/etc/husk/services";
+pub const DEFAULT_CTL: &[u8] = b"/run/husk-init.sock";
+pub const DEFAULT_HUSK_ROOT: &[u8] = b"/run/husk";
+
+/// The process arguments (argv lives as long as the process).
+#[derive(Clone, Copy)]
+pub struct Args {
+    pub argv: &'static [*const c_char],
+}
+
+impl Args {
+    pub fn get(&self, i: usize) -> &'static [u8] {
+        // SAFETY: argv[i] for i < argc is a NUL-terminated string that the
+        // process keeps for its whole life.
+        unsafe { CStr::from_ptr(self.argv[i]) }.to_bytes()
+    }
+    pub fn len(&self) -> usize {
+        self.argv.len()
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum CliError {
+    /// An option we do not know (usage follows).
+    Unknown(&'static [u8]),
+    /// An option missing its value (usage follows).
+    Missing(&'static str),
+    /// A value that does not parse: (option, value).
+    Invalid(&'static str, &'static [u8]),
+    /// No PROGRAM given (usage follows).
+    NoProgram,
+    /// `ctl` without a command or with a wrong one.
+    Ctl(&'static str),
+}
+
+impl CliError {
+    pub fn wants_usage(&self) -> bool {
+        matches!(self, CliError::Unknown(_) | CliError::Missing(_) | CliError::NoProgram)
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::logger::Show;
+        match self {
+            CliError::Unknown(a) => write!(f, "invalid option: {}", Show(a)),
+            CliError::Missing(o) => write!(f, "option requires an argument: {}", o),
+            // tini's wording, which its tests look for.
+            CliError::Invalid(o, v) => write!(f, "Not a valid option for {}: {}", o, Show(v)),
+            CliError::NoProgram => f.write_str("no PROGRAM given"),
+            CliError::Ctl(m) => f.write_str(m),
+        }
+    }
+}
+
+pub struct Options {
+    pub verbose: i32,
+    pub subreaper: bool,
+    pub pdeathsig: c_int,
+    pub warn_reap: bool,
+    pub group: bool,
+    /// Exit codes remapped to 0 (-e), as a 256-bit set.
+    pub expect: [u32; 8],
+    /// --grace in milliseconds.
+    pub grace_ms: Option<u64>,
+    /// --rewrite: rewrite[FROM] = TO (0 drops it); -1 means unchanged.
+    pub rewrite: [i8; 65],
+    /// --on-exit: a reboot(2) command.
+    pub on_exit: Option<c_int>,
+    pub services: Option<&'static [u8]>,
+    pub boot: bool,
+    pub ctl: &'static [u8],
+    pub husk_root: &'static [u8],
+    pub husk: &'static [u8],
+    /// Index in argv of PROGRAM (== argc when none).
+    pub program: usize,
+}
+
+pub enum Parsed {
+    Run(Options),
+    /// `husk-init ctl CMD [NAME]`.
+    Ctl { socket: &'static [u8], cmd: &'static [u8], name: &'static [u8] },
+    /// -h, -l, --version: already printed; exit 0.
+    Done,
+}
+
+pub fn parse_u32(s: &[u8]) -> Option<u32> {
+    if s.is_empty() || s.len() > 9 {
+        return None;
+    }
+    let mut n: u32 = 0;
+    for &b in s {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + (b - b'0') as u32;
+    }
+    Some(n)
+}
+
+/// Seconds, with an optional fraction (`2`, `0.5`), as milliseconds.
+pub fn parse_seconds(s: &[u8]) -> Option<u64> {
+    let (int, frac) = match s.iter().position(|&b| b == b'.') {
+        Some(i) => (&s[..i], &s[i + 1..]),
+        None => (s, &b""[..]),
+    };
+    let i = if int.is_empty() && !frac.is_empty() { 0 } else { parse_u32(int)? } as u64;
+    let mut ms = 0u64;
+    let mut scale = 100;
+    for &b in frac.iter().take(3) {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        ms += (b - b'0') as u64 * scale;
+        scale /= 10;
+    }
+    if !frac.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(i * 1000 + ms)
+}
+
+fn on_exit_cmd(s: &[u8]) -> Option<c_int> {
+    match s {
+        b"poweroff" => Some(libc::LINUX_REBOOT_CMD_POWER_OFF),
+        b"reboot" => Some(libc::LINUX_REBOOT_CMD_RESTART),
+        b"halt" => Some(libc::LINUX_REBOOT_CMD_HALT),
+        _ => None,
+    }
+}
+
+pub fn parse(args: Args) -> Result<Parsed, CliError> {
+    if args.len() > 1 && args.get(1) == b"ctl" {
+        return parse_ctl(args);
+    }
+    let mut o = Options {
+        verbose: 0,
+        subreaper: false,
+        pdeathsig: 0,
+        warn_reap: false,
+        group: false,
+        expect: [0; 8],
+        grace_ms: None,
+        rewrite: [-1; 65],
+        on_exit: None,
+        services: None,
+        boot: false,
+        ctl: DEFAULT_CTL,
+        husk_root: DEFAULT_HUSK_ROOT,
+        husk: b"husk",
+        program: args.len(),
+    };
+    let mut i = 1;
+    while i < args.len() {
+        let a = args.get(i);
+        if a == b"--" {
+            i += 1;
+            break;
+        }
+        if a.len() < 2 || a[0] != b'-' {
+            break;
+        }
+        if a[1] == b'-' {
+            // --name or --name=value
+            let (name, inline) = match a.iter().position(|&b| b == b'=') {
+                Some(p) => (&a[..p], Some(&a[p + 1..])),
+                None => (a, None),
+            };
+            let takes = |n: &'static str| -> bool { name == n.as_bytes() };
+            let mut value = |opt: &'static str| -> Result<&'static [u8], CliError> {
+                if let Some(v) = inline {
+                    return Ok(v);
+                }
+                i += 1;
+                if i < args.len() {
+                    Ok(args.get(i))
+                } else {
+                    Err(CliError::Missing(opt))
+                }
+            };
+            if takes("--version") {
+                crate::logger::out(1, format_args!("husk-init version {}\n", VERSION));
+                return Ok(Parsed::Done);
+            } else if takes("--help") {
+                usage(1);
+                return Ok(Parsed::Done);
+            } else if takes("--grace") {
+                let v = value("--grace")?;
+                o.grace_ms = Some(parse_seconds(v).ok_or(CliError::Invalid("--grace", v))?);
+            } else if takes("--rewrite") {
+                let v = value("--rewrite")?;
+                let bad = CliError::Invalid("--rewrite", v);
+                let p = v.iter().position(|&b| b == b':').ok_or(CliError::Invalid("--rewrite", v))?;
+                let from = signals::parse(&v[..p]).ok_or(CliError::Invalid("--rewrite", v))?;
+                let to_s = &v[p + 1..];
+                let to = if to_s == b"0" { 0 } else { signals::parse(to_s).ok_or(bad)? };
+                o.rewrite[from as usize] = to as i8;
+            } else if takes("--on-exit") {
+                let v = value("--on-exit")?;
+                o.on_exit = Some(on_exit_cmd(v).ok_or(CliError::Invalid("--on-exit", v))?);
+            } else if takes("--services") {
+                o.services = Some(value("--services")?);
+            } else if takes("--boot") {
+                o.boot = true;
+            } else if takes("--ctl") {
+                o.ctl = value("--ctl")?;
+            } else if takes("--husk-root") {
+                o.husk_root = value("--husk-root")?;
+            } else if takes("--husk") {
+                o.husk = value("--husk")?;
+            } else {
+                return Err(CliError::Unknown(a));
+            }
+            i += 1;
+            continue;
+        }
+        // A cluster of short options.
+        let mut j = 1;
+        while j < a.len() {
+            let c = a[j];
+            j += 1;
+            match c {
+                b'h' => {
+                    usage(1);
+                    return Ok(Parsed::Done);
+                }
+                b'l' => {
+                    crate::logger::out(1, format_args!("{}", LICENSE));
+                    return Ok(Parsed::Done);
+                }
+                b's' => o.subreaper = true,
+                b'v' => o.verbose += 1,
+                b'w' => o.warn_reap = true,
+                b'g' => o.group = true,
+                b'p' | b'e' => {
+                    let v = if j < a.len() {
+                        let v = &a[j..];
+                        j = a.len();
+                        v
+                    } else {
+                        i += 1;
+                        if i >= args.len() {
+                            return Err(CliError::Missing(if c == b'p' { "-p" } else { "-e" }));
+                        }
+                        args.get(i)
+                    };
+                    if c == b'p' {
+                        o.pdeathsig = signals::parse(v).ok_or(CliError::Invalid("-p", v))?;
+                    } else {
+                        let n = parse_u32(v).filter(|n| *n <= 255).ok_or(CliError::Invalid("-e", v))?;
+                        o.expect[(n / 32) as usize] |= 1 << (n % 32);
+                    }
+                }
+                _ => return Err(CliError::Unknown(a)),
+            }
+        }
+        i += 1;
+    }
+    o.program = i;
+    Ok(Parsed::Run(o))
+}
+
+fn parse_ctl(args: Args) -> Result<Parsed, CliError> {
+    let mut socket = sys::getenv(b"HUSK_INIT_CTL\0").unwrap_or(DEFAULT_CTL);
+    let mut i = 2;
+    if i < args.len() && args.get(i) == b"--ctl" {
+        if i + 1 >= args.len() {
+            return Err(CliError::Missing("--ctl"));
+        }
+        socket = args.get(i + 1);
+        i += 2;
+    }
+    let usage = "usage: husk-init ctl [--ctl SOCKET] status [NAME] | start|stop|restart NAME";
+    if i >= args.len() {
+        return Err(CliError::Ctl(usage));
+    }
+    let cmd = args.get(i);
+    let name = if i + 1 < args.len() { args.get(i + 1) } else { b"" };
+    let ok = match cmd {
+        b"status" => i + 2 >= args.len(),
+        b"start" | b"stop" | b"restart" => !name.is_empty() && i + 2 == args.len(),
+        _ => false,
+    };
+    if !ok {
+        return Err(CliError::Ctl(usage));
+    }
+    Ok(Parsed::Ctl { socket, cmd, name })
+}
+
+pub fn usage(fd: c_int) {
+    crate::logger::out(
+        fd,
+        format_args!(
+            "husk-init (husk-init version {v})\n\
+Usage: husk-init [OPTIONS] PROGRAM -- [ARGS] | --version\n\
+       husk-init [OPTIONS] --services DIR\n\
+       husk-init ctl [--ctl SOCKET] status [NAME] | start|stop|restart NAME\n\n\
+Execute a program under the supervision of a valid init process (husk-init)\n\n\
+Command line options:\n\n\
+  --version: Show version and exit.\n\
+  -h: Show this help message and exit.\n\
+  -s: Register as a process subreaper (requires Linux >= 3.4).\n\
+  -p SIGNAL: Trigger SIGNAL when parent dies, e.g. \"-p SIGKILL\".\n\
+  -v: Generate more verbose output. Repeat up to 3 times.\n\
+  -w: Print a warning when processes are getting reaped.\n\
+  -g: Send signals to the child's process group.\n\
+  -e EXIT_CODE: Remap EXIT_CODE (from 0 to 255) to 0.\n\
+  -l: Show license and exit.\n\
+  --grace SECONDS: After PROGRAM exits, SIGTERM the remaining processes,\n\
+      SIGKILL them after SECONDS, and wait for all of them.\n\
+  --rewrite FROM:TO: Forward signal FROM as TO (TO=0: drop it).\n\
+  --on-exit poweroff|reboot|halt: What PID 1 does when its work is done.\n\
+  --services DIR: Supervise the services in DIR (appliance mode).\n\
+  --boot: Mount /proc, /sys, /dev... and set the hostname first.\n\
+  --ctl SOCKET: Control socket (default /run/husk-init.sock).\n\
+  --husk-root DIR: State root for container services (default /run/husk).\n\
+  --husk PATH: The husk binary for container services (default: husk in PATH).\n\n\
+Environment variables:\n\n\
+  TINI_SUBREAPER: Register as a process subreaper (requires Linux >= 3.4).\n\
+  TINI_VERBOSITY: Set the verbosity level (default: 1).\n\
+  TINI_KILL_PROCESS_GROUP: Send signals to the child's process group.\n\
+  HUSK_INIT_CTL: Control socket for husk-init ctl.\n\n",
+            v = VERSION
+        ),
+    );
+}
+
+pub const LICENSE: &str = "husk-init is part of husk.\n\
+Licensed under the Apache License, Version 2.0 (the \"License\");\n\
+you may not use this file except in compliance with the License.\n\
+You may obtain a copy of the License at\n\n\
+    http://www.apache.org/licenses/LICENSE-2.0\n\n\
+Unless required by applicable law or agreed to in writing, software\n\
+distributed under the License is distributed on an \"AS IS\" BASIS,\n\
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds() {
+        assert_eq!(parse_seconds(b"2"), Some(2000));
+        assert_eq!(parse_seconds(b"0.5"), Some(500));
+        assert_eq!(parse_seconds(b".25"), Some(250));
+        assert_eq!(parse_seconds(b"x"), None);
+        assert_eq!(parse_seconds(b"1.x"), None);
+        assert_eq!(parse_seconds(b""), None);
+    }
+}

@@ -1,0 +1,580 @@
+//! Thin safe wrappers around the syscalls husk-init uses (through musl's
+//! static libc). Every `unsafe` block of the crate outside the fork/exec
+//! window lives here.
+
+use core::ffi::{c_char, c_int, c_void, CStr};
+use core::fmt;
+
+pub type Pid = libc::pid_t;
+
+/// An errno value; displays as its strerror text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Errno(pub c_int);
+
+impl fmt::Display for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // SAFETY: musl's strerror returns a pointer to a static, NUL-terminated
+        // string for any value.
+        let s = unsafe { CStr::from_ptr(libc::strerror(self.0)) };
+        f.write_str(s.to_str().unwrap_or("unknown error"))
+    }
+}
+
+pub type R<T> = Result<T, Errno>;
+
+pub fn errno() -> Errno {
+    // SAFETY: __errno_location returns this thread's errno slot.
+    Errno(unsafe { *libc::__errno_location() })
+}
+
+fn check(r: c_int) -> R<c_int> {
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(r)
+    }
+}
+
+fn check_l(r: libc::c_long) -> R<libc::c_long> {
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(r)
+    }
+}
+
+/// A NUL-terminated byte string built in a fixed stack buffer.
+pub struct CBuf<const N: usize> {
+    b: [u8; N],
+    n: usize,
+}
+
+impl<const N: usize> CBuf<N> {
+    pub const fn new() -> Self {
+        CBuf { b: [0; N], n: 0 }
+    }
+    /// Builds from parts; None when it would not fit (or holds a NUL).
+    pub fn of(parts: &[&[u8]]) -> Option<Self> {
+        let mut c = Self::new();
+        for p in parts {
+            c.push(p)?;
+        }
+        Some(c)
+    }
+    pub fn push(&mut self, s: &[u8]) -> Option<()> {
+        if self.n + s.len() + 1 > N || s.contains(&0) {
+            return None;
+        }
+        self.b[self.n..self.n + s.len()].copy_from_slice(s);
+        self.n += s.len();
+        self.b[self.n] = 0;
+        Some(())
+    }
+    pub fn bytes(&self) -> &[u8] {
+        &self.b[..self.n]
+    }
+    pub fn ptr(&self) -> *const c_char {
+        self.b.as_ptr().cast()
+    }
+}
+
+/// A C string pointer from a byte string literal ending in NUL.
+pub fn lit(s: &'static [u8]) -> *const c_char {
+    debug_assert!(s.last() == Some(&0));
+    s.as_ptr().cast()
+}
+
+// ---- processes -------------------------------------------------------------
+
+pub fn getpid() -> Pid {
+    // SAFETY: no preconditions.
+    unsafe { libc::getpid() }
+}
+
+pub fn getpgrp() -> Pid {
+    // SAFETY: no preconditions.
+    unsafe { libc::getpgrp() }
+}
+
+/// fork(2). The caller must only use async-signal-safe calls in the child
+/// (we are single-threaded, so that holds trivially) and end it with exec
+/// or `exit_now`.
+pub fn fork() -> R<Pid> {
+    // SAFETY: husk-init is single-threaded, so the child's copy of the
+    // address space is consistent.
+    check(unsafe { libc::fork() })
+}
+
+pub fn exit_now(code: c_int) -> ! {
+    // SAFETY: _exit never returns and has no preconditions.
+    unsafe { libc::_exit(code) }
+}
+
+/// execvp(3) of a NULL-terminated argv; returns only on failure.
+///
+/// # Safety
+/// `argv` must point to a NULL-terminated array of valid C strings.
+pub unsafe fn execvp(argv: *const *const c_char) -> Errno {
+    // SAFETY: guaranteed by the caller.
+    unsafe { libc::execvp(*argv, argv) };
+    errno()
+}
+
+pub fn kill(pid: Pid, sig: c_int) -> R<()> {
+    // SAFETY: no memory is passed.
+    check(unsafe { libc::kill(pid, sig) }).map(drop)
+}
+
+/// waitpid(pid, WNOHANG or blocking): Ok(None) when nothing is ready.
+pub fn waitpid(pid: Pid, nohang: bool) -> R<Option<(Pid, c_int)>> {
+    let mut st: c_int = 0;
+    loop {
+        // SAFETY: st is a valid out pointer.
+        let r = unsafe { libc::waitpid(pid, &mut st, if nohang { libc::WNOHANG } else { 0 }) };
+        if r < 0 {
+            let e = errno();
+            if e.0 == libc::EINTR {
+                continue;
+            }
+            return Err(e);
+        }
+        return Ok(if r == 0 { None } else { Some((r, st)) });
+    }
+}
+
+pub fn setpgid(pid: Pid, pgid: Pid) -> R<()> {
+    // SAFETY: no memory is passed.
+    check(unsafe { libc::setpgid(pid, pgid) }).map(drop)
+}
+
+pub fn setsid() -> R<Pid> {
+    // SAFETY: no memory is passed.
+    check(unsafe { libc::setsid() })
+}
+
+pub fn tcsetpgrp(fd: c_int, pgrp: Pid) -> R<()> {
+    // SAFETY: no memory is passed.
+    check(unsafe { libc::tcsetpgrp(fd, pgrp) }).map(drop)
+}
+
+pub fn prctl(op: c_int, arg: libc::c_ulong) -> R<c_int> {
+    // SAFETY: the options we use take an integer argument (or a pointer to an
+    // int for PR_GET_*, see `subreaper`).
+    check(unsafe { libc::prctl(op, arg, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) })
+}
+
+pub fn is_subreaper() -> bool {
+    let mut v: c_int = 0;
+    // SAFETY: PR_GET_CHILD_SUBREAPER stores an int at the pointer we pass.
+    let r = unsafe { libc::prctl(libc::PR_GET_CHILD_SUBREAPER, &mut v as *mut c_int) };
+    r == 0 && v != 0
+}
+
+// ---- signals ---------------------------------------------------------------
+
+#[derive(Clone, Copy)]
+pub struct SigSet(pub libc::sigset_t);
+
+impl SigSet {
+    pub fn empty() -> SigSet {
+        // SAFETY: sigset_t is plain data; sigemptyset initialises it.
+        unsafe {
+            let mut s: libc::sigset_t = core::mem::zeroed();
+            libc::sigemptyset(&mut s);
+            SigSet(s)
+        }
+    }
+    pub fn full() -> SigSet {
+        // SAFETY: as above, sigfillset initialises it.
+        unsafe {
+            let mut s: libc::sigset_t = core::mem::zeroed();
+            libc::sigfillset(&mut s);
+            SigSet(s)
+        }
+    }
+    pub fn del(&mut self, sig: c_int) {
+        // SAFETY: self.0 is an initialised set.
+        unsafe { libc::sigdelset(&mut self.0, sig) };
+    }
+    pub fn add(&mut self, sig: c_int) {
+        // SAFETY: self.0 is an initialised set.
+        unsafe { libc::sigaddset(&mut self.0, sig) };
+    }
+}
+
+/// sigprocmask(SIG_SETMASK): returns the previous mask.
+pub fn set_sigmask(set: &SigSet) -> R<SigSet> {
+    let mut old = SigSet::empty();
+    // SAFETY: both pointers are valid sigsets.
+    check(unsafe { libc::sigprocmask(libc::SIG_SETMASK, &set.0, &mut old.0) })?;
+    Ok(old)
+}
+
+/// A saved signal disposition.
+#[derive(Clone, Copy)]
+pub struct SigAction(libc::sigaction);
+
+/// Sets `sig` to SIG_IGN (or SIG_DFL) and returns the previous action.
+pub fn set_sigaction(sig: c_int, ignore: bool) -> R<SigAction> {
+    // SAFETY: sigaction is plain data; zeroed is a valid (SIG_DFL) value.
+    let mut new: libc::sigaction = unsafe { core::mem::zeroed() };
+    new.sa_sigaction = if ignore { libc::SIG_IGN } else { libc::SIG_DFL };
+    // SAFETY: as above.
+    let mut old: libc::sigaction = unsafe { core::mem::zeroed() };
+    // SAFETY: valid pointers to sigaction structs.
+    check(unsafe { libc::sigaction(sig, &new, &mut old) })?;
+    Ok(SigAction(old))
+}
+
+pub fn restore_sigaction(sig: c_int, a: &SigAction) -> R<()> {
+    // SAFETY: a.0 came from the kernel.
+    check(unsafe { libc::sigaction(sig, &a.0, core::ptr::null_mut()) }).map(drop)
+}
+
+/// A signalfd for `set` (non-blocking, close-on-exec).
+pub fn signalfd(set: &SigSet) -> R<c_int> {
+    // SAFETY: valid sigset pointer.
+    check(unsafe { libc::signalfd(-1, &set.0, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) })
+}
+
+/// Reads queued signals from a non-blocking signalfd into `out`; returns
+/// how many were read (0 when none is pending).
+pub fn read_signals(fd: c_int, out: &mut [c_int; 16]) -> R<usize> {
+    // SAFETY: signalfd_siginfo is plain data.
+    let mut buf: [libc::signalfd_siginfo; 16] = unsafe { core::mem::zeroed() };
+    let r = read(fd, {
+        // SAFETY: the byte view covers exactly the array we own.
+        unsafe {
+            core::slice::from_raw_parts_mut(
+                buf.as_mut_ptr().cast::<u8>(),
+                core::mem::size_of_val(&buf),
+            )
+        }
+    });
+    match r {
+        Ok(n) => {
+            let k = n / core::mem::size_of::<libc::signalfd_siginfo>();
+            for i in 0..k {
+                out[i] = buf[i].ssi_signo as c_int;
+            }
+            Ok(k)
+        }
+        Err(e) if e.0 == libc::EAGAIN => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+// ---- files -----------------------------------------------------------------
+
+pub fn open(path: *const c_char, flags: c_int, mode: libc::mode_t) -> R<c_int> {
+    // SAFETY: path is a valid C string (callers build it with CBuf/lit).
+    check(unsafe { libc::open(path, flags | libc::O_CLOEXEC, mode as libc::c_uint) })
+}
+
+pub fn close(fd: c_int) {
+    // SAFETY: closing an fd we own.
+    unsafe { libc::close(fd) };
+}
+
+pub fn read(fd: c_int, buf: &mut [u8]) -> R<usize> {
+    loop {
+        // SAFETY: buf is valid for buf.len() bytes.
+        let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if r < 0 {
+            let e = errno();
+            if e.0 == libc::EINTR {
+                continue;
+            }
+            return Err(e);
+        }
+        return Ok(r as usize);
+    }
+}
+
+/// Writes all of `buf` (best effort, retries on short writes and EINTR).
+pub fn write_all(fd: c_int, mut buf: &[u8]) -> R<()> {
+    while !buf.is_empty() {
+        // SAFETY: buf is valid for buf.len() bytes.
+        let r = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        if r < 0 {
+            let e = errno();
+            if e.0 == libc::EINTR {
+                continue;
+            }
+            return Err(e);
+        }
+        buf = &buf[r as usize..];
+    }
+    Ok(())
+}
+
+/// Reads a whole small file into `buf`; returns the bytes read.
+pub fn read_file<'a>(path: *const c_char, buf: &'a mut [u8]) -> R<&'a [u8]> {
+    let fd = open(path, libc::O_RDONLY, 0)?;
+    let mut n = 0;
+    while n < buf.len() {
+        match read(fd, &mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) => {
+                close(fd);
+                return Err(e);
+            }
+        }
+    }
+    close(fd);
+    Ok(&buf[..n])
+}
+
+pub fn dup2(from: c_int, to: c_int) -> R<()> {
+    // SAFETY: no memory is passed.
+    check(unsafe { libc::dup2(from, to) }).map(drop)
+}
+
+pub fn fd_is_open(fd: c_int) -> bool {
+    // SAFETY: F_GETFD takes no argument.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
+/// Closes every fd >= `from` (close_range, else a loop).
+pub fn close_from(from: c_int) {
+    // SAFETY: closing fds; none is in use by Rust objects at this point.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, from as libc::c_uint, !0u32, 0u32) };
+    if r != 0 {
+        for fd in from..1024 {
+            close(fd);
+        }
+    }
+}
+
+pub fn chdir(path: *const c_char) -> R<()> {
+    // SAFETY: valid C string.
+    check(unsafe { libc::chdir(path) }).map(drop)
+}
+
+#[derive(Clone, Copy)]
+pub struct Stat {
+    pub dev: u64,
+    pub ino: u64,
+    pub mode: u32,
+}
+
+impl Stat {
+    pub fn is_dir(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFDIR
+    }
+    pub fn is_file(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFREG
+    }
+}
+
+pub fn stat(path: *const c_char) -> R<Stat> {
+    // SAFETY: stat is plain data, filled by the kernel.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: valid C string and out pointer.
+    check(unsafe { libc::stat(path, &mut st) })?;
+    Ok(Stat { dev: st.st_dev as u64, ino: st.st_ino as u64, mode: st.st_mode as u32 })
+}
+
+pub fn exists(path: *const c_char) -> bool {
+    stat(path).is_ok()
+}
+
+pub fn access_x(path: *const c_char) -> bool {
+    // SAFETY: valid C string.
+    unsafe { libc::access(path, libc::X_OK) == 0 }
+}
+
+pub fn mkdir(path: *const c_char, mode: libc::mode_t) -> R<()> {
+    // SAFETY: valid C string.
+    match check(unsafe { libc::mkdir(path, mode) }) {
+        Err(e) if e.0 == libc::EEXIST => Ok(()),
+        r => r.map(drop),
+    }
+}
+
+pub fn unlink(path: *const c_char) {
+    // SAFETY: valid C string.
+    unsafe { libc::unlink(path) };
+}
+
+pub fn symlink(target: *const c_char, path: *const c_char) -> R<()> {
+    // SAFETY: valid C strings.
+    check(unsafe { libc::symlink(target, path) }).map(drop)
+}
+
+/// Calls `f(name)` for each entry of the directory open at `fd`
+/// (getdents64 into a stack buffer; no allocation).
+pub fn each_dirent(fd: c_int, mut f: impl FnMut(&[u8], u8)) -> R<()> {
+    let mut buf = [0u8; 2048];
+    loop {
+        // SAFETY: buf is valid for its length.
+        let n = check_l(unsafe {
+            libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len())
+        })? as usize;
+        if n == 0 {
+            return Ok(());
+        }
+        let mut off = 0;
+        while off + 19 < n {
+            // linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type, name...
+            let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
+            let typ = buf[off + 18];
+            let name = &buf[off + 19..off + reclen];
+            let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+            f(&name[..end], typ);
+            off += reclen;
+        }
+    }
+}
+
+// ---- time and polling ------------------------------------------------------
+
+/// CLOCK_MONOTONIC in milliseconds.
+pub fn now_ms() -> u64 {
+    // SAFETY: timespec is plain data.
+    let mut ts: libc::timespec = unsafe { core::mem::zeroed() };
+    // SAFETY: valid out pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}
+
+/// poll(2) on up to 2 fds for input; timeout -1 waits forever. Returns the
+/// readiness of each fd.
+pub fn poll_in(fds: &[c_int], timeout_ms: c_int) -> R<[bool; 2]> {
+    let mut p = [libc::pollfd { fd: -1, events: libc::POLLIN, revents: 0 }; 2];
+    for (i, fd) in fds.iter().enumerate().take(2) {
+        p[i].fd = *fd;
+    }
+    // SAFETY: p is a valid array of pollfd.
+    let r = unsafe { libc::poll(p.as_mut_ptr(), fds.len().min(2) as libc::nfds_t, timeout_ms) };
+    if r < 0 {
+        let e = errno();
+        if e.0 == libc::EINTR {
+            return Ok([false; 2]);
+        }
+        return Err(e);
+    }
+    Ok([p[0].revents != 0, p[1].revents != 0])
+}
+
+pub fn sleep_ms(ms: u64) {
+    let ts = libc::timespec { tv_sec: (ms / 1000) as _, tv_nsec: ((ms % 1000) * 1_000_000) as _ };
+    // SAFETY: valid timespec; the remainder pointer may be null.
+    unsafe { libc::nanosleep(&ts, core::ptr::null_mut()) };
+}
+
+// ---- system ----------------------------------------------------------------
+
+pub fn mount(src: *const c_char, target: *const c_char, fstype: *const c_char, flags: libc::c_ulong, data: *const c_char) -> R<()> {
+    // SAFETY: valid C strings (data may be null).
+    check(unsafe { libc::mount(src, target, fstype, flags, data.cast::<c_void>()) }).map(drop)
+}
+
+pub fn umount(target: *const c_char, flags: c_int) -> R<()> {
+    // SAFETY: valid C string.
+    check(unsafe { libc::umount2(target, flags) }).map(drop)
+}
+
+pub fn sethostname(name: &[u8]) -> R<()> {
+    // SAFETY: name is valid for its length.
+    check(unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) }).map(drop)
+}
+
+pub fn sync() {
+    // SAFETY: no preconditions.
+    unsafe { libc::sync() };
+}
+
+pub fn reboot(cmd: c_int) -> R<()> {
+    // SAFETY: no memory is passed.
+    check(unsafe { libc::reboot(cmd) }).map(drop)
+}
+
+pub fn getenv(name: &'static [u8]) -> Option<&'static [u8]> {
+    // SAFETY: name is NUL-terminated; getenv returns a pointer into the
+    // environment block, which lives as long as the process (we never
+    // change the environment).
+    let p = unsafe { libc::getenv(lit(name)) };
+    if p.is_null() {
+        None
+    } else {
+        // SAFETY: non-null pointers from getenv are NUL-terminated strings.
+        Some(unsafe { CStr::from_ptr(p) }.to_bytes())
+    }
+}
+
+// ---- unix sockets ----------------------------------------------------------
+
+fn sockaddr(path: &[u8]) -> Option<(libc::sockaddr_un, libc::socklen_t)> {
+    // SAFETY: sockaddr_un is plain data.
+    let mut a: libc::sockaddr_un = unsafe { core::mem::zeroed() };
+    if path.len() >= a.sun_path.len() {
+        return None;
+    }
+    a.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    for (i, b) in path.iter().enumerate() {
+        a.sun_path[i] = *b as c_char;
+    }
+    let len = core::mem::size_of::<libc::sa_family_t>() + path.len() + 1;
+    Some((a, len as libc::socklen_t))
+}
+
+fn stream_socket() -> R<c_int> {
+    // SAFETY: no memory is passed.
+    check(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) })
+}
+
+/// A listening unix stream socket at `path` (mode 0600), non-blocking.
+pub fn listen_unix(path: &[u8]) -> R<c_int> {
+    let (a, len) = sockaddr(path).ok_or(Errno(libc::ENAMETOOLONG))?;
+    let fd = stream_socket()?;
+    // SAFETY: a is a valid sockaddr_un of length len; fchmod/fcntl take ints.
+    let r = unsafe {
+        libc::fchmod(fd, 0o600);
+        libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK);
+        let mut r = libc::bind(fd, (&a as *const libc::sockaddr_un).cast(), len);
+        if r == 0 {
+            r = libc::listen(fd, 8);
+        }
+        r
+    };
+    if r < 0 {
+        let e = errno();
+        close(fd);
+        return Err(e);
+    }
+    Ok(fd)
+}
+
+/// accept(2) on a non-blocking listener; the connection gets 1 s send and
+/// receive timeouts so a stuck client cannot hold up the supervisor.
+pub fn accept(fd: c_int) -> R<c_int> {
+    // SAFETY: null address pointers are allowed.
+    let c = check(unsafe { libc::accept4(fd, core::ptr::null_mut(), core::ptr::null_mut(), libc::SOCK_CLOEXEC) })?;
+    let tv = libc::timeval { tv_sec: 1, tv_usec: 0 };
+    for opt in [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO] {
+        // SAFETY: tv is a valid timeval of the given size.
+        unsafe {
+            libc::setsockopt(c, libc::SOL_SOCKET, opt, (&tv as *const libc::timeval).cast(), core::mem::size_of::<libc::timeval>() as libc::socklen_t)
+        };
+    }
+    Ok(c)
+}
+
+pub fn connect_unix(path: &[u8]) -> R<c_int> {
+    let (a, len) = sockaddr(path).ok_or(Errno(libc::ENAMETOOLONG))?;
+    let fd = stream_socket()?;
+    // SAFETY: a is a valid sockaddr_un of length len.
+    if unsafe { libc::connect(fd, (&a as *const libc::sockaddr_un).cast(), len) } < 0 {
+        let e = errno();
+        close(fd);
+        return Err(e);
+    }
+    Ok(fd)
+}
+
+pub fn shutdown_write(fd: c_int) {
+    // SAFETY: no memory is passed.
+    unsafe { libc::shutdown(fd, libc::SHUT_WR) };
+}
