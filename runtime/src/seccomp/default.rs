@@ -82,6 +82,11 @@ const ENOSYS: u32 = 38;
 
 /// Docker's default profile for the native arch.
 pub fn default_profile() -> Seccomp {
+    default_profile_for(Arch::native())
+}
+
+/// Docker's default profile for a host of arch `native`.
+pub fn default_profile_for(native: Arch) -> Seccomp {
     let allow = "SCMP_ACT_ALLOW";
     let mut rules = vec![SyscallRule::new(ALLOWED, allow)];
     // socket: everything but AF_VSOCK (the host's vsock is not namespaced).
@@ -104,7 +109,7 @@ pub fn default_profile() -> Seccomp {
     // clone3 hides its flags in memory the filter cannot read: ENOSYS makes
     // libc fall back to clone, whose flags are checked above.
     rules.push(SyscallRule { errno_ret: Some(ENOSYS), ..SyscallRule::new(&["clone3"], "SCMP_ACT_ERRNO") });
-    let architectures = match Arch::native() {
+    let architectures = match native {
         Arch::X86_64 | Arch::X86 | Arch::X32 => vec![Arch::X86_64, Arch::X86, Arch::X32],
         Arch::Aarch64 => vec![Arch::Aarch64],
     };

@@ -29,7 +29,7 @@ mod tests;
 pub use arch::Arch;
 pub use bpf::Insn;
 pub use compile::{compile_for, Program};
-pub use default::{default_capabilities, default_profile};
+pub use default::{default_capabilities, default_profile, default_profile_for};
 pub use error::Error;
 pub use install::{install, process_state, send_listener};
 pub use spec::{ArgRule, Seccomp, SyscallRule};
