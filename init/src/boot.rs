@@ -28,8 +28,8 @@ fn mount_if_absent(
     }
     let data_ptr = if data.len() > 1 { lit(data) } else { core::ptr::null() };
     match sys::mount(lit(fstype), p, lit(fstype), flags, data_ptr) {
-        Ok(()) => log::info!("mounted {}", Show(&path[..path.len() - 1])),
-        Err(e) => log::warn!("mount {} failed: {}", Show(&path[..path.len() - 1]), e),
+        Ok(()) => crate::info!("mounted {}", Show(&path[..path.len() - 1])),
+        Err(e) => crate::warn!("mount {} failed: {}", Show(&path[..path.len() - 1]), e),
     }
 }
 
@@ -78,8 +78,8 @@ fn hostname() {
     let name = s.split(|&b| b == b'\n' || b == b' ').find(|w| !w.is_empty());
     if let Some(n) = name {
         match sys::sethostname(n) {
-            Ok(()) => log::info!("hostname {}", Show(n)),
-            Err(e) => log::warn!("sethostname failed: {}", e),
+            Ok(()) => crate::info!("hostname {}", Show(n)),
+            Err(e) => crate::warn!("sethostname failed: {}", e),
         }
     }
 }

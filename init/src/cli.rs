@@ -37,15 +37,13 @@ pub enum CliError {
     Missing(&'static str),
     /// A value that does not parse: (option, value).
     Invalid(&'static str, &'static [u8]),
-    /// No PROGRAM given (usage follows).
-    NoProgram,
     /// `ctl` without a command or with a wrong one.
     Ctl(&'static str),
 }
 
 impl CliError {
     pub fn wants_usage(&self) -> bool {
-        matches!(self, CliError::Unknown(_) | CliError::Missing(_) | CliError::NoProgram)
+        matches!(self, CliError::Unknown(_) | CliError::Missing(_))
     }
 }
 
@@ -57,7 +55,6 @@ impl fmt::Display for CliError {
             CliError::Missing(o) => write!(f, "option requires an argument: {}", o),
             // tini's wording, which its tests look for.
             CliError::Invalid(o, v) => write!(f, "Not a valid option for {}: {}", o, Show(v)),
-            CliError::NoProgram => f.write_str("no PROGRAM given"),
             CliError::Ctl(m) => f.write_str(m),
         }
     }
@@ -303,33 +300,33 @@ pub fn usage(fd: c_int) {
         format_args!(
             "husk-init (husk-init version {v})\n\
 Usage: husk-init [OPTIONS] PROGRAM -- [ARGS] | --version\n\
-       husk-init [OPTIONS] --services DIR\n\
-       husk-init ctl [--ctl SOCKET] status [NAME] | start|stop|restart NAME\n\n\
+\x20      husk-init [OPTIONS] --services DIR\n\
+\x20      husk-init ctl [--ctl SOCKET] status [NAME] | start|stop|restart NAME\n\n\
 Execute a program under the supervision of a valid init process (husk-init)\n\n\
 Command line options:\n\n\
-  --version: Show version and exit.\n\
-  -h: Show this help message and exit.\n\
-  -s: Register as a process subreaper (requires Linux >= 3.4).\n\
-  -p SIGNAL: Trigger SIGNAL when parent dies, e.g. \"-p SIGKILL\".\n\
-  -v: Generate more verbose output. Repeat up to 3 times.\n\
-  -w: Print a warning when processes are getting reaped.\n\
-  -g: Send signals to the child's process group.\n\
-  -e EXIT_CODE: Remap EXIT_CODE (from 0 to 255) to 0.\n\
-  -l: Show license and exit.\n\
-  --grace SECONDS: After PROGRAM exits, SIGTERM the remaining processes,\n\
-      SIGKILL them after SECONDS, and wait for all of them.\n\
-  --rewrite FROM:TO: Forward signal FROM as TO (TO=0: drop it).\n\
-  --on-exit poweroff|reboot|halt: What PID 1 does when its work is done.\n\
-  --services DIR: Supervise the services in DIR (appliance mode).\n\
-  --boot: Mount /proc, /sys, /dev... and set the hostname first.\n\
-  --ctl SOCKET: Control socket (default /run/husk-init.sock).\n\
-  --husk-root DIR: State root for container services (default /run/husk).\n\
-  --husk PATH: The husk binary for container services (default: husk in PATH).\n\n\
+\x20 --version: Show version and exit.\n\
+\x20 -h: Show this help message and exit.\n\
+\x20 -s: Register as a process subreaper (requires Linux >= 3.4).\n\
+\x20 -p SIGNAL: Trigger SIGNAL when parent dies, e.g. \"-p SIGKILL\".\n\
+\x20 -v: Generate more verbose output. Repeat up to 3 times.\n\
+\x20 -w: Print a warning when processes are getting reaped.\n\
+\x20 -g: Send signals to the child's process group.\n\
+\x20 -e EXIT_CODE: Remap EXIT_CODE (from 0 to 255) to 0.\n\
+\x20 -l: Show license and exit.\n\
+\x20 --grace SECONDS: After PROGRAM exits, SIGTERM the remaining processes,\n\
+\x20     SIGKILL them after SECONDS, and wait for all of them.\n\
+\x20 --rewrite FROM:TO: Forward signal FROM as TO (TO=0: drop it).\n\
+\x20 --on-exit poweroff|reboot|halt: What PID 1 does when its work is done.\n\
+\x20 --services DIR: Supervise the services in DIR (appliance mode).\n\
+\x20 --boot: Mount /proc, /sys, /dev... and set the hostname first.\n\
+\x20 --ctl SOCKET: Control socket (default /run/husk-init.sock).\n\
+\x20 --husk-root DIR: State root for container services (default /run/husk).\n\
+\x20 --husk PATH: The husk binary for container services (default: husk in PATH).\n\n\
 Environment variables:\n\n\
-  TINI_SUBREAPER: Register as a process subreaper (requires Linux >= 3.4).\n\
-  TINI_VERBOSITY: Set the verbosity level (default: 1).\n\
-  TINI_KILL_PROCESS_GROUP: Send signals to the child's process group.\n\
-  HUSK_INIT_CTL: Control socket for husk-init ctl.\n\n",
+\x20 TINI_SUBREAPER: Register as a process subreaper (requires Linux >= 3.4).\n\
+\x20 TINI_VERBOSITY: Set the verbosity level (default: 1).\n\
+\x20 TINI_KILL_PROCESS_GROUP: Send signals to the child's process group.\n\
+\x20 HUSK_INIT_CTL: Control socket for husk-init ctl.\n\n",
             v = VERSION
         ),
     );

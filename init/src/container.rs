@@ -25,20 +25,20 @@ pub fn run(o: &Options, args: Args) -> i32 {
     })() {
         Ok(r) => r,
         Err(e) => {
-            log::error!("Failed to configure signals: {}", e);
+            crate::error!("Failed to configure signals: {}", e);
             return 1;
         }
     };
     if o.pdeathsig != 0 && sys::prctl(libc::PR_SET_PDEATHSIG, o.pdeathsig as libc::c_ulong).is_err() {
-        log::error!("Failed to set up parent death signal");
+        crate::error!("Failed to set up parent death signal");
         return 1;
     }
     if o.subreaper {
         if let Err(e) = sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) {
-            log::error!("Failed to register as child subreaper: {}", e);
+            crate::error!("Failed to register as child subreaper: {}", e);
             return 1;
         }
-        log::debug!("Registered as child subreaper");
+        crate::debug!("Registered as child subreaper");
     }
     if !pid1 && !sys::is_subreaper() {
         crate::logger::warn_always(format_args!(
@@ -54,11 +54,11 @@ To fix the problem, use the -s option or set the environment variable TINI_SUBRE
     let child = match unsafe { spawn::spawn(argv.as_ptr(), &restore, Group::Foreground) } {
         Ok(p) => p,
         Err(e) => {
-            log::error!("fork failed: {}", e);
+            crate::error!("fork failed: {}", e);
             return 1;
         }
     };
-    log::info!("Spawned child process '{}' with pid '{}'", Show(args.get(o.program)), child);
+    crate::info!("Spawned child process '{}' with pid '{}'", Show(args.get(o.program)), child);
 
     // The init itself keeps no inherited fd and no working directory.
     sys::close_from(3);
@@ -69,7 +69,7 @@ To fix the problem, use the -s option or set the environment variable TINI_SUBRE
     let sfd = match sys::signalfd(&set) {
         Ok(fd) => fd,
         Err(e) => {
-            log::error!("signalfd failed: {}", e);
+            crate::error!("signalfd failed: {}", e);
             return 1;
         }
     };
@@ -79,7 +79,7 @@ To fix the problem, use the -s option or set the environment variable TINI_SUBRE
     let mut sigs = [0; 16];
     while code.is_none() {
         if let Err(e) = sys::poll_in(&[sfd], -1) {
-            log::error!("poll failed: {}", e);
+            crate::error!("poll failed: {}", e);
             return 1;
         }
         loop {
@@ -87,13 +87,13 @@ To fix the problem, use the -s option or set the environment variable TINI_SUBRE
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) => {
-                    log::error!("reading signals failed: {}", e);
+                    crate::error!("reading signals failed: {}", e);
                     return 1;
                 }
             };
             for &sig in &sigs[..n] {
                 if sig == libc::SIGCHLD {
-                    log::debug!("Received SIGCHLD");
+                    crate::debug!("Received SIGCHLD");
                     continue;
                 }
                 let to = match o.rewrite.get(sig as usize) {
@@ -101,15 +101,15 @@ To fix the problem, use the -s option or set the environment variable TINI_SUBRE
                     _ => sig,
                 };
                 if to == 0 {
-                    log::debug!("Dropping signal: '{}'", Sig(sig));
+                    crate::debug!("Dropping signal: '{}'", Sig(sig));
                     continue;
                 }
-                log::debug!("Passing signal: '{}'", Sig(to));
+                crate::debug!("Passing signal: '{}'", Sig(to));
                 if let Err(e) = sys::kill(target, to) {
                     if e.0 == libc::ESRCH {
-                        log::warn!("Child was dead when forwarding signal");
+                        crate::warn!("Child was dead when forwarding signal");
                     } else {
-                        log::error!("Unexpected error when forwarding signal: '{}'", e);
+                        crate::error!("Unexpected error when forwarding signal: '{}'", e);
                         return 1;
                     }
                 }
@@ -119,9 +119,9 @@ To fix the problem, use the -s option or set the environment variable TINI_SUBRE
             if pid == child {
                 let c = spawn::status_code(st);
                 if libc::WIFSIGNALED(st) {
-                    log::info!("Main child exited with signal (with signal '{}')", Sig(libc::WTERMSIG(st)));
+                    crate::info!("Main child exited with signal (with signal '{}')", Sig(libc::WTERMSIG(st)));
                 } else {
-                    log::info!("Main child exited normally (with status '{}')", c);
+                    crate::info!("Main child exited normally (with status '{}')", c);
                 }
                 let c = c % 256;
                 let remapped = o.expect[(c / 32) as usize] & (1 << (c % 32)) != 0;
@@ -129,7 +129,7 @@ To fix the problem, use the -s option or set the environment variable TINI_SUBRE
             } else if o.warn_reap {
                 crate::logger::warn_always(format_args!("Reaped zombie process with pid={}", pid));
             } else {
-                log::debug!("Reaped child with pid: '{}'", pid);
+                crate::debug!("Reaped child with pid: '{}'", pid);
             }
         });
     }

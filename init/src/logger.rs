@@ -1,4 +1,4 @@
-//! The `log` facade backend: tini-style lines on stderr
+//! The logger: tini-style lines on stderr
 //! (`[INFO  husk-init (PID)] message`), mirrored to /dev/kmsg when enabled.
 //!
 //! Verbosity follows tini: 1 shows FATAL (log's error level), 2 WARN,
@@ -8,7 +8,6 @@
 use crate::sys;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicI32, Ordering};
-use log::{Level, LevelFilter, Metadata, Record};
 
 static VERBOSITY: AtomicI32 = AtomicI32::new(1);
 static KMSG_FD: AtomicI32 = AtomicI32::new(-1);
@@ -58,37 +57,37 @@ impl fmt::Display for Show<'_> {
     }
 }
 
-struct Logger;
-static LOGGER: Logger = Logger;
-
-fn rank(l: Level) -> i32 {
-    match l {
-        Level::Error => 1,
-        Level::Warn => 2,
-        Level::Info => 3,
-        Level::Debug => 4,
-        Level::Trace => 5,
+/// tini's levels: 1 FATAL, 2 WARN, 3 INFO, 4 DEBUG, 5 TRACE.
+#[inline(never)]
+pub fn log(level: i32, args: fmt::Arguments<'_>) {
+    if level > VERBOSITY.load(Ordering::Relaxed) {
+        return;
     }
+    let (tag, kl) = match level {
+        1 => ("FATAL", 3),
+        2 => ("WARN ", 4),
+        3 => ("INFO ", 6),
+        4 => ("DEBUG", 7),
+        _ => ("TRACE", 7),
+    };
+    emit(tag, kl, &args);
 }
 
-impl log::Log for Logger {
-    fn enabled(&self, m: &Metadata<'_>) -> bool {
-        rank(m.level()) <= VERBOSITY.load(Ordering::Relaxed)
-    }
-    fn log(&self, r: &Record<'_>) {
-        if !self.enabled(r.metadata()) {
-            return;
-        }
-        let (tag, kl) = match r.level() {
-            Level::Error => ("FATAL", 3),
-            Level::Warn => ("WARN ", 4),
-            Level::Info => ("INFO ", 6),
-            Level::Debug => ("DEBUG", 7),
-            Level::Trace => ("TRACE", 7),
-        };
-        emit(tag, kl, r.args());
-    }
-    fn flush(&self) {}
+#[macro_export]
+macro_rules! error {
+    ($($t:tt)*) => { $crate::logger::log(1, format_args!($($t)*)) };
+}
+#[macro_export]
+macro_rules! warn {
+    ($($t:tt)*) => { $crate::logger::log(2, format_args!($($t)*)) };
+}
+#[macro_export]
+macro_rules! info {
+    ($($t:tt)*) => { $crate::logger::log(3, format_args!($($t)*)) };
+}
+#[macro_export]
+macro_rules! debug {
+    ($($t:tt)*) => { $crate::logger::log(4, format_args!($($t)*)) };
 }
 
 fn emit(tag: &str, kmsg_level: u8, args: &fmt::Arguments<'_>) {
@@ -123,22 +122,8 @@ macro_rules! notice {
     ($($t:tt)*) => { $crate::logger::notice(format_args!($($t)*)) };
 }
 
-/// Installs the logger with tini's verbosity level.
-pub fn init(verbosity: i32) {
-    set_verbosity(verbosity);
-    let _ = log::set_logger(&LOGGER);
-}
-
 pub fn set_verbosity(v: i32) {
     VERBOSITY.store(v, Ordering::Relaxed);
-    log::set_max_level(match v {
-        i32::MIN..=0 => LevelFilter::Off,
-        1 => LevelFilter::Error,
-        2 => LevelFilter::Warn,
-        3 => LevelFilter::Info,
-        4 => LevelFilter::Debug,
-        _ => LevelFilter::Trace,
-    });
 }
 
 pub fn verbosity() -> i32 {
@@ -150,11 +135,6 @@ pub fn use_kmsg() {
     if let Ok(fd) = sys::open(sys::lit(b"/dev/kmsg\0"), libc::O_WRONLY | libc::O_NOCTTY, 0) {
         KMSG_FD.store(fd, Ordering::Relaxed);
     }
-}
-
-/// The kmsg fd, so fd-closing code can keep it.
-pub fn kmsg_fd() -> i32 {
-    KMSG_FD.load(Ordering::Relaxed)
 }
 
 /// Writes text to an fd through a 512-byte buffer (usage, --version, ctl).

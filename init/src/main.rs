@@ -58,7 +58,7 @@ fn env_verbosity() -> Option<i32> {
 }
 
 fn real_main(args: cli::Args) -> c_int {
-    logger::init(env_verbosity().unwrap_or(1));
+    logger::set_verbosity(env_verbosity().unwrap_or(1));
     let parsed = match cli::parse(args) {
         Ok(p) => p,
         Err(e) => {
@@ -66,7 +66,7 @@ fn real_main(args: cli::Args) -> c_int {
                 logger::out(2, format_args!("husk-init: {}\n", e));
                 cli::usage(2);
             } else {
-                log::error!("{}", e);
+                crate::error!("{}", e);
                 if logger::verbosity() < 1 {
                     logger::out(2, format_args!("husk-init: {}\n", e));
                 }

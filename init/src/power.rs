@@ -90,7 +90,7 @@ pub fn finish(cmd: c_int, machine: bool) {
     }
     if sys::getpid() == 1 {
         if let Err(e) = sys::reboot(cmd) {
-            log::error!("reboot(2) failed: {}", e);
+            crate::error!("reboot(2) failed: {}", e);
         }
     }
     if machine {

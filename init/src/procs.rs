@@ -67,7 +67,7 @@ pub fn reap(mut on_exit: impl FnMut(Pid, i32)) -> bool {
             Ok(None) => return true,
             Err(e) if e.0 == libc::ECHILD => return false,
             Err(e) => {
-                log::error!("Error while waiting for pids: '{}'", e);
+                crate::error!("Error while waiting for pids: '{}'", e);
                 return true;
             }
         }
@@ -96,7 +96,7 @@ pub fn terminate_rest(sfd: c_int, grace_ms: u64, mut on_exit: impl FnMut(Pid, i3
             }
         }
     }
-    log::warn!("grace period over: killing the remaining processes");
+    crate::warn!("grace period over: killing the remaining processes");
     loop {
         signal_rest(libc::SIGKILL);
         if !reap(&mut on_exit) {

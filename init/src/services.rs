@@ -167,7 +167,14 @@ pub fn load(dir: &'static [u8]) -> Result<(heapless::Vec<Service, MAX>, heapless
     if let Some(e) = err {
         return Err(e);
     }
-    names.sort_unstable();
+    // Insertion sort: at most MAX names, and far smaller than core's sort.
+    for i in 1..names.len() {
+        let mut j = i;
+        while j > 0 && names[j - 1] > names[j] {
+            names.swap(j - 1, j);
+            j -= 1;
+        }
+    }
 
     let mut svcs: heapless::Vec<Service, MAX> = heapless::Vec::new();
     for n in names.iter() {

@@ -46,16 +46,16 @@ pub unsafe fn spawn(argv: *const *const c_char, restore: &Restore, group: Group<
     match group {
         Group::Foreground => {
             if let Err(e) = sys::setpgid(0, 0) {
-                log::error!("setpgid failed: {}", e);
+                crate::error!("setpgid failed: {}", e);
                 sys::exit_now(1);
             }
             // SIGTTOU is ignored (and blocked) here, so a background group
             // may take the terminal.
             if let Err(e) = sys::tcsetpgrp(0, sys::getpgrp()) {
                 if e.0 == libc::ENOTTY || e.0 == libc::ENXIO || e.0 == libc::EBADF {
-                    log::debug!("tcsetpgrp failed: no tty (ok to proceed)");
+                    crate::debug!("tcsetpgrp failed: no tty (ok to proceed)");
                 } else {
-                    log::error!("tcsetpgrp failed: {}", e);
+                    crate::error!("tcsetpgrp failed: {}", e);
                     sys::exit_now(1);
                 }
             }
@@ -70,7 +70,7 @@ pub unsafe fn spawn(argv: *const *const c_char, restore: &Restore, group: Group<
             }
             if let Some(c) = sys::CBuf::<512>::of(&[cwd]) {
                 if let Err(e) = sys::chdir(c.ptr()) {
-                    log::error!("chdir {} failed: {}", Show(cwd), e);
+                    crate::error!("chdir {} failed: {}", Show(cwd), e);
                     sys::exit_now(1);
                 }
             }
@@ -80,14 +80,14 @@ pub unsafe fn spawn(argv: *const *const c_char, restore: &Restore, group: Group<
         .and_then(|_| sys::restore_sigaction(libc::SIGTTOU, &restore.ttou))
         .and_then(|_| sys::set_sigmask(&restore.mask).map(drop));
     if let Err(e) = ok {
-        log::error!("restoring signals failed: {}", e);
+        crate::error!("restoring signals failed: {}", e);
         sys::exit_now(1);
     }
     // SAFETY: argv is valid per this function's contract.
     let e = unsafe { sys::execvp(argv) };
     // SAFETY: argv[0] is a valid C string per the contract.
     let name = unsafe { CStr::from_ptr(*argv) }.to_bytes();
-    log::error!("exec {} failed: {}", Show(name), e);
+    crate::error!("exec {} failed: {}", Show(name), e);
     sys::exit_now(exec_failure_code(e))
 }
 

@@ -51,7 +51,7 @@ pub fn run(o: &Options, machine: bool) -> c_int {
         Ok(x) => x,
         Err(e) => {
             if machine {
-                log::error!("{}", e);
+                crate::error!("{}", e);
                 power::finish(o.on_exit.unwrap_or(libc::LINUX_REBOOT_CMD_POWER_OFF), true);
             }
             logger::out(2, format_args!("husk-init: {}\n", e));
@@ -89,7 +89,7 @@ pub fn run(o: &Options, machine: bool) -> c_int {
             return 1;
         }
         Err(e) => {
-            log::warn!("{}", e);
+            crate::warn!("{}", e);
             -1
         }
     };
@@ -109,7 +109,7 @@ pub fn run(o: &Options, machine: bool) -> c_int {
             s.state = State::Pending;
         }
     }
-    log::info!("supervising {} services from {}", sup.svcs.len(), Show(dir));
+    crate::info!("supervising {} services from {}", sup.svcs.len(), Show(dir));
     let mut sigs = [0; 16];
     loop {
         let now = sys::now_ms();
@@ -125,7 +125,7 @@ pub fn run(o: &Options, machine: bool) -> c_int {
         let ready = match sys::poll_in(if lfd >= 0 { &fds } else { &fds[..1] }, timeout) {
             Ok(r) => r,
             Err(e) => {
-                log::error!("poll failed: {}", e);
+                crate::error!("poll failed: {}", e);
                 [false; 2]
             }
         };
@@ -156,7 +156,7 @@ pub fn run(o: &Options, machine: bool) -> c_int {
         }
     }
     let cmd = sup.shutdown.unwrap_or(libc::LINUX_REBOOT_CMD_POWER_OFF);
-    log::info!("all services stopped");
+    crate::info!("all services stopped");
     if sys::getpid() == 1 {
         procs::terminate_rest(sfd, sup.grace_ms.min(DEFAULT_GRACE_MS), |_, _| {});
         if machine || o.on_exit.is_some() {
@@ -207,12 +207,12 @@ impl Sup<'_> {
             libc::SIGPWR | libc::SIGUSR2 => libc::LINUX_REBOOT_CMD_POWER_OFF,
             libc::SIGUSR1 => libc::LINUX_REBOOT_CMD_HALT,
             _ => {
-                log::debug!("ignoring {}", Sig(sig));
+                crate::debug!("ignoring {}", Sig(sig));
                 return;
             }
         };
         if self.shutdown.is_none() {
-            log::info!("{}: stopping all services", Sig(sig));
+            crate::info!("{}: stopping all services", Sig(sig));
             self.shutdown = Some(cmd);
         }
     }
@@ -236,7 +236,7 @@ impl Sup<'_> {
                     }
                 }
                 State::Stopping if now >= s.deadline && !s.killed => {
-                    log::warn!("{}: still running after the grace period: SIGKILL", Show(&s.name));
+                    crate::warn!("{}: still running after the grace period: SIGKILL", Show(&s.name));
                     let pid = s.pid;
                     if sys::kill(-pid, libc::SIGKILL).is_err() {
                         let _ = sys::kill(pid, libc::SIGKILL);
@@ -316,13 +316,13 @@ impl Sup<'_> {
                     s.started_once = true;
                     s.cleaned = false;
                     s.killed = false;
-                    log::info!("{}: started (pid {})", Show(&s.name), pid);
+                    crate::info!("{}: started (pid {})", Show(&s.name), pid);
                 }
             }
             Err(e) => {
                 s.failures += 1;
                 let d = backoff_ms(s.failures);
-                log::error!("{}: fork failed: {}; retrying in {} ms", Show(&s.name), e, d);
+                crate::error!("{}: fork failed: {}; retrying in {} ms", Show(&s.name), e, d);
                 s.state = State::Backoff;
                 s.deadline = now + d;
             }
@@ -331,7 +331,7 @@ impl Sup<'_> {
 
     fn stop(&mut self, i: usize, now: u64) {
         let s = &mut self.svcs[i];
-        log::info!("{}: stopping (SIGTERM)", Show(&s.name));
+        crate::info!("{}: stopping (SIGTERM)", Show(&s.name));
         if sys::kill(-s.pid, libc::SIGTERM).is_err() {
             let _ = sys::kill(s.pid, libc::SIGTERM);
         }
@@ -342,7 +342,7 @@ impl Sup<'_> {
 
     fn on_exit(&mut self, pid: Pid, st: i32, now: u64) {
         let Some(i) = self.svcs.iter().position(|s| s.pid == pid && s.pid != 0) else {
-            log::debug!("reaped orphan {}", pid);
+            crate::debug!("reaped orphan {}", pid);
             return;
         };
         let shutting = self.shutdown.is_some();
@@ -353,7 +353,7 @@ impl Sup<'_> {
             return;
         }
         s.last = Some(st);
-        log::info!("{}: exited with {}", Show(&s.name), Status(st));
+        crate::info!("{}: exited with {}", Show(&s.name), Status(st));
         let ran = now.saturating_sub(s.since);
         let failed = !(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0);
         let next = if s.restart_now && s.want && !shutting {
@@ -370,7 +370,7 @@ impl Sup<'_> {
             }
             s.failures += 1;
             let d = backoff_ms(s.failures);
-            log::info!("{}: restarting in {} ms", Show(&s.name), d);
+            crate::info!("{}: restarting in {} ms", Show(&s.name), d);
             Next::Backoff(now + d)
         } else {
             s.restart_now = false;

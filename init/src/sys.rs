@@ -196,10 +196,6 @@ impl SigSet {
         // SAFETY: self.0 is an initialised set.
         unsafe { libc::sigdelset(&mut self.0, sig) };
     }
-    pub fn add(&mut self, sig: c_int) {
-        // SAFETY: self.0 is an initialised set.
-        unsafe { libc::sigaddset(&mut self.0, sig) };
-    }
 }
 
 /// sigprocmask(SIG_SETMASK): returns the previous mask.
