@@ -1,6 +1,30 @@
 //! husk: an OCI runtime with a runc-compatible command line.
 
+mod caps;
 mod cgroups;
+mod cgroups_glue;
+mod cli;
+mod config;
+mod console;
+mod container;
+mod devices;
+mod error;
+mod fsutil;
+mod hooks;
+mod init;
+mod log;
+mod mounts;
+mod namespaces;
+mod process;
+mod rootfs;
 mod seccomp;
+mod seccomp_glue;
+mod signals;
+mod spec;
+mod state;
+mod sync;
+mod tty;
 
-fn main() {}
+fn main() {
+    std::process::exit(cli::main());
+}

@@ -1,0 +1,77 @@
+//! husk's error type: every variant carries what is at fault (a path, a
+//! config field, a container id) and prints as one line at the CLI.
+
+use std::fmt;
+use std::path::Path;
+
+#[derive(Debug)]
+pub enum Error {
+    /// Bad command line.
+    Usage(String),
+    /// config.json (or an exec process.json) is malformed or invalid.
+    Config { field: String, msg: String },
+    /// A file operation failed on `path`.
+    Io { path: String, err: std::io::Error },
+    /// A syscall failed; `what` says which and on what.
+    Sys { what: String, errno: nix::errno::Errno },
+    /// Container id problems: unknown, duplicate, invalid.
+    NotExist(String),
+    Exists(String),
+    BadId(String),
+    /// Command not allowed in the container's current state.
+    State { id: String, msg: String },
+    /// A hook failed.
+    Hook { kind: String, path: String, msg: String },
+    /// An error reported by the container's init process.
+    Init(String),
+    Cgroup(String),
+    Seccomp(String),
+    Other(String),
+}
+
+impl Error {
+    pub fn io(path: impl AsRef<Path>, err: std::io::Error) -> Error {
+        Error::Io { path: path.as_ref().display().to_string(), err }
+    }
+    pub fn sys(what: impl Into<String>, errno: nix::errno::Errno) -> Error {
+        Error::Sys { what: what.into(), errno }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Usage(m) => write!(f, "{m}"),
+            Error::Config { field, msg } => write!(f, "invalid config: {field}: {msg}"),
+            Error::Io { path, err } => write!(f, "{path}: {err}"),
+            Error::Sys { what, errno } => write!(f, "{what}: {}", errno.desc()),
+            Error::NotExist(id) => write!(f, "container \"{id}\" does not exist"),
+            Error::Exists(id) => write!(f, "container \"{id}\" already exists"),
+            Error::BadId(id) => write!(
+                f,
+                "invalid container id {id:?}: use letters, digits, '_', '.', '-' (not starting with '.')"
+            ),
+            Error::State { id, msg } => write!(f, "container \"{id}\": {msg}"),
+            Error::Hook { kind, path, msg } => write!(f, "{kind} hook {path}: {msg}"),
+            Error::Init(m) => write!(f, "{m}"),
+            Error::Cgroup(m) => write!(f, "cgroup: {m}"),
+            Error::Seccomp(m) => write!(f, "seccomp: {m}"),
+            Error::Other(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Adds context to nix results: `.ctx(|| format!("mount {dst}"))`.
+pub trait Ctx<T> {
+    fn ctx<S: Into<String>>(self, what: impl FnOnce() -> S) -> Result<T>;
+}
+
+impl<T> Ctx<T> for nix::Result<T> {
+    fn ctx<S: Into<String>>(self, what: impl FnOnce() -> S) -> Result<T> {
+        self.map_err(|e| Error::sys(what(), e))
+    }
+}
