@@ -1,5 +1,7 @@
 //! `husk-rootfs bundle`: an OCI bundle (config.json) around a rootfs, with
-//! the same defaults as `husk spec` (runc's default spec, terminal off).
+//! the same defaults as `husk spec` (runc's default spec with Docker's default
+//! capabilities), except that the terminal is off: a bundle made here runs a
+//! given command, not an interactive shell.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -16,9 +18,14 @@ pub struct Opts {
 
 /// husk's default config.json.
 pub fn default_spec(root_path: &str, args: &[String]) -> Value {
-    let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    // Docker's default set, as `husk spec` uses.
+    let caps = json!([
+        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+        "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"
+    ]);
     json!({
-        "ociVersion": "1.0.2",
+        "ociVersion": "1.2.0",
         "process": {
             "terminal": false,
             "user": { "uid": 0, "gid": 0 },
@@ -49,7 +56,9 @@ pub fn default_spec(root_path: &str, args: &[String]) -> Value {
             { "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
               "options": ["nosuid", "noexec", "nodev"] },
             { "destination": "/sys", "type": "sysfs", "source": "sysfs",
-              "options": ["nosuid", "noexec", "nodev", "ro"] }
+              "options": ["nosuid", "noexec", "nodev", "ro"] },
+            { "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+              "options": ["nosuid", "noexec", "nodev", "relatime", "ro"] }
         ],
         "linux": {
             "resources": { "devices": [ { "allow": false, "access": "rwm" } ] },
@@ -60,7 +69,7 @@ pub fn default_spec(root_path: &str, args: &[String]) -> Value {
             "maskedPaths": [
                 "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
                 "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-                "/proc/sched_debug", "/sys/firmware", "/proc/scsi"
+                "/proc/sched_debug", "/sys/firmware", "/sys/devices/virtual/powercap", "/proc/scsi"
             ],
             "readonlyPaths": [
                 "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
@@ -131,6 +140,6 @@ mod tests {
         assert_eq!(s["root"]["path"], json!("rootfs"));
         let dests: Vec<&str> =
             s["mounts"].as_array().unwrap().iter().map(|m| m["destination"].as_str().unwrap()).collect();
-        assert_eq!(dests, ["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys"]);
+        assert_eq!(dests, ["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup"]);
     }
 }

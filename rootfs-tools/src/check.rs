@@ -27,6 +27,8 @@ const PATH_DIRS: [&str; 6] = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", 
 
 struct Root {
     fd: OwnedFd,
+    /// The rootfs's canonical host path (to map /proc/self/fd links back).
+    real: PathBuf,
     arch: Arch,
     /// Library search directories, in order.
     lib_dirs: Vec<String>,
@@ -45,6 +47,31 @@ impl Root {
         )
         .map_err(|e| std::io::Error::from_raw_os_error(e.raw_os_error()))?;
         Ok(File::from(fd))
+    }
+
+    /// The directory an opened file really lives in, as seen from inside
+    /// the rootfs: what `$ORIGIN` means for it.
+    fn origin(&self, f: &File) -> Option<String> {
+        use std::os::fd::AsRawFd;
+        let host = fs::read_link(format!("/proc/self/fd/{}", f.as_raw_fd())).ok()?;
+        let rel = host.strip_prefix(&self.real).ok()?;
+        let dir = rel.parent()?;
+        Some(format!("/{}", dir.display()))
+    }
+
+    /// Runpath entries with `$ORIGIN` expanded for the object in `f`.
+    fn expand_runpath(&self, rp: &[String], f: &File) -> Vec<String> {
+        let origin = self.origin(f);
+        rp.iter()
+            .filter_map(|d| {
+                if d.contains("ORIGIN") {
+                    let o = origin.as_ref()?;
+                    Some(d.replace("${ORIGIN}", o).replace("$ORIGIN", o))
+                } else {
+                    Some(d.clone())
+                }
+            })
+            .collect()
     }
 
     fn exists(&self, path: &str) -> bool {
@@ -126,12 +153,14 @@ impl Root {
     /// Finds a library by soname; Err(problem) when missing or wrong arch.
     fn find_lib(&mut self, name: &str, runpath: &[String]) -> std::result::Result<String, String> {
         if let Some(r) = self.lib_cache.get(name) {
-            return r.clone();
+            if runpath.is_empty() || r.is_ok() {
+                return r.clone();
+            }
         }
+        // Runpath-specific results are not cached under the bare name.
         let mut res = Err(format!("library {name} not found"));
         let dirs: Vec<String> = runpath
             .iter()
-            .filter(|d| !d.contains("$ORIGIN"))
             .cloned()
             .chain(self.lib_dirs.iter().cloned())
             .collect();
@@ -150,7 +179,9 @@ impl Root {
                 _ => {}
             }
         }
-        self.lib_cache.insert(name.to_string(), res.clone());
+        if runpath.is_empty() || res.is_err() {
+            self.lib_cache.insert(name.to_string(), res.clone());
+        }
         res
     }
 
@@ -188,8 +219,9 @@ impl Root {
             problems.push(format!("{path}: loader {interp} missing"));
         }
         // Breadth-first over DT_NEEDED of the binary and its libraries.
+        let rp = self.expand_runpath(&info.runpath, &f);
         let mut queue: VecDeque<(String, Vec<String>)> =
-            info.needed.iter().map(|n| (n.clone(), info.runpath.clone())).collect();
+            info.needed.iter().map(|n| (n.clone(), rp.clone())).collect();
         let mut seen = HashSet::new();
         let mut found = 0;
         while let Some((lib, rp)) = queue.pop_front() {
@@ -199,9 +231,12 @@ impl Root {
             match self.find_lib(&lib, &rp) {
                 Ok(p) => {
                     found += 1;
-                    if let Ok(Some(li)) = self.elf(&p) {
-                        for n in li.needed {
-                            queue.push_back((n, li.runpath.clone()));
+                    if let Ok(lf) = self.open(&p) {
+                        if let Ok(Some(li)) = elf::parse(&lf) {
+                            let lrp = self.expand_runpath(&li.runpath, &lf);
+                            for n in li.needed {
+                                queue.push_back((n, lrp.clone()));
+                            }
                         }
                     }
                 }
@@ -277,7 +312,8 @@ pub fn run(o: &Opts) -> Result<()> {
     }
     let fd = openat(rustix::fs::CWD, &o.dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| Error::io("open", &o.dir, std::io::Error::from_raw_os_error(e.raw_os_error())))?;
-    let mut root = Root { fd, arch: o.arch, lib_dirs: vec![], lib_cache: HashMap::new() };
+    let real = fs::canonicalize(&o.dir).map_err(|e| Error::io("resolve", &o.dir, e))?;
+    let mut root = Root { fd, real, arch: o.arch, lib_dirs: vec![], lib_cache: HashMap::new() };
     root.lib_dirs = root.search_dirs();
     let mut problems = Vec::new();
 
