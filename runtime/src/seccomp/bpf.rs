@@ -46,7 +46,7 @@ pub struct Asm {
 
 impl Asm {
     pub fn new() -> Asm {
-        Asm::default()
+        Asm { items: Vec::with_capacity(2048), labels: 0 }
     }
 
     pub fn label(&mut self) -> Label {
@@ -81,9 +81,10 @@ impl Asm {
         self.items.push(Item::Ja(l));
     }
 
-    /// Where each label lands, as an instruction index.
-    fn positions(&self) -> Vec<usize> {
-        let mut pos = vec![usize::MAX; self.labels];
+    /// Where each label lands, as an instruction index, into `pos`.
+    fn positions(&self, pos: &mut Vec<usize>) {
+        pos.clear();
+        pos.resize(self.labels, usize::MAX);
         let mut n = 0;
         for it in &self.items {
             match it {
@@ -91,39 +92,37 @@ impl Asm {
                 _ => n += 1,
             }
         }
-        pos
     }
 
     /// Resolves labels. Every label used must be bound after its use
     /// (cBPF only jumps forward); the generator guarantees it.
     pub fn finish(mut self) -> Vec<Insn> {
+        // Buffers reused across relaxation passes: musl's allocator maps and
+        // unmaps big blocks, so fresh vectors per pass cost syscalls.
+        let mut pos = Vec::with_capacity(self.labels + 64);
+        let mut out: Vec<Item> = Vec::with_capacity(self.items.len() + 64);
         loop {
-            let pos = self.positions();
-            let mut out: Vec<Item> = Vec::with_capacity(self.items.len() + 8);
+            self.positions(&mut pos);
+            out.clear();
             let mut changed = false;
             let mut n = 0usize; // instruction index of the item being copied
-            let items = std::mem::take(&mut self.items);
-            for it in items {
+            for &it in &self.items {
                 if let Item::Jump { code, k, jt, jf } = it {
                     let far = |l: Label| pos[l.0].saturating_sub(n + 1) > 255;
-                    if far(jt) || far(jf) {
+                    let (t, f) = (far(jt), far(jf));
+                    if t || f {
                         changed = true;
-                        let (t, f) = (far(jt), far(jf));
-                        let mut new_jt = jt;
-                        let mut new_jf = jf;
-                        let mut tramp = Vec::new();
+                        let new_jt = if t { self.labels += 1; Label(self.labels - 1) } else { jt };
+                        let new_jf = if f { self.labels += 1; Label(self.labels - 1) } else { jf };
+                        out.push(Item::Jump { code, k, jt: new_jt, jf: new_jf });
                         if t {
-                            new_jt = self.label();
-                            tramp.push(Item::Mark(new_jt));
-                            tramp.push(Item::Ja(jt));
+                            out.push(Item::Mark(new_jt));
+                            out.push(Item::Ja(jt));
                         }
                         if f {
-                            new_jf = self.label();
-                            tramp.push(Item::Mark(new_jf));
-                            tramp.push(Item::Ja(jf));
+                            out.push(Item::Mark(new_jf));
+                            out.push(Item::Ja(jf));
                         }
-                        out.push(Item::Jump { code, k, jt: new_jt, jf: new_jf });
-                        out.extend(tramp);
                         n += 1;
                         continue;
                     }
@@ -133,12 +132,12 @@ impl Asm {
                 }
                 out.push(it);
             }
-            self.items = out;
+            std::mem::swap(&mut self.items, &mut out);
             if !changed {
                 break;
             }
         }
-        let pos = self.positions();
+        self.positions(&mut pos);
         let mut insns = Vec::with_capacity(self.items.len());
         for it in &self.items {
             let here = insns.len();

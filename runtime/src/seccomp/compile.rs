@@ -89,10 +89,12 @@ pub struct Cond {
     pub value_two: u64,
 }
 
-/// One syscall rule, validated; `names` keeps the profile's order.
+/// One syscall rule, validated; `ids` are the table indices of its known
+/// names, in the profile's order.
 #[derive(Debug, Clone)]
 pub struct Rule<'a> {
     pub names: Vec<&'a str>,
+    pub ids: Vec<usize>,
     pub ret: u32,
     pub conds: Vec<Cond>,
 }
@@ -166,16 +168,21 @@ pub fn check(p: &Seccomp) -> Result<Checked<'_>, Error> {
             }
             notify = true;
         }
+        let mut ids = Vec::with_capacity(r.names.len());
         for n in &r.names {
-            if !syscalls::known(n) && !unknown.contains(&n.as_str()) {
-                unknown.push(n);
-                warnings.push(format!("{field}.names: unknown syscall {n}, skipped"));
+            match syscalls::index(n) {
+                Some(i) => ids.push(i),
+                None if !unknown.contains(&n.as_str()) => {
+                    unknown.push(n);
+                    warnings.push(format!("{field}.names: unknown syscall {n}, skipped"));
+                }
+                None => {}
             }
         }
         if ret == default {
             continue;
         }
-        rules.push(Rule { names: r.names.iter().map(|s| s.as_str()).collect(), ret, conds });
+        rules.push(Rule { names: r.names.iter().map(|s| s.as_str()).collect(), ids, ret, conds });
     }
     if notify {
         if p.listener_path.as_deref().unwrap_or("").is_empty() {
@@ -215,8 +222,8 @@ enum Body<'r> {
 fn bodies<'r>(c: &'r Checked<'_>, arch: Arch) -> BTreeMap<u32, Body<'r>> {
     let mut m: BTreeMap<u32, Body<'r>> = BTreeMap::new();
     for r in &c.rules {
-        for n in &r.names {
-            let Some(nr) = syscalls::number(arch, n) else { continue };
+        for &id in &r.ids {
+            let Some(nr) = syscalls::number_at(arch, id) else { continue };
             let e = m.entry(nr).or_insert(Body::Cond(Vec::new()));
             match e {
                 Body::Ret(_) => {}

@@ -49,6 +49,16 @@ pub fn from_value(v: serde_json::Value) -> Result<Seccomp, Error> {
     serde_json::from_value(v).map_err(|e| Error::Json { msg: e.to_string() })
 }
 
+/// Every syscall name the tables know, sorted.
+pub fn syscall_names() -> impl Iterator<Item = &'static str> {
+    syscalls::all_names()
+}
+
+/// The syscall number of `name` on `arch` (x32 numbers carry the x32 bit).
+pub fn syscall_number(arch: Arch, name: &str) -> Option<u32> {
+    syscalls::number(arch, name)
+}
+
 /// What `compile` supports, for `husk features`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Features {

@@ -7,6 +7,13 @@ use super::compile::{covered, Checked};
 use super::interp::Data;
 use super::syscalls;
 
+/// What the filter compiled from `p` for `native` must return for `d`, or
+/// None when the profile does not compile.
+pub fn expect(p: &super::Seccomp, native: Arch, d: &Data) -> Option<u32> {
+    let c = super::compile::check(p).ok()?;
+    Some(eval(&c, native, d))
+}
+
 /// What a filter built for `native` from `c` must return for `d`.
 pub fn eval(c: &Checked<'_>, native: Arch, d: &Data) -> u32 {
     let arches = covered(native, &c.arches);

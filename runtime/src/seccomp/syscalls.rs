@@ -5,11 +5,12 @@ use super::tables;
 
 fn name_at(i: usize) -> &'static str {
     let start = tables::OFFS[i] as usize;
-    let rest = &tables::NAMES[start..];
-    match rest.find('\0') {
-        Some(end) => &rest[..end],
-        None => rest,
-    }
+    // Each name ends with a NUL, where the next one starts.
+    let end = match tables::OFFS.get(i + 1) {
+        Some(&next) => next as usize - 1,
+        None => tables::NAMES.len() - 1,
+    };
+    &tables::NAMES[start..end]
 }
 
 /// Index of `name` in the shared name list, if any arch has that syscall.
@@ -34,7 +35,11 @@ pub fn known(name: &str) -> bool {
 /// The number the kernel reports for `name` on `arch` (x32 numbers carry
 /// `__X32_SYSCALL_BIT`), or None when that arch has no such syscall.
 pub fn number(arch: Arch, name: &str) -> Option<u32> {
-    let i = index(name)?;
+    number_at(arch, index(name)?)
+}
+
+/// Like `number`, for a name already looked up with `index`.
+pub fn number_at(arch: Arch, i: usize) -> Option<u32> {
     let table: &[u16; tables::COUNT] = match arch {
         Arch::X86_64 => &tables::X86_64,
         Arch::X86 => &tables::I386,
