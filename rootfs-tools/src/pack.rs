@@ -377,9 +377,9 @@ mod tests {
         let s = String::from_utf8(r.clone()).unwrap();
         let (len, _) = s.split_once(' ').unwrap();
         assert_eq!(len.parse::<usize>().unwrap(), r.len());
-        // 9 + 1 digits edge case
-        let r = pax_record("k", &[b'x'; 3]);
-        assert_eq!(String::from_utf8_lossy(&r), "10 k=xxx\n");
+        assert_eq!(String::from_utf8_lossy(&pax_record("k", b"xxx")), "8 k=xxx\n");
+        // Where adding the length's own digits carries it to two digits.
+        assert_eq!(String::from_utf8_lossy(&pax_record("k", b"xxxxx")), "11 k=xxxxx\n");
     }
 
     #[test]
