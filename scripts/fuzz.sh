@@ -26,6 +26,11 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
 cd runtime/fuzz
+echo "== build the fuzz targets (nightly, libFuzzer)"
+if ! cargo +nightly fuzz build; then
+    echo "fuzz.sh: building the fuzz targets failed" >&2
+    exit 1
+fi
 status=0
 for t in config_json seccomp_compile; do
     mkdir -p "corpus/$t"
