@@ -59,12 +59,11 @@ pub fn run(o: &Opts) -> Result<()> {
         let mut buf = BufReader::with_capacity(256 * 1024, hashing(r));
         let head = buf.fill_buf().map_err(|e| Error::format(what.clone(), format!("reading: {e}")))?;
         let (gz, zst) = (is_gzip(head), is_zstd(head));
-        if zst {
-            return Err(Error::format(what, "zstd-compressed layers are not supported"));
-        }
         {
             let dec: Box<dyn Read + '_> = if gz {
                 Box::new(flate2::bufread::MultiGzDecoder::new(&mut buf))
+            } else if zst {
+                Box::new(crate::zstd::Zstd::new(&mut buf))
             } else {
                 Box::new(&mut buf)
             };

@@ -13,6 +13,7 @@ mod layer;
 mod pack;
 mod staging;
 mod tree;
+mod zstd;
 
 use std::ffi::OsString;
 use std::path::PathBuf;

@@ -1213,3 +1213,48 @@ fn imported_rootfs_runs_a_container_with_husk() {
     assert!(o.status.success(), "husk run: {}", stderr(&o));
     assert_eq!(stdout(&o), "imported by husk-rootfs\nno-hostname\n");
 }
+
+fn zstd(b: &[u8]) -> Vec<u8> {
+    pipe(Command::new("zstd").args(["-q", "-c"]), b)
+}
+
+#[test]
+fn import_zstd_layers_and_tarballs() {
+    if skip_unless_root() {
+        return;
+    }
+    if skip_unless(have("zstd"), "zstd CLI not installed (apt-get install zstd)") {
+        return;
+    }
+    let t = TempDir::new("husk-rootfs-zstd");
+    // Layer 2 as two concatenated zstd frames (split mid-tar).
+    let l2 = layer2();
+    let mut multi = zstd(&l2[..l2.len() / 2 + 7]);
+    multi.extend(zstd(&l2[l2.len() / 2 + 7..]));
+    let layers = vec![
+        layer(layer1(), false),
+        Layer { blob: multi, diff_id: format!("sha256:{}", sha256(&l2)), gz: false },
+        Layer { blob: zstd(&layer3()), diff_id: format!("sha256:{}", sha256(&layer3())), gz: false },
+    ];
+    let layout = t.join("layout");
+    let m = oci_manifest(&layout, "amd64", &layers);
+    oci_layout(&layout, vec![m]);
+    let o = tool(&[&"import", &layout, &t.join("out")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_three_layers(&t.join("out"));
+    // A plain rootfs .tar.zst.
+    let tzst = t.join("rootfs.tar.zst");
+    fs::write(&tzst, zstd(&tar_of(vec![dir("etc/"), file("etc/os-release", b"ID=husk\n")]))).unwrap();
+    let o = tool(&[&"import", &tzst, &t.join("plain")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(listing(&t.join("plain")), ["etc d 0755 0:0", "etc/os-release f 0644 0:0 \"ID=husk\\n\""]);
+    // A truncated zstd layer fails and leaves nothing.
+    let mut cut = zstd(&layer1());
+    cut.truncate(cut.len() / 2);
+    let tr = t.join("cut.tar.zst");
+    fs::write(&tr, cut).unwrap();
+    let o = tool(&[&"import", &tr, &t.join("cut")]);
+    assert!(!o.status.success());
+    assert!(!t.join("cut").exists());
+    assert_no_staging(&t.path);
+}
