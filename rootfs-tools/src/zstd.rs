@@ -7,7 +7,7 @@ use std::io::{self, BufRead, Read};
 use ruzstd::decoding::{FrameDecoder, StreamingDecoder};
 
 enum State<R: BufRead> {
-    Frame(StreamingDecoder<R, FrameDecoder>),
+    Frame(Box<StreamingDecoder<R, FrameDecoder>>),
     Between(R),
     Broken,
 }
@@ -46,7 +46,7 @@ impl<R: BufRead> Read for Zstd<R> {
                         self.state = State::Between(r);
                         return Ok(0);
                     }
-                    self.state = State::Frame(StreamingDecoder::new(r).map_err(bad)?);
+                    self.state = State::Frame(Box::new(StreamingDecoder::new(r).map_err(bad)?));
                 }
                 State::Broken => return Err(bad("stream already failed")),
             }

@@ -94,7 +94,7 @@ impl Tar {
     fn data(&mut self, d: &[u8]) {
         self.buf.extend_from_slice(d);
         let pad = (512 - d.len() % 512) % 512;
-        self.buf.extend(std::iter::repeat(0).take(pad));
+        self.buf.extend(std::iter::repeat_n(0, pad));
     }
     fn add(&mut self, e: Ent<'_>) -> &mut Self {
         self.header(e.name, e.kind, e.data.len() as u64, &e);
@@ -121,7 +121,7 @@ impl Tar {
     }
     fn finish(&mut self) -> Vec<u8> {
         let mut b = std::mem::take(&mut self.buf);
-        b.extend(std::iter::repeat(0).take(1024));
+        b.extend(std::iter::repeat_n(0, 1024));
         b
     }
 }
