@@ -38,15 +38,18 @@ struct Root {
 impl Root {
     /// Opens `path` as seen from inside the rootfs.
     fn open(&self, path: &str) -> std::io::Result<File> {
-        let fd = openat2(
+        match openat2(
             &self.fd,
             path,
             OFlags::RDONLY | OFlags::CLOEXEC,
             Mode::empty(),
             ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-        )
-        .map_err(|e| std::io::Error::from_raw_os_error(e.raw_os_error()))?;
-        Ok(File::from(fd))
+        ) {
+            Ok(fd) => Ok(File::from(fd)),
+            // Kernels before 5.6 and qemu-user lack openat2.
+            Err(rustix::io::Errno::NOSYS) => open_in_root(&self.fd, path).map(File::from),
+            Err(e) => Err(std::io::Error::from_raw_os_error(e.raw_os_error())),
+        }
     }
 
     /// The directory an opened file really lives in, as seen from inside
@@ -262,6 +265,58 @@ impl Root {
     }
 }
 
+/// Resolves `path` as if `root` were `/` (what RESOLVE_IN_ROOT does): `..`
+/// stops at the root, absolute symlinks restart from it, at most 40 links.
+fn open_in_root(root: &OwnedFd, path: &str) -> std::io::Result<OwnedFd> {
+    use std::os::fd::AsFd;
+    let eio = |e: rustix::io::Errno| std::io::Error::from_raw_os_error(e.raw_os_error());
+    let dup = |fd: &OwnedFd| rustix::io::dup(fd).map_err(eio);
+    let mut stack: Vec<OwnedFd> = vec![dup(root)?];
+    let mut todo: VecDeque<String> = path.split('/').filter(|c| !c.is_empty()).map(String::from).collect();
+    let mut links = 0;
+    while let Some(c) = todo.pop_front() {
+        if c == "." {
+            continue;
+        }
+        if c == ".." {
+            if stack.len() > 1 {
+                stack.pop();
+            }
+            continue;
+        }
+        let cur = stack.last().unwrap().as_fd();
+        let st = rustix::fs::statat(cur, c.as_str(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW).map_err(eio)?;
+        match rustix::fs::FileType::from_raw_mode(st.st_mode) {
+            rustix::fs::FileType::Symlink => {
+                links += 1;
+                if links > 40 {
+                    return Err(eio(rustix::io::Errno::LOOP));
+                }
+                let t = rustix::fs::readlinkat(cur, c.as_str(), Vec::new()).map_err(eio)?;
+                let t = t.to_string_lossy().into_owned();
+                if t.starts_with('/') {
+                    stack.truncate(1);
+                }
+                for part in t.split('/').filter(|p| !p.is_empty()).rev() {
+                    todo.push_front(part.to_string());
+                }
+            }
+            rustix::fs::FileType::Directory if !todo.is_empty() => {
+                let fd = openat(cur, c.as_str(), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+                    .map_err(eio)?;
+                stack.push(fd);
+            }
+            _ if !todo.is_empty() => return Err(eio(rustix::io::Errno::NOTDIR)),
+            _ => {
+                return openat(cur, c.as_str(), OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+                    .map_err(eio)
+            }
+        }
+    }
+    // The path named a directory (or the root itself).
+    dup(stack.last().unwrap())
+}
+
 struct Stats {
     files: u64,
     bytes: u64,
@@ -399,4 +454,38 @@ pub fn run(o: &Opts) -> Result<()> {
     }
     println!("ok");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fallback_resolver_stays_in_root() {
+        let base = std::env::temp_dir().join(format!("husk-rootfs-resolve-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        fs::create_dir_all(base.join("r/bin")).unwrap();
+        fs::create_dir_all(base.join("r/etc")).unwrap();
+        fs::write(base.join("r/bin/busybox"), b"inside").unwrap();
+        fs::write(base.join("outside"), b"outside").unwrap();
+        std::os::unix::fs::symlink("/bin/busybox", base.join("r/bin/sh")).unwrap();
+        std::os::unix::fs::symlink("../../../outside", base.join("r/etc/up")).unwrap();
+        std::os::unix::fs::symlink("../bin/../bin/sh", base.join("r/etc/rel")).unwrap();
+        std::os::unix::fs::symlink("loop", base.join("r/loop")).unwrap();
+        let root = openat(rustix::fs::CWD, &base.join("r"), OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        let read = |p: &str| -> Option<String> {
+            let f = open_in_root(&root, p).ok()?;
+            let mut s = String::new();
+            File::from(f).read_to_string(&mut s).ok()?;
+            Some(s)
+        };
+        assert_eq!(read("/bin/sh").as_deref(), Some("inside"));
+        assert_eq!(read("/etc/rel").as_deref(), Some("inside"));
+        assert_eq!(read("/../../bin/busybox").as_deref(), Some("inside"));
+        // `..` out of the root stops at the root: ../../../outside is /outside.
+        assert_eq!(read("/etc/up"), None);
+        assert!(open_in_root(&root, "/loop").is_err());
+        assert!(open_in_root(&root, "/bin/busybox/x").is_err());
+        let _ = fs::remove_dir_all(&base);
+    }
 }

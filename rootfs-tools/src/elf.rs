@@ -164,14 +164,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn host_busybox_is_static_for_host_machine() {
+    fn host_busybox_is_static() {
         let Ok(f) = File::open("/bin/busybox") else {
             eprintln!("SKIP: /bin/busybox not installed");
             return;
         };
         let i = parse(&f).unwrap().expect("busybox is ELF");
-        assert_eq!(i.machine, crate::arch::Arch::host().elf_machine());
+        // Not compared with Arch::host(): these tests also run under qemu.
+        assert!(i.machine == 62 || i.machine == 183, "machine {}", i.machine);
         assert_eq!(i.interp, None);
+        assert!(i.needed.is_empty());
     }
 
     #[test]
