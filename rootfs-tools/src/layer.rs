@@ -35,6 +35,9 @@ pub struct Apply {
     this_layer: HashSet<PathBuf>,
     pub entries: u64,
     buf: Vec<u8>,
+    /// Not running as root: no chown, device nodes skipped with a warning.
+    rootless: bool,
+    warned_devices: bool,
 }
 
 fn eio(e: Errno) -> std::io::Error {
@@ -106,6 +109,8 @@ impl Apply {
             this_layer: HashSet::new(),
             entries: 0,
             buf: vec![0u8; 256 * 1024],
+            rootless: !rustix::process::geteuid().is_root(),
+            warned_devices: false,
         }
     }
 
@@ -240,7 +245,12 @@ impl Apply {
         }
 
         let times = Timestamps { last_access: meta.mtime, last_modification: meta.mtime };
-        let owner = (Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)));
+        // Without root, ownership cannot be given away: files stay ours.
+        let owner = if self.rootless {
+            (None, None)
+        } else {
+            (Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)))
+        };
         let mode = Mode::from_raw_mode(meta.mode);
         if kind.is_file() || kind == tar::EntryType::Continuous || kind.is_gnu_sparse() {
             let fd = self.tree.dir(&dir, true)?.expect("created");
@@ -296,6 +306,13 @@ impl Apply {
             } else {
                 FileType::CharacterDevice
             };
+            if self.rootless && ft != FileType::Fifo {
+                if !self.warned_devices {
+                    eprintln!("husk-rootfs: warning: not root: device nodes skipped (first: {name})");
+                    self.warned_devices = true;
+                }
+                return Ok(());
+            }
             let fd = self.tree.dir(&dir, true)?.expect("created");
             mknodat(fd, &base, ft, Mode::from_raw_mode(0o600), makedev(maj, min))
                 .map_err(|x| ioe("mknod", x))?;

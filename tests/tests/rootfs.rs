@@ -624,6 +624,19 @@ fn import_picks_the_platform_from_an_index() {
     let o = tool(&[&"import", &layout, &t.join("amd"), &"--platform", &"linux/amd64"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(fs::read_to_string(t.join("amd/arch")).unwrap(), "amd64");
+    // The same two manifests behind a nested image index (as registries ship).
+    let nested = t.join("nested");
+    let amd = oci_manifest(&nested, "amd64", &[layer(tar_of(vec![file("arch", b"amd64")]), true)]);
+    let arm = oci_manifest(&nested, "arm64", &[layer(tar_of(vec![file("arch", b"arm64")]), true)]);
+    let inner = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [amd, arm]
+    }))
+    .unwrap();
+    let (d, s) = put_blob(&nested, &inner);
+    oci_layout(&nested, vec![json!({"mediaType": "application/vnd.oci.image.index.v1+json", "digest": d, "size": s})]);
+    let o = tool(&[&"import", &nested, &t.join("nested-arm"), &"--platform", &"linux/arm64"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(fs::read_to_string(t.join("nested-arm/arch")).unwrap(), "arm64");
     // An index holding only arm64, asked for amd64: refused, nothing made.
     let only = t.join("only-arm");
     fs::create_dir_all(&only).unwrap();
@@ -1257,4 +1270,41 @@ fn import_zstd_layers_and_tarballs() {
     assert!(!o.status.success());
     assert!(!t.join("cut").exists());
     assert_no_staging(&t.path);
+}
+
+#[test]
+fn import_without_root_skips_ownership_and_devices() {
+    if skip_unless_root() {
+        return;
+    }
+    if skip_unless(have("setpriv"), "setpriv (util-linux) not installed") {
+        return;
+    }
+    let t = TempDir::new("husk-rootfs-rootless");
+    std::os::unix::fs::chown(&t.path, Some(65534), Some(65534)).unwrap();
+    let layout = t.join("layout");
+    let m = oci_manifest(&layout, "amd64", &three_layers());
+    oci_layout(&layout, vec![m]);
+    let as_nobody = |args: &[&dyn AsRef<std::ffi::OsStr>]| -> Output {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(bin("husk-rootfs"));
+        for a in args {
+            c.arg(a);
+        }
+        run_cmd(&mut c)
+    };
+    let probe = as_nobody(&[&"--help"]);
+    if skip_unless(probe.status.success(), "husk-rootfs binary not reachable by uid 65534") {
+        return;
+    }
+    let out = t.join("out");
+    let o = as_nobody(&[&"import", &layout, &out]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("device nodes skipped"), "{}", stderr(&o));
+    assert!(!out.join("dev/null").exists());
+    let f = fs::metadata(out.join("f")).unwrap();
+    assert_eq!((f.uid(), f.gid()), (65534, 65534));
+    assert_eq!(f.nlink(), 3);
+    assert_eq!(fs::read_to_string(out.join("b/new")).unwrap(), "new");
+    assert!(!out.join("b/old").exists());
 }
