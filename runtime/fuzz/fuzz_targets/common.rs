@@ -8,14 +8,22 @@ use crate::seccomp::{self, reference, Arch, Seccomp};
 /// `ret` and agree with the reference for calls derived from `seed`.
 pub fn check(s: &Seccomp, seed: &[u8]) {
     for native in [Arch::X86_64, Arch::Aarch64] {
-        let Ok(p) = seccomp::compile_for(s, native) else { continue };
+        let Ok(p) = seccomp::compile_for(s, native) else {
+            continue;
+        };
         assert!(p.len() <= 4096);
-        let names: Vec<&str> = s.syscalls.iter().flatten().flat_map(|r| r.names.iter().map(|n| n.as_str())).collect();
+        let names: Vec<&str> = s
+            .syscalls
+            .iter()
+            .flatten()
+            .flat_map(|r| r.names.iter().map(|n| n.as_str()))
+            .collect();
         let mut rng = Rng::new(seed);
         for _ in 0..32 {
             let arch = [Arch::X86_64, Arch::X86, Arch::X32, Arch::Aarch64][rng.below(4)];
             let nr = if !names.is_empty() && rng.below(4) > 0 {
-                seccomp::syscall_number(arch, names[rng.below(names.len())]).unwrap_or(rng.next() as u32)
+                seccomp::syscall_number(arch, names[rng.below(names.len())])
+                    .unwrap_or(rng.next() as u32)
             } else {
                 rng.next() as u32
             };
@@ -23,7 +31,12 @@ pub fn check(s: &Seccomp, seed: &[u8]) {
             for a in args.iter_mut() {
                 *a = rng.value(s);
             }
-            let d = Data { nr, arch: arch.audit(), ip: 0, args };
+            let d = Data {
+                nr,
+                arch: arch.audit(),
+                ip: 0,
+                args,
+            };
             let got = interp::run(p.instructions(), &d).expect("compiled program runs to a ret");
             let want = reference::expect(s, native, &d).expect("compiled, so it checks");
             assert_eq!(got, want, "{native:?} {d:?}");

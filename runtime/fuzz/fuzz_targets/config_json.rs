@@ -3,21 +3,25 @@
 //! program that agrees with the reference semantics.
 #![no_main]
 
+mod common;
 #[allow(dead_code, unused_imports)]
 #[path = "../../src/seccomp/mod.rs"]
 mod seccomp;
-mod common;
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else { return };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return;
+    };
     // A whole config.json, or just the seccomp object.
     let v = match v.pointer("/linux/seccomp") {
         Some(s) => s.clone(),
         None => v,
     };
-    let Ok(s) = seccomp::from_value(v) else { return };
+    let Ok(s) = seccomp::from_value(v) else {
+        return;
+    };
     if let Err(e) = seccomp::compile(&s) {
         // Errors are one line.
         assert!(!e.to_string().contains('\n'));

@@ -64,7 +64,10 @@ pub fn parse(name: &str, errno: Option<u32>, field: &str) -> Result<u32, Error> 
     if base == RET_ERRNO || base == RET_TRACE {
         let e = errno.unwrap_or(EPERM);
         if e > MAX_ERRNO {
-            return Err(Error::Errno { field: errno_field(field), value: e });
+            return Err(Error::Errno {
+                field: errno_field(field),
+                value: e,
+            });
         }
         Ok(base | e)
     } else if errno.is_some() {

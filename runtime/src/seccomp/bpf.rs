@@ -16,7 +16,7 @@ pub struct Insn {
 }
 
 // Opcodes (<linux/filter.h> / <linux/bpf_common.h>).
-pub const LD_W_ABS: u16 = 0x00 | 0x00 | 0x20; // BPF_LD | BPF_W | BPF_ABS
+pub const LD_W_ABS: u16 = 0x20; // BPF_LD (0) | BPF_W (0) | BPF_ABS (0x20)
 pub const ALU_AND_K: u16 = 0x04 | 0x50; // BPF_ALU | BPF_AND | BPF_K
 pub const JMP_JA: u16 = 0x05; // BPF_JMP | BPF_JA
 pub const JMP_JEQ_K: u16 = 0x05 | 0x10;
@@ -32,8 +32,16 @@ pub struct Label(usize);
 
 #[derive(Debug, Clone, Copy)]
 enum Item {
-    Stmt { code: u16, k: u32 },
-    Jump { code: u16, k: u32, jt: Label, jf: Label },
+    Stmt {
+        code: u16,
+        k: u32,
+    },
+    Jump {
+        code: u16,
+        k: u32,
+        jt: Label,
+        jf: Label,
+    },
     Ja(Label),
     Mark(Label),
 }
@@ -46,7 +54,10 @@ pub struct Asm {
 
 impl Asm {
     pub fn new() -> Asm {
-        Asm { items: Vec::with_capacity(2048), labels: 0 }
+        Asm {
+            items: Vec::with_capacity(2048),
+            labels: 0,
+        }
     }
 
     pub fn label(&mut self) -> Label {
@@ -61,7 +72,10 @@ impl Asm {
 
     /// A ≔ 32-bit word at `off` in `seccomp_data`.
     pub fn load(&mut self, off: u32) {
-        self.items.push(Item::Stmt { code: LD_W_ABS, k: off });
+        self.items.push(Item::Stmt {
+            code: LD_W_ABS,
+            k: off,
+        });
     }
 
     pub fn and(&mut self, k: u32) {
@@ -112,9 +126,24 @@ impl Asm {
                     let (t, f) = (far(jt), far(jf));
                     if t || f {
                         changed = true;
-                        let new_jt = if t { self.labels += 1; Label(self.labels - 1) } else { jt };
-                        let new_jf = if f { self.labels += 1; Label(self.labels - 1) } else { jf };
-                        out.push(Item::Jump { code, k, jt: new_jt, jf: new_jf });
+                        let new_jt = if t {
+                            self.labels += 1;
+                            Label(self.labels - 1)
+                        } else {
+                            jt
+                        };
+                        let new_jf = if f {
+                            self.labels += 1;
+                            Label(self.labels - 1)
+                        } else {
+                            jf
+                        };
+                        out.push(Item::Jump {
+                            code,
+                            k,
+                            jt: new_jt,
+                            jf: new_jf,
+                        });
                         if t {
                             out.push(Item::Mark(new_jt));
                             out.push(Item::Ja(jt));
@@ -148,14 +177,24 @@ impl Asm {
             };
             match *it {
                 Item::Mark(_) => {}
-                Item::Stmt { code, k } => insns.push(Insn { code, jt: 0, jf: 0, k }),
+                Item::Stmt { code, k } => insns.push(Insn {
+                    code,
+                    jt: 0,
+                    jf: 0,
+                    k,
+                }),
                 Item::Jump { code, k, jt, jf } => insns.push(Insn {
                     code,
                     jt: rel(jt) as u8,
                     jf: rel(jf) as u8,
                     k,
                 }),
-                Item::Ja(l) => insns.push(Insn { code: JMP_JA, jt: 0, jf: 0, k: rel(l) as u32 }),
+                Item::Ja(l) => insns.push(Insn {
+                    code: JMP_JA,
+                    jt: 0,
+                    jf: 0,
+                    k: rel(l) as u32,
+                }),
             }
         }
         insns

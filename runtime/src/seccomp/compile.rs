@@ -113,7 +113,11 @@ pub struct Checked<'a> {
 /// Validates every field of the profile; nothing arch-specific yet.
 pub fn check(p: &Seccomp) -> Result<Checked<'_>, Error> {
     const F: &str = "linux.seccomp";
-    let default = action::parse(&p.default_action, p.default_errno_ret, "linux.seccomp.defaultAction")?;
+    let default = action::parse(
+        &p.default_action,
+        p.default_errno_ret,
+        "linux.seccomp.defaultAction",
+    )?;
     if default == RET_USER_NOTIF {
         return Err(Error::Invalid {
             field: format!("{F}.defaultAction"),
@@ -133,7 +137,10 @@ pub fn check(p: &Seccomp) -> Result<Checked<'_>, Error> {
                 "{F}.architectures[{i}]: {a} is not supported, its syscalls get KILL_PROCESS"
             )),
             Parsed::Unknown => {
-                return Err(Error::UnknownArch { field: format!("{F}.architectures[{i}]"), arch: a.clone() })
+                return Err(Error::UnknownArch {
+                    field: format!("{F}.architectures[{i}]"),
+                    arch: a.clone(),
+                })
             }
         }
     }
@@ -141,7 +148,12 @@ pub fn check(p: &Seccomp) -> Result<Checked<'_>, Error> {
     for (i, f) in p.flags.iter().flatten().enumerate() {
         match FLAGS.iter().find(|(n, _)| n == f) {
             Some((_, bit)) => flags |= bit,
-            None => return Err(Error::UnknownFlag { field: format!("{F}.flags[{i}]"), flag: f.clone() }),
+            None => {
+                return Err(Error::UnknownFlag {
+                    field: format!("{F}.flags[{i}]"),
+                    flag: f.clone(),
+                })
+            }
         }
     }
     let mut rules = Vec::new();
@@ -154,10 +166,18 @@ pub fn check(p: &Seccomp) -> Result<Checked<'_>, Error> {
         for (j, a) in r.args.iter().flatten().enumerate() {
             let af = format!("{field}.args[{j}]");
             if a.index > 5 {
-                return Err(Error::ArgIndex { field: format!("{af}.index"), index: a.index });
+                return Err(Error::ArgIndex {
+                    field: format!("{af}.index"),
+                    index: a.index,
+                });
             }
             let op = Op::parse(&a.op, &format!("{af}.op"))?;
-            conds.push(Cond { index: a.index as u8, op, value: a.value, value_two: a.value_two.unwrap_or(0) });
+            conds.push(Cond {
+                index: a.index as u8,
+                op,
+                value: a.value,
+                value_two: a.value_two.unwrap_or(0),
+            });
         }
         if ret == RET_USER_NOTIF {
             if r.names.iter().any(|n| n == "write") {
@@ -182,7 +202,12 @@ pub fn check(p: &Seccomp) -> Result<Checked<'_>, Error> {
         if ret == default {
             continue;
         }
-        rules.push(Rule { names: r.names.iter().map(|s| s.as_str()).collect(), ids, ret, conds });
+        rules.push(Rule {
+            names: r.names.iter().map(|s| s.as_str()).collect(),
+            ids,
+            ret,
+            conds,
+        });
     }
     if notify {
         if p.listener_path.as_deref().unwrap_or("").is_empty() {
@@ -196,7 +221,14 @@ pub fn check(p: &Seccomp) -> Result<Checked<'_>, Error> {
             flags |= FLAG_TSYNC_ESRCH;
         }
     }
-    Ok(Checked { default, arches, flags, notify, rules, warnings })
+    Ok(Checked {
+        default,
+        arches,
+        flags,
+        notify,
+        rules,
+        warnings,
+    })
 }
 
 /// The arches a filter built on `native` covers: native first, then each
@@ -223,14 +255,19 @@ fn bodies<'r>(c: &'r Checked<'_>, arch: Arch) -> BTreeMap<u32, Body<'r>> {
     let mut m: BTreeMap<u32, Body<'r>> = BTreeMap::new();
     for r in &c.rules {
         for &id in &r.ids {
-            let Some(nr) = syscalls::number_at(arch, id) else { continue };
+            let Some(nr) = syscalls::number_at(arch, id) else {
+                continue;
+            };
             let e = m.entry(nr).or_insert(Body::Cond(Vec::new()));
             match e {
                 Body::Ret(_) => {}
                 Body::Cond(list) => {
                     if r.conds.is_empty() {
                         *e = Body::Ret(r.ret);
-                    } else if !list.iter().any(|(cs, ret)| *cs == &r.conds[..] && *ret == r.ret) {
+                    } else if !list
+                        .iter()
+                        .any(|(cs, ret)| *cs == &r.conds[..] && *ret == r.ret)
+                    {
                         list.push((&r.conds, r.ret));
                     }
                 }
@@ -280,9 +317,18 @@ pub fn compile_for(p: &Seccomp, native: Arch) -> Result<Program, Error> {
     }
     let insns = asm.finish();
     if insns.len() > bpf::MAX_INSNS {
-        return Err(Error::TooLong { arch: native.oci_name(), len: insns.len() });
+        return Err(Error::TooLong {
+            arch: native.oci_name(),
+            len: insns.len(),
+        });
     }
-    Ok(Program { insns, flags: c.flags, notify: c.notify, arch: native, warnings: c.warnings })
+    Ok(Program {
+        insns,
+        flags: c.flags,
+        notify: c.notify,
+        arch: native,
+        warnings: c.warnings,
+    })
 }
 
 /// The section for one arch, entered with A = syscall number. `None` (x86_64

@@ -12,6 +12,7 @@ use super::arch::Arch;
 use super::spec::{ArgRule, Seccomp, SyscallRule};
 
 /// Allowed outright (Docker's main list, less what the default caps gate).
+#[rustfmt::skip]
 const ALLOWED: &[&str] = &[
     "accept", "accept4", "access", "adjtimex", "alarm", "bind", "brk", "cachestat", "capget",
     "capset", "chdir", "chmod", "chown", "chown32", "clock_getres", "clock_getres_time64",
@@ -103,12 +104,20 @@ pub fn default_profile_for(native: Arch) -> Seccomp {
     }
     // clone: no new namespaces without CAP_SYS_ADMIN.
     rules.push(SyscallRule {
-        args: Some(vec![ArgRule::new(0, "SCMP_CMP_MASKED_EQ", CLONE_NS_FLAGS, Some(0))]),
+        args: Some(vec![ArgRule::new(
+            0,
+            "SCMP_CMP_MASKED_EQ",
+            CLONE_NS_FLAGS,
+            Some(0),
+        )]),
         ..SyscallRule::new(&["clone"], allow)
     });
     // clone3 hides its flags in memory the filter cannot read: ENOSYS makes
     // libc fall back to clone, whose flags are checked above.
-    rules.push(SyscallRule { errno_ret: Some(ENOSYS), ..SyscallRule::new(&["clone3"], "SCMP_ACT_ERRNO") });
+    rules.push(SyscallRule {
+        errno_ret: Some(ENOSYS),
+        ..SyscallRule::new(&["clone3"], "SCMP_ACT_ERRNO")
+    });
     let architectures = match native {
         Arch::X86_64 | Arch::X86 | Arch::X32 => vec![Arch::X86_64, Arch::X86, Arch::X32],
         Arch::Aarch64 => vec![Arch::Aarch64],
@@ -116,7 +125,12 @@ pub fn default_profile_for(native: Arch) -> Seccomp {
     Seccomp {
         default_action: "SCMP_ACT_ERRNO".to_string(),
         default_errno_ret: Some(1),
-        architectures: Some(architectures.iter().map(|a| a.oci_name().to_string()).collect()),
+        architectures: Some(
+            architectures
+                .iter()
+                .map(|a| a.oci_name().to_string())
+                .collect(),
+        ),
         flags: None,
         listener_path: None,
         listener_metadata: None,

@@ -5,23 +5,54 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
     /// config.json text is not a valid seccomp object.
-    Json { msg: String },
-    UnknownAction { field: String, action: String },
-    UnknownOperator { field: String, op: String },
-    UnknownArch { field: String, arch: String },
-    UnknownFlag { field: String, flag: String },
+    Json {
+        msg: String,
+    },
+    UnknownAction {
+        field: String,
+        action: String,
+    },
+    UnknownOperator {
+        field: String,
+        op: String,
+    },
+    UnknownArch {
+        field: String,
+        arch: String,
+    },
+    UnknownFlag {
+        field: String,
+        flag: String,
+    },
     /// Argument index is not 0..=5.
-    ArgIndex { field: String, index: u32 },
+    ArgIndex {
+        field: String,
+        index: u32,
+    },
     /// errnoRet does not fit the kernel's errno range (1..=4095; 0 is allowed).
-    Errno { field: String, value: u32 },
+    Errno {
+        field: String,
+        value: u32,
+    },
     /// A rule field's value is not allowed (e.g. NOTIFY for write).
-    Invalid { field: String, why: &'static str },
+    Invalid {
+        field: String,
+        why: &'static str,
+    },
     /// The filter for an arch is longer than the kernel's 4096 instructions.
-    TooLong { arch: &'static str, len: usize },
+    TooLong {
+        arch: &'static str,
+        len: usize,
+    },
     /// seccomp(2) refused the filter.
-    Install { errno: i32 },
+    Install {
+        errno: i32,
+    },
     /// Handing the notify listener fd to listenerPath failed.
-    Listener { path: String, errno: i32 },
+    Listener {
+        path: String,
+        errno: i32,
+    },
 }
 
 fn os(errno: i32) -> std::io::Error {

@@ -21,7 +21,9 @@ struct SockFprog {
 }
 
 fn last_errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EINVAL)
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EINVAL)
 }
 
 /// Installs the filter in the calling thread (and, with TSYNC, its siblings).
@@ -30,7 +32,10 @@ fn last_errno() -> i32 {
 /// either have set `PR_SET_NO_NEW_PRIVS` or hold CAP_SYS_ADMIN, as seccomp(2)
 /// requires. Returns the listener fd when the profile uses SCMP_ACT_NOTIFY.
 pub fn install(p: &Program) -> Result<Option<OwnedFd>, Error> {
-    let prog = SockFprog { len: p.insns.len() as libc::c_ushort, filter: p.insns.as_ptr() };
+    let prog = SockFprog {
+        len: p.insns.len() as libc::c_ushort,
+        filter: p.insns.as_ptr(),
+    };
     // SAFETY: `prog` points at `p.insns`, alive and unchanged for the whole
     // call; the kernel copies the instructions before returning.
     let r = unsafe {
@@ -42,7 +47,9 @@ pub fn install(p: &Program) -> Result<Option<OwnedFd>, Error> {
         )
     };
     if r < 0 {
-        return Err(Error::Install { errno: last_errno() });
+        return Err(Error::Install {
+            errno: last_errno(),
+        });
     }
     if p.notify {
         // SAFETY: with SECCOMP_FILTER_FLAG_NEW_LISTENER the kernel returns a
@@ -60,12 +67,19 @@ pub fn install(p: &Program) -> Result<Option<OwnedFd>, Error> {
 /// Connects to the unix stream socket at `path` and sends `fd` (SCM_RIGHTS)
 /// with `state_json` as the payload, as runc does for the seccomp agent.
 pub fn send_listener(path: &str, fd: BorrowedFd, state_json: &[u8]) -> Result<(), Error> {
-    let err = |errno: i32| Error::Listener { path: path.to_string(), errno };
+    let err = |errno: i32| Error::Listener {
+        path: path.to_string(),
+        errno,
+    };
     let sock = UnixStream::connect(path).map_err(|e| err(e.raw_os_error().unwrap_or(libc::EIO)))?;
     let fds = [fd.as_raw_fd()];
     // The fd rides on the first message; a payload the socket takes only in
     // part is finished with plain sends.
-    let data: &[u8] = if state_json.is_empty() { b"{}" } else { state_json };
+    let data: &[u8] = if state_json.is_empty() {
+        b"{}"
+    } else {
+        state_json
+    };
     let iov = [IoSlice::new(data)];
     let cmsg = [ControlMessage::ScmRights(&fds)];
     let mut sent = loop {
@@ -89,7 +103,12 @@ pub fn send_listener(path: &str, fd: BorrowedFd, state_json: &[u8]) -> Result<()
 /// The payload runc sends with the listener fd (`ContainerProcessState` of
 /// the runtime spec): `fds` names the one fd sent, `state` is the container
 /// state as `husk state` prints it.
-pub fn process_state(oci_version: &str, pid: i32, metadata: &str, state: &serde_json::Value) -> Vec<u8> {
+pub fn process_state(
+    oci_version: &str,
+    pid: i32,
+    metadata: &str,
+    state: &serde_json::Value,
+) -> Vec<u8> {
     let v = serde_json::json!({
         "ociVersion": oci_version,
         "fds": ["seccompFd"],

@@ -17,6 +17,7 @@ mod error;
 mod install;
 mod spec;
 mod syscalls;
+#[rustfmt::skip]
 mod tables;
 
 // The interpreter and the oracle serve the tests and the fuzzer; nothing in

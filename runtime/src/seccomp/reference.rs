@@ -20,7 +20,11 @@ pub fn eval(c: &Checked<'_>, native: Arch, d: &Data) -> u32 {
     let arch = if d.arch == AUDIT_ARCH_X86_64 && arches.iter().any(|a| a.audit() == d.arch) {
         // One audit value, two ABIs: numbers from the x32 bit up are x32's
         // (or invalid), never x86_64's.
-        let want = if d.nr >= X32_SYSCALL_BIT { Arch::X32 } else { Arch::X86_64 };
+        let want = if d.nr >= X32_SYSCALL_BIT {
+            Arch::X32
+        } else {
+            Arch::X86_64
+        };
         match arches.iter().find(|&&a| a == want) {
             Some(&a) => a,
             None => return RET_BAD_ARCH,
@@ -31,7 +35,11 @@ pub fn eval(c: &Checked<'_>, native: Arch, d: &Data) -> u32 {
             None => return RET_BAD_ARCH,
         }
     };
-    let matches = |r: &super::compile::Rule| r.names.iter().any(|n| syscalls::number(arch, n) == Some(d.nr));
+    let matches = |r: &super::compile::Rule| {
+        r.names
+            .iter()
+            .any(|n| syscalls::number(arch, n) == Some(d.nr))
+    };
     // The first unconditional rule decides alone.
     if let Some(r) = c.rules.iter().find(|r| r.conds.is_empty() && matches(r)) {
         return r.ret;

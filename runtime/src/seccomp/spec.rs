@@ -62,6 +62,11 @@ impl SyscallRule {
 
 impl ArgRule {
     pub fn new(index: u32, op: &str, value: u64, value_two: Option<u64>) -> ArgRule {
-        ArgRule { index, value, value_two, op: op.to_string() }
+        ArgRule {
+            index,
+            value,
+            value_two,
+            op: op.to_string(),
+        }
     }
 }

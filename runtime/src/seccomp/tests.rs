@@ -14,7 +14,12 @@ fn profile(v: serde_json::Value) -> Seccomp {
 
 fn data(arch: Arch, name: &str, args: [u64; 6]) -> Data {
     let nr = syscalls::number(arch, name).unwrap_or_else(|| panic!("{name} on {arch:?}"));
-    Data { nr, arch: arch.audit(), ip: 0, args }
+    Data {
+        nr,
+        arch: arch.audit(),
+        ip: 0,
+        args,
+    }
 }
 
 fn run(p: &Program, d: &Data) -> u32 {
@@ -26,7 +31,11 @@ fn agree(s: &Seccomp, native: Arch, p: &Program, d: &Data) {
     let c = check(s).unwrap();
     let want = reference::eval(&c, native, d);
     let got = run(p, d);
-    assert_eq!(got, want, "nr {:#x} arch {:#x} args {:x?}", d.nr, d.arch, d.args);
+    assert_eq!(
+        got, want,
+        "nr {:#x} arch {:#x} args {:x?}",
+        d.nr, d.arch, d.args
+    );
 }
 
 /// Small deterministic PRNG (xorshift64*), so failures reproduce.
@@ -98,7 +107,11 @@ fn table_matches_libc_on_x86_64() {
         ("arch_prctl", libc::SYS_arch_prctl),
     ];
     for (name, nr) in cases {
-        assert_eq!(syscalls::number(Arch::X86_64, name), Some(*nr as u32), "{name}");
+        assert_eq!(
+            syscalls::number(Arch::X86_64, name),
+            Some(*nr as u32),
+            "{name}"
+        );
     }
 }
 
@@ -126,16 +139,30 @@ fn table_matches_libc_on_aarch64() {
         ("exit_group", libc::SYS_exit_group),
     ];
     for (name, nr) in cases {
-        assert_eq!(syscalls::number(Arch::Aarch64, name), Some(*nr as u32), "{name}");
+        assert_eq!(
+            syscalls::number(Arch::Aarch64, name),
+            Some(*nr as u32),
+            "{name}"
+        );
     }
 }
 
 #[test]
 fn tables_know_each_abi() {
     // asm-generic has no legacy path calls.
-    for n in ["open", "mkdir", "fork", "vfork", "stat", "lstat", "access", "pipe", "dup2", "poll", "select", "rename", "unlink"] {
-        assert_eq!(syscalls::number(Arch::Aarch64, n), None, "aarch64 has no {n}");
-        assert!(syscalls::number(Arch::X86_64, n).is_some(), "x86_64 has {n}");
+    for n in [
+        "open", "mkdir", "fork", "vfork", "stat", "lstat", "access", "pipe", "dup2", "poll",
+        "select", "rename", "unlink",
+    ] {
+        assert_eq!(
+            syscalls::number(Arch::Aarch64, n),
+            None,
+            "aarch64 has no {n}"
+        );
+        assert!(
+            syscalls::number(Arch::X86_64, n).is_some(),
+            "x86_64 has {n}"
+        );
     }
     assert_eq!(syscalls::number(Arch::Aarch64, "mkdirat"), Some(34));
     assert_eq!(syscalls::number(Arch::Aarch64, "openat"), Some(56));
@@ -148,15 +175,27 @@ fn tables_know_each_abi() {
     // x32: shared numbers with the x32 bit, own numbers from 512.
     assert_eq!(syscalls::number(Arch::X32, "read"), Some(0x4000_0000));
     assert_eq!(syscalls::number(Arch::X32, "mkdir"), Some(0x4000_0000 | 83));
-    assert_eq!(syscalls::number(Arch::X32, "rt_sigaction"), Some(0x4000_0000 | 512));
-    assert_eq!(syscalls::number(Arch::X32, "ioctl"), Some(0x4000_0000 | 514));
+    assert_eq!(
+        syscalls::number(Arch::X32, "rt_sigaction"),
+        Some(0x4000_0000 | 512)
+    );
+    assert_eq!(
+        syscalls::number(Arch::X32, "ioctl"),
+        Some(0x4000_0000 | 514)
+    );
     // Added after the header release the tables came from.
     for a in ALL {
-        assert_eq!(syscalls::number(a, "fchmodat2"), Some(452 | if a == Arch::X32 { 0x4000_0000 } else { 0 }));
+        assert_eq!(
+            syscalls::number(a, "fchmodat2"),
+            Some(452 | if a == Arch::X32 { 0x4000_0000 } else { 0 })
+        );
     }
     assert!(syscalls::number(Arch::X86_64, "nonsense").is_none());
     let names: Vec<_> = syscalls::all_names().collect();
-    assert!(names.windows(2).all(|w| w[0] < w[1]), "names sorted for binary search");
+    assert!(
+        names.windows(2).all(|w| w[0] < w[1]),
+        "names sorted for binary search"
+    );
     for n in &names {
         assert!(syscalls::known(n));
     }
@@ -224,22 +263,38 @@ fn errors_name_the_field() {
         assert!(!e.to_string().contains('\n'));
     }
     let e = from_json(b"{\"defaultAction\": 3}").unwrap_err();
-    assert!(e.to_string().starts_with("linux.seccomp: invalid type"), "{e}");
+    assert!(
+        e.to_string().starts_with("linux.seccomp: invalid type"),
+        "{e}"
+    );
 }
 
 #[test]
 fn unknown_names_are_skipped_with_a_warning() {
-    let s = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
-        {"names": ["no_such_call", "getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 9}]}));
+    let s = profile(
+        serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["no_such_call", "getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 9}]}),
+    );
     let p = compile_for(&s, Arch::X86_64).unwrap();
-    assert_eq!(p.warnings(), ["linux.seccomp.syscalls[0].names: unknown syscall no_such_call, skipped"]);
-    assert_eq!(run(&p, &data(Arch::X86_64, "getppid", [0; 6])), RET_ERRNO | 9);
+    assert_eq!(
+        p.warnings(),
+        ["linux.seccomp.syscalls[0].names: unknown syscall no_such_call, skipped"]
+    );
+    assert_eq!(
+        run(&p, &data(Arch::X86_64, "getppid", [0; 6])),
+        RET_ERRNO | 9
+    );
     // A name only another arch has is skipped silently.
-    let s = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
-        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}));
+    let s = profile(
+        serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}),
+    );
     let p = compile_for(&s, Arch::Aarch64).unwrap();
     assert!(p.warnings().is_empty());
-    assert_eq!(run(&p, &data(Arch::Aarch64, "mkdirat", [0; 6])), RET_ERRNO | 1);
+    assert_eq!(
+        run(&p, &data(Arch::Aarch64, "mkdirat", [0; 6])),
+        RET_ERRNO | 1
+    );
 }
 
 #[test]
@@ -247,10 +302,20 @@ fn features_report_what_compile_accepts() {
     let f = features();
     assert_eq!(f.actions.len(), 9);
     assert_eq!(f.operators.len(), 7);
-    assert_eq!(f.archs, ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64"]);
+    assert_eq!(
+        f.archs,
+        [
+            "SCMP_ARCH_X86_64",
+            "SCMP_ARCH_X86",
+            "SCMP_ARCH_X32",
+            "SCMP_ARCH_AARCH64"
+        ]
+    );
     for a in &f.actions {
-        let mut s = profile(serde_json::json!({"defaultAction": "SCMP_ACT_KILL_PROCESS", "listenerPath": "/x",
-            "syscalls": [{"names": ["getppid"], "action": a}]}));
+        let mut s = profile(
+            serde_json::json!({"defaultAction": "SCMP_ACT_KILL_PROCESS", "listenerPath": "/x",
+            "syscalls": [{"names": ["getppid"], "action": a}]}),
+        );
         s.flags = Some(f.flags.iter().map(|x| x.to_string()).collect());
         compile_for(&s, Arch::X86_64).unwrap_or_else(|e| panic!("{a}: {e}"));
     }
@@ -260,19 +325,25 @@ fn features_report_what_compile_accepts() {
         compile_for(&s, Arch::Aarch64).unwrap_or_else(|e| panic!("{op}: {e}"));
     }
     for a in &f.archs {
-        let s = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": [a]}));
+        let s =
+            profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": [a]}));
         compile_for(&s, Arch::X86_64).unwrap();
     }
 }
 
 #[test]
 fn notify_sets_the_listener_flags() {
-    let s = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock",
-        "flags": ["SECCOMP_FILTER_FLAG_TSYNC"], "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]}));
+    let s = profile(
+        serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock",
+        "flags": ["SECCOMP_FILTER_FLAG_TSYNC"], "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]}),
+    );
     let p = compile_for(&s, Arch::X86_64).unwrap();
     assert!(p.uses_notify());
     assert_eq!(p.flags(), 1 | 8 | 16);
-    assert_eq!(run(&p, &data(Arch::X86_64, "getppid", [0; 6])), RET_USER_NOTIF);
+    assert_eq!(
+        run(&p, &data(Arch::X86_64, "getppid", [0; 6])),
+        RET_USER_NOTIF
+    );
 }
 
 // ---------------------------------------------------------------- generation
@@ -284,7 +355,8 @@ fn both() -> [Arch; 2] {
 #[test]
 fn actions_encode_as_the_kernel_expects() {
     for native in both() {
-        let s = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38, "listenerPath": "/x", "syscalls": [
+        let s = profile(
+            serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38, "listenerPath": "/x", "syscalls": [
             {"names": ["getpid"], "action": "SCMP_ACT_ALLOW"},
             {"names": ["getppid"], "action": "SCMP_ACT_KILL"},
             {"names": ["gettid"], "action": "SCMP_ACT_KILL_PROCESS"},
@@ -294,7 +366,8 @@ fn actions_encode_as_the_kernel_expects() {
             {"names": ["getegid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
             {"names": ["getpgid"], "action": "SCMP_ACT_TRACE", "errnoRet": 7},
             {"names": ["getsid"], "action": "SCMP_ACT_LOG"},
-            {"names": ["sched_yield"], "action": "SCMP_ACT_NOTIFY"}]}));
+            {"names": ["sched_yield"], "action": "SCMP_ACT_NOTIFY"}]}),
+        );
         let p = compile_for(&s, native).unwrap();
         let r = |n: &str| run(&p, &data(native, n, [0; 6]));
         assert_eq!(r("getpid"), 0x7fff_0000);
@@ -319,67 +392,145 @@ fn actions_encode_as_the_kernel_expects() {
 
 #[test]
 fn arch_is_checked_first() {
-    let s = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
-        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 17}]}));
+    let s = profile(
+        serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 17}]}),
+    );
     // Native only: anything else is killed.
     let p = compile_for(&s, Arch::X86_64).unwrap();
-    assert_eq!(run(&p, &data(Arch::X86_64, "mkdir", [0; 6])), RET_ERRNO | 17);
+    assert_eq!(
+        run(&p, &data(Arch::X86_64, "mkdir", [0; 6])),
+        RET_ERRNO | 17
+    );
     assert_eq!(run(&p, &data(Arch::X86_64, "getpid", [0; 6])), RET_ALLOW);
     assert_eq!(run(&p, &data(Arch::X86, "mkdir", [0; 6])), RET_KILL_PROCESS);
-    assert_eq!(run(&p, &data(Arch::Aarch64, "mkdirat", [0; 6])), RET_KILL_PROCESS);
+    assert_eq!(
+        run(&p, &data(Arch::Aarch64, "mkdirat", [0; 6])),
+        RET_KILL_PROCESS
+    );
     // x32 numbers must not slip past x86_64 rules: without x32 they kill.
     assert_eq!(run(&p, &data(Arch::X32, "mkdir", [0; 6])), RET_KILL_PROCESS);
-    assert_eq!(run(&p, &data(Arch::X32, "getpid", [0; 6])), RET_KILL_PROCESS);
+    assert_eq!(
+        run(&p, &data(Arch::X32, "getpid", [0; 6])),
+        RET_KILL_PROCESS
+    );
     let p = compile_for(&s, Arch::Aarch64).unwrap();
-    assert_eq!(run(&p, &data(Arch::Aarch64, "mkdirat", [0; 6])), RET_ERRNO | 17);
-    assert_eq!(run(&p, &data(Arch::X86_64, "mkdir", [0; 6])), RET_KILL_PROCESS);
+    assert_eq!(
+        run(&p, &data(Arch::Aarch64, "mkdirat", [0; 6])),
+        RET_ERRNO | 17
+    );
+    assert_eq!(
+        run(&p, &data(Arch::X86_64, "mkdir", [0; 6])),
+        RET_KILL_PROCESS
+    );
 
     // Listing x86 and x32 adds their sections, each with its own numbers.
     let mut s2 = s.clone();
-    s2.architectures = Some(vec!["SCMP_ARCH_X86_64".into(), "SCMP_ARCH_X86".into(), "SCMP_ARCH_X32".into(), "SCMP_ARCH_AARCH64".into()]);
+    s2.architectures = Some(vec![
+        "SCMP_ARCH_X86_64".into(),
+        "SCMP_ARCH_X86".into(),
+        "SCMP_ARCH_X32".into(),
+        "SCMP_ARCH_AARCH64".into(),
+    ]);
     let p = compile_for(&s2, Arch::X86_64).unwrap();
     for a in [Arch::X86_64, Arch::X86, Arch::X32] {
         assert_eq!(run(&p, &data(a, "mkdir", [0; 6])), RET_ERRNO | 17, "{a:?}");
         assert_eq!(run(&p, &data(a, "getpid", [0; 6])), RET_ALLOW, "{a:?}");
         // i386's mkdir (39) is x86_64's getpid: numbers are per arch.
     }
-    assert_eq!(syscalls::number(Arch::X86, "mkdir"), syscalls::number(Arch::X86_64, "getpid"));
+    assert_eq!(
+        syscalls::number(Arch::X86, "mkdir"),
+        syscalls::number(Arch::X86_64, "getpid")
+    );
     // aarch64 is listed but cannot reach an x86_64 kernel.
-    assert_eq!(run(&p, &data(Arch::Aarch64, "mkdirat", [0; 6])), RET_KILL_PROCESS);
+    assert_eq!(
+        run(&p, &data(Arch::Aarch64, "mkdirat", [0; 6])),
+        RET_KILL_PROCESS
+    );
     // Docker's profile lists arches without a table: skipped, with a warning.
     s2.architectures = Some(vec!["SCMP_ARCH_AARCH64".into(), "SCMP_ARCH_ARM".into()]);
     let p = compile_for(&s2, Arch::Aarch64).unwrap();
     assert_eq!(p.warnings().len(), 1);
-    assert_eq!(run(&p, &data(Arch::Aarch64, "mkdirat", [0; 6])), RET_ERRNO | 17);
+    assert_eq!(
+        run(&p, &data(Arch::Aarch64, "mkdirat", [0; 6])),
+        RET_ERRNO | 17
+    );
 }
 
 #[test]
 fn argument_filter_blocks_only_the_matching_call() {
     for native in both() {
-        let s = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        let s = profile(
+            serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
             {"names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": 22,
-             "args": [{"index": 0, "value": 0xdead_beef_u64, "op": "SCMP_CMP_EQ"}]}]}));
+             "args": [{"index": 0, "value": 0xdead_beef_u64, "op": "SCMP_CMP_EQ"}]}]}),
+        );
         let p = compile_for(&s, native).unwrap();
-        assert_eq!(run(&p, &data(native, "personality", [0xdead_beef, 0, 0, 0, 0, 0])), RET_ERRNO | 22);
-        assert_eq!(run(&p, &data(native, "personality", [0xdead_beee, 0, 0, 0, 0, 0])), RET_ALLOW);
+        assert_eq!(
+            run(
+                &p,
+                &data(native, "personality", [0xdead_beef, 0, 0, 0, 0, 0])
+            ),
+            RET_ERRNO | 22
+        );
+        assert_eq!(
+            run(
+                &p,
+                &data(native, "personality", [0xdead_beee, 0, 0, 0, 0, 0])
+            ),
+            RET_ALLOW
+        );
         // 64-bit: the high word counts too.
-        assert_eq!(run(&p, &data(native, "personality", [0x1_dead_beef, 0, 0, 0, 0, 0])), RET_ALLOW);
-        assert_eq!(run(&p, &data(native, "personality", [0, 0xdead_beef, 0, 0, 0, 0])), RET_ALLOW);
+        assert_eq!(
+            run(
+                &p,
+                &data(native, "personality", [0x1_dead_beef, 0, 0, 0, 0, 0])
+            ),
+            RET_ALLOW
+        );
+        assert_eq!(
+            run(
+                &p,
+                &data(native, "personality", [0, 0xdead_beef, 0, 0, 0, 0])
+            ),
+            RET_ALLOW
+        );
     }
 }
 
 #[test]
 fn every_operator_on_both_words() {
-    let ops = ["SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ"];
-    let vals: [u64; 10] = [0, 1, 0xffff_ffff, 0x1_0000_0000, 0x1_0000_0001, 0x2_0000_0000, 0xffff_ffff_0000_0000, 0x8000_0000_0000_0000, u64::MAX - 1, u64::MAX];
+    let ops = [
+        "SCMP_CMP_NE",
+        "SCMP_CMP_LT",
+        "SCMP_CMP_LE",
+        "SCMP_CMP_EQ",
+        "SCMP_CMP_GE",
+        "SCMP_CMP_GT",
+        "SCMP_CMP_MASKED_EQ",
+    ];
+    let vals: [u64; 10] = [
+        0,
+        1,
+        0xffff_ffff,
+        0x1_0000_0000,
+        0x1_0000_0001,
+        0x2_0000_0000,
+        0xffff_ffff_0000_0000,
+        0x8000_0000_0000_0000,
+        u64::MAX - 1,
+        u64::MAX,
+    ];
     for native in [Arch::X86_64, Arch::Aarch64, Arch::X86] {
         for (k, op) in ops.iter().enumerate() {
             for &v in &vals {
                 for &v2 in &[0u64, 1, 0x1_0000_0000, v] {
                     let index = (k % 6) as u32;
-                    let s = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+                    let s = profile(
+                        serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
                         {"names": ["sched_yield"], "action": "SCMP_ACT_ERRNO", "errnoRet": 5,
-                         "args": [{"index": index, "value": v, "valueTwo": v2, "op": op}]}]}));
+                         "args": [{"index": index, "value": v, "valueTwo": v2, "op": op}]}]}),
+                    );
                     let p = compile_for(&s, native).unwrap();
                     for &x in &vals {
                         let mut args = [0u64; 6];
@@ -397,7 +548,11 @@ fn every_operator_on_both_words() {
                                 "SCMP_CMP_GT" => x > v,
                                 _ => x & v == v2,
                             };
-                            assert_eq!(run(&p, &d), if hit { RET_ERRNO | 5 } else { RET_ALLOW }, "{op} {x:#x} vs {v:#x}/{v2:#x}");
+                            assert_eq!(
+                                run(&p, &d),
+                                if hit { RET_ERRNO | 5 } else { RET_ALLOW },
+                                "{op} {x:#x} vs {v:#x}/{v2:#x}"
+                            );
                         }
                     }
                 }
@@ -409,13 +564,15 @@ fn every_operator_on_both_words() {
 #[test]
 fn args_are_anded_and_rules_ored_in_order() {
     for native in both() {
-        let s = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        let s = profile(
+            serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
             {"names": ["kill"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
              "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}, {"index": 1, "value": 9, "op": "SCMP_CMP_EQ"}]},
             {"names": ["kill"], "action": "SCMP_ACT_ERRNO", "errnoRet": 2,
              "args": [{"index": 1, "value": 9, "op": "SCMP_CMP_EQ"}]},
             {"names": ["kill"], "action": "SCMP_ACT_LOG",
-             "args": [{"index": 0, "value": 100, "op": "SCMP_CMP_GT"}]}]}));
+             "args": [{"index": 0, "value": 100, "op": "SCMP_CMP_GT"}]}]}),
+        );
         let p = compile_for(&s, native).unwrap();
         let r = |a: u64, b: u64| run(&p, &data(native, "kill", [a, b, 0, 0, 0, 0]));
         assert_eq!(r(1, 9), RET_ERRNO | 1);
@@ -425,7 +582,10 @@ fn args_are_anded_and_rules_ored_in_order() {
         assert_eq!(r(1, 15), RET_ALLOW);
         // An unconditional rule for the same syscall overrides them all.
         let mut s2 = s.clone();
-        s2.syscalls.as_mut().unwrap().push(SyscallRule::new(&["kill"], "SCMP_ACT_TRAP"));
+        s2.syscalls
+            .as_mut()
+            .unwrap()
+            .push(SyscallRule::new(&["kill"], "SCMP_ACT_TRAP"));
         let p = compile_for(&s2, native).unwrap();
         assert_eq!(run(&p, &data(native, "kill", [1, 9, 0, 0, 0, 0])), RET_TRAP);
     }
@@ -433,20 +593,42 @@ fn args_are_anded_and_rules_ored_in_order() {
 
 #[test]
 fn thirty_two_bit_abis_compare_the_low_word() {
-    let s = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86"], "syscalls": [
-        {"names": ["personality"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": u64::MAX, "op": "SCMP_CMP_EQ"}]}]}));
+    let s = profile(
+        serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86"], "syscalls": [
+        {"names": ["personality"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": u64::MAX, "op": "SCMP_CMP_EQ"}]}]}),
+    );
     let p = compile_for(&s, Arch::X86_64).unwrap();
     // i386 passes -1 as 0xffffffff; the rule written for 64-bit still matches.
-    assert_eq!(run(&p, &data(Arch::X86, "personality", [0xffff_ffff, 0, 0, 0, 0, 0])), RET_ERRNO | 1);
-    assert_eq!(run(&p, &data(Arch::X86_64, "personality", [0xffff_ffff, 0, 0, 0, 0, 0])), RET_ALLOW);
-    assert_eq!(run(&p, &data(Arch::X86_64, "personality", [u64::MAX, 0, 0, 0, 0, 0])), RET_ERRNO | 1);
+    assert_eq!(
+        run(
+            &p,
+            &data(Arch::X86, "personality", [0xffff_ffff, 0, 0, 0, 0, 0])
+        ),
+        RET_ERRNO | 1
+    );
+    assert_eq!(
+        run(
+            &p,
+            &data(Arch::X86_64, "personality", [0xffff_ffff, 0, 0, 0, 0, 0])
+        ),
+        RET_ALLOW
+    );
+    assert_eq!(
+        run(
+            &p,
+            &data(Arch::X86_64, "personality", [u64::MAX, 0, 0, 0, 0, 0])
+        ),
+        RET_ERRNO | 1
+    );
 }
 
 /// A profile big enough that conditional jumps need trampolines.
 #[test]
 fn far_jumps_are_relaxed() {
     for native in both() {
-        let names: Vec<&str> = syscalls::all_names().filter(|n| syscalls::number(native, n).is_some()).collect();
+        let names: Vec<&str> = syscalls::all_names()
+            .filter(|n| syscalls::number(native, n).is_some())
+            .collect();
         let mut rules = Vec::new();
         for (i, n) in names.iter().enumerate() {
             rules.push(serde_json::json!({"names": [n], "action": "SCMP_ACT_ERRNO", "errnoRet": (i % 4000) as u32 + 1,
@@ -454,8 +636,16 @@ fn far_jumps_are_relaxed() {
         }
         let s = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules}));
         let p = compile_for(&s, native).unwrap();
-        assert!(p.len() > 2000 && p.len() <= 4096, "{} instructions", p.len());
-        let ja = p.instructions().iter().filter(|i| i.code == bpf::JMP_JA).count();
+        assert!(
+            p.len() > 2000 && p.len() <= 4096,
+            "{} instructions",
+            p.len()
+        );
+        let ja = p
+            .instructions()
+            .iter()
+            .filter(|i| i.code == bpf::JMP_JA)
+            .count();
         assert!(ja > 0, "this profile needs trampolines");
         let mut rng = Rng(0x1234_5678_9abc_def1);
         for n in &names {
@@ -472,9 +662,16 @@ fn far_jumps_are_relaxed() {
 
 #[test]
 fn too_long_is_an_error() {
-    let names: Vec<&str> = syscalls::all_names().filter(|n| syscalls::number(Arch::X86_64, n).is_some()).collect();
-    let conds: Vec<_> = (0..6).map(|i| serde_json::json!({"index": i, "value": 7, "op": "SCMP_CMP_LE"})).collect();
-    let rules: Vec<_> = names.iter().map(|n| serde_json::json!({"names": [n], "action": "SCMP_ACT_LOG", "args": conds})).collect();
+    let names: Vec<&str> = syscalls::all_names()
+        .filter(|n| syscalls::number(Arch::X86_64, n).is_some())
+        .collect();
+    let conds: Vec<_> = (0..6)
+        .map(|i| serde_json::json!({"index": i, "value": 7, "op": "SCMP_CMP_LE"}))
+        .collect();
+    let rules: Vec<_> = names
+        .iter()
+        .map(|n| serde_json::json!({"names": [n], "action": "SCMP_ACT_LOG", "args": conds}))
+        .collect();
     let s = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules}));
     let e = compile_for(&s, Arch::X86_64).unwrap_err();
     assert!(matches!(e, Error::TooLong { .. }), "{e}");
@@ -484,9 +681,22 @@ fn too_long_is_an_error() {
 #[test]
 fn random_profiles_agree_with_the_reference() {
     let names: Vec<&str> = syscalls::all_names().collect();
-    let actions = ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_LOG", "SCMP_ACT_TRAP", "SCMP_ACT_TRACE", "SCMP_ACT_KILL_PROCESS"];
+    let actions = [
+        "SCMP_ACT_ALLOW",
+        "SCMP_ACT_ERRNO",
+        "SCMP_ACT_KILL",
+        "SCMP_ACT_LOG",
+        "SCMP_ACT_TRAP",
+        "SCMP_ACT_TRACE",
+        "SCMP_ACT_KILL_PROCESS",
+    ];
     let ops = action::OPERATORS;
-    let arch_names = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64"];
+    let arch_names = [
+        "SCMP_ARCH_X86_64",
+        "SCMP_ARCH_X86",
+        "SCMP_ARCH_X32",
+        "SCMP_ARCH_AARCH64",
+    ];
     let mut rng = Rng(42);
     for round in 0..300 {
         let mut rules = Vec::new();
@@ -508,8 +718,12 @@ fn random_profiles_agree_with_the_reference() {
             }
             rules.push(r);
         }
-        let archs: Vec<_> = (0..rng.below(3)).map(|_| arch_names[rng.below(4)]).collect();
-        let s = profile(serde_json::json!({"defaultAction": actions[rng.below(actions.len())], "architectures": archs, "syscalls": rules}));
+        let archs: Vec<_> = (0..rng.below(3))
+            .map(|_| arch_names[rng.below(4)])
+            .collect();
+        let s = profile(
+            serde_json::json!({"defaultAction": actions[rng.below(actions.len())], "architectures": archs, "syscalls": rules}),
+        );
         let c = check(&s).unwrap();
         for native in both() {
             let p = compile_for(&s, native).unwrap();
@@ -525,15 +739,33 @@ fn random_profiles_agree_with_the_reference() {
                     *a = rng.value();
                 }
                 // Often reuse a rule's own values so conditions hit.
-                if let Some(r) = s.syscalls.as_ref().unwrap().get(rng.below(rules.len().max(1))) {
+                if let Some(r) = s
+                    .syscalls
+                    .as_ref()
+                    .unwrap()
+                    .get(rng.below(rules.len().max(1)))
+                {
                     for c in r.args.iter().flatten() {
                         if rng.below(2) == 0 {
-                            args[c.index as usize] = if rng.below(2) == 0 { c.value } else { c.value_two.unwrap_or(0) };
+                            args[c.index as usize] = if rng.below(2) == 0 {
+                                c.value
+                            } else {
+                                c.value_two.unwrap_or(0)
+                            };
                         }
                     }
                 }
-                let d = Data { nr, arch: arch.audit(), ip: rng.next(), args };
-                assert_eq!(run(&p, &d), reference::eval(&c, native, &d), "round {round} {native:?} {d:x?}\n{s:?}");
+                let d = Data {
+                    nr,
+                    arch: arch.audit(),
+                    ip: rng.next(),
+                    args,
+                };
+                assert_eq!(
+                    run(&p, &d),
+                    reference::eval(&c, native, &d),
+                    "round {round} {native:?} {d:x?}\n{s:?}"
+                );
             }
         }
     }
@@ -551,22 +783,80 @@ fn default_profile_blocks_docker_list_and_allows_the_rest() {
         let eperm = RET_ERRNO | 1;
         let r = |n: &str, args: [u64; 6]| run(&p, &data(native, n, args));
         for n in [
-            "reboot", "kexec_load", "kexec_file_load", "mount", "umount2", "keyctl", "add_key", "request_key", "bpf",
-            "perf_event_open", "unshare", "setns", "pivot_root", "init_module", "finit_module", "delete_module", "acct",
-            "swapon", "swapoff", "settimeofday", "clock_settime", "clock_adjtime", "quotactl", "open_by_handle_at",
-            "name_to_handle_at", "userfaultfd", "mbind", "set_mempolicy", "get_mempolicy", "move_pages", "kcmp",
-            "io_uring_setup", "fsopen", "move_mount", "open_tree", "syslog", "lookup_dcookie", "vhangup",
-            "sethostname", "setdomainname",
+            "reboot",
+            "kexec_load",
+            "kexec_file_load",
+            "mount",
+            "umount2",
+            "keyctl",
+            "add_key",
+            "request_key",
+            "bpf",
+            "perf_event_open",
+            "unshare",
+            "setns",
+            "pivot_root",
+            "init_module",
+            "finit_module",
+            "delete_module",
+            "acct",
+            "swapon",
+            "swapoff",
+            "settimeofday",
+            "clock_settime",
+            "clock_adjtime",
+            "quotactl",
+            "open_by_handle_at",
+            "name_to_handle_at",
+            "userfaultfd",
+            "mbind",
+            "set_mempolicy",
+            "get_mempolicy",
+            "move_pages",
+            "kcmp",
+            "io_uring_setup",
+            "fsopen",
+            "move_mount",
+            "open_tree",
+            "syslog",
+            "lookup_dcookie",
+            "vhangup",
+            "sethostname",
+            "setdomainname",
         ] {
             assert_eq!(r(n, [0; 6]), eperm, "{n} on {native:?}");
         }
-        for n in ["read", "write", "openat", "execve", "exit_group", "mmap", "futex", "clock_gettime", "getpid", "wait4", "chroot", "ptrace", "socketpair", "rt_sigreturn", "fchmodat2"] {
+        for n in [
+            "read",
+            "write",
+            "openat",
+            "execve",
+            "exit_group",
+            "mmap",
+            "futex",
+            "clock_gettime",
+            "getpid",
+            "wait4",
+            "chroot",
+            "ptrace",
+            "socketpair",
+            "rt_sigreturn",
+            "fchmodat2",
+        ] {
             assert_eq!(r(n, [0; 6]), RET_ALLOW, "{n} on {native:?}");
         }
         // clone: threads and forks yes, new namespaces no.
         assert_eq!(r("clone", [0x3d0f00, 0, 0, 0, 0, 0]), RET_ALLOW);
         assert_eq!(r("clone", [0x1200011, 0, 0, 0, 0, 0]), RET_ALLOW);
-        for ns in [0x20000u64, 0x0200_0000, 0x0400_0000, 0x0800_0000, 0x1000_0000, 0x2000_0000, 0x4000_0000] {
+        for ns in [
+            0x20000u64,
+            0x0200_0000,
+            0x0400_0000,
+            0x0800_0000,
+            0x1000_0000,
+            0x2000_0000,
+            0x4000_0000,
+        ] {
             assert_eq!(r("clone", [ns | 0x11, 0, 0, 0, 0, 0]), eperm);
         }
         assert_eq!(r("clone3", [0; 6]), RET_ERRNO | 38);
@@ -657,7 +947,10 @@ mod kernel {
         let pid = unsafe { libc::fork() };
         assert!(pid >= 0, "fork");
         if pid == 0 {
-            let nocore = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            let nocore = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
             // SAFETY: plain syscalls on our own process.
             unsafe {
                 libc::setrlimit(libc::RLIMIT_CORE, &nocore);
@@ -695,8 +988,10 @@ mod kernel {
         if skip_without_seccomp() {
             return;
         }
-        let s = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
-            {"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 77}]}));
+        let s = profile(
+            serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 77}]}),
+        );
         let p = compile(&s).unwrap();
         let out = spawn(&p, |_| match sys(libc::SYS_getppid, [0; 6]) {
             Err(e) => e,
@@ -704,8 +999,10 @@ mod kernel {
         });
         assert_eq!(out.wait(), Outcome::Exit(77));
         // Default ERRNO with defaultErrnoRet; only exit is allowed.
-        let s = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 88, "syscalls": [
-            {"names": ["exit", "exit_group"], "action": "SCMP_ACT_ALLOW"}]}));
+        let s = profile(
+            serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 88, "syscalls": [
+            {"names": ["exit", "exit_group"], "action": "SCMP_ACT_ALLOW"}]}),
+        );
         let p = compile(&s).unwrap();
         let out = spawn(&p, |_| match sys(libc::SYS_getpid, [0; 6]) {
             Err(e) => e,
@@ -721,13 +1018,24 @@ mod kernel {
         if skip_without_seccomp() {
             return;
         }
-        let vals: [u64; 8] = [0, 1, 0xffff_ffff, 0x1_0000_0000, 0x1_0000_0001, 0xffff_ffff_0000_0000, u64::MAX - 1, u64::MAX];
+        let vals: [u64; 8] = [
+            0,
+            1,
+            0xffff_ffff,
+            0x1_0000_0000,
+            0x1_0000_0001,
+            0xffff_ffff_0000_0000,
+            u64::MAX - 1,
+            u64::MAX,
+        ];
         for (k, op) in action::OPERATORS.iter().enumerate() {
             for &v in &[1u64, 0x1_0000_0000, 0xffff_ffff, u64::MAX - 1] {
                 let index = k % 6;
-                let s = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+                let s = profile(
+                    serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
                     {"names": ["sched_yield"], "action": "SCMP_ACT_ERRNO", "errnoRet": 5,
-                     "args": [{"index": index, "value": v, "valueTwo": 1, "op": op}]}]}));
+                     "args": [{"index": index, "value": v, "valueTwo": 1, "op": op}]}]}),
+                );
                 let p = compile(&s).unwrap();
                 let c = check(&s).unwrap();
                 let probes: Vec<[u64; 6]> = vals
@@ -742,7 +1050,8 @@ mod kernel {
                 // SAFETY: fds is a valid out-array of two ints.
                 assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
                 // SAFETY: pipe just returned these fds; each is owned once.
-                let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+                let (r, w) =
+                    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
                 let child = spawn(&p, |_| {
                     for a in &probes {
                         let b: u8 = match sys(libc::SYS_sched_yield, *a) {
@@ -751,7 +1060,9 @@ mod kernel {
                             Ok(_) => 255,
                         };
                         // SAFETY: writes one byte from a live local.
-                        unsafe { libc::write(w.as_raw_fd(), &b as *const u8 as *const libc::c_void, 1) };
+                        unsafe {
+                            libc::write(w.as_raw_fd(), &b as *const u8 as *const libc::c_void, 1)
+                        };
                     }
                     0
                 });
@@ -760,8 +1071,17 @@ mod kernel {
                 std::fs::File::from(r).read_to_end(&mut got).unwrap();
                 assert_eq!(child.wait(), Outcome::Exit(0));
                 for (a, b) in probes.iter().zip(&got) {
-                    let d = Data { nr: libc::SYS_sched_yield as u32, arch: AUDIT_ARCH_X86_64, ip: 0, args: *a };
-                    let want = if reference::eval(&c, Arch::X86_64, &d) == RET_ALLOW { 0 } else { 5 };
+                    let d = Data {
+                        nr: libc::SYS_sched_yield as u32,
+                        arch: AUDIT_ARCH_X86_64,
+                        ip: 0,
+                        args: *a,
+                    };
+                    let want = if reference::eval(&c, Arch::X86_64, &d) == RET_ALLOW {
+                        0
+                    } else {
+                        5
+                    };
                     assert_eq!(*b, want, "{op} arg{index}={:#x} vs {v:#x}", a[index]);
                 }
                 assert_eq!(got.len(), probes.len());
@@ -774,9 +1094,16 @@ mod kernel {
         if skip_without_seccomp() {
             return;
         }
-        for act in ["SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP"] {
-            let s = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
-                {"names": ["getppid"], "action": act}]}));
+        for act in [
+            "SCMP_ACT_KILL",
+            "SCMP_ACT_KILL_THREAD",
+            "SCMP_ACT_KILL_PROCESS",
+            "SCMP_ACT_TRAP",
+        ] {
+            let s = profile(
+                serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+                {"names": ["getppid"], "action": act}]}),
+            );
             let p = compile(&s).unwrap();
             let out = spawn(&p, |_| {
                 let _ = sys(libc::SYS_getppid, [0; 6]);
@@ -785,10 +1112,18 @@ mod kernel {
             assert_eq!(out.wait(), Outcome::Signal(libc::SIGSYS), "{act}");
         }
         // The rule is what kills: other calls still work.
-        let s = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
-            {"names": ["getppid"], "action": "SCMP_ACT_KILL_PROCESS"}]}));
+        let s = profile(
+            serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["getppid"], "action": "SCMP_ACT_KILL_PROCESS"}]}),
+        );
         let p = compile(&s).unwrap();
-        let out = spawn(&p, |_| if sys(libc::SYS_getpid, [0; 6]).is_ok() { 3 } else { 4 });
+        let out = spawn(&p, |_| {
+            if sys(libc::SYS_getpid, [0; 6]).is_ok() {
+                3
+            } else {
+                4
+            }
+        });
         assert_eq!(out.wait(), Outcome::Exit(3));
     }
 
@@ -797,8 +1132,10 @@ mod kernel {
         if skip_without_seccomp() {
             return;
         }
-        let s = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
-            {"names": ["getppid"], "action": "SCMP_ACT_LOG"}]}));
+        let s = profile(
+            serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["getppid"], "action": "SCMP_ACT_LOG"}]}),
+        );
         let p = compile(&s).unwrap();
         // Read /dev/kmsg from its current end: new records only.
         let kmsg = std::fs::OpenOptions::new()
@@ -811,7 +1148,13 @@ mod kernel {
             unsafe { libc::lseek(k.as_raw_fd(), 0, libc::SEEK_END) };
         }
         let me = std::process::id() as i64;
-        let child = spawn(&p, |_| if sys(libc::SYS_getppid, [0; 6]) == Ok(me) { 0 } else { 1 });
+        let child = spawn(&p, |_| {
+            if sys(libc::SYS_getppid, [0; 6]) == Ok(me) {
+                0
+            } else {
+                1
+            }
+        });
         let pid = child.0;
         assert_eq!(child.wait(), Outcome::Exit(0), "LOG must allow the call");
         let Some(mut k) = kmsg else {
@@ -825,7 +1168,10 @@ mod kernel {
             // Each read returns one record; EAGAIN at the end.
             while let Ok(n) = k.read(&mut buf) {
                 let rec = String::from_utf8_lossy(&buf[..n]);
-                if rec.contains("type=1326") && rec.contains(&format!(" pid={pid} ")) && rec.contains(&format!("syscall={}", libc::SYS_getppid)) {
+                if rec.contains("type=1326")
+                    && rec.contains(&format!(" pid={pid} "))
+                    && rec.contains(&format!("syscall={}", libc::SYS_getppid))
+                {
                     assert!(rec.contains("code=0x7ffc0000"), "{rec}");
                     found = true;
                 }
@@ -866,23 +1212,60 @@ mod kernel {
     /// The checks the default profile must pass, as (name, outcome wanted).
     fn default_profile_checks() -> i32 {
         let bad = u64::MAX; // an argument no kernel accepts, in case a call got through
-        let checks: [(libc::c_long, [u64; 6], fn(Result<i64, i32>) -> bool); 16] = [
+        type Check = (libc::c_long, [u64; 6], fn(Result<i64, i32>) -> bool);
+        let checks: [Check; 16] = [
             (libc::SYS_getpid, [0; 6], |r| r.is_ok()),
-            (libc::SYS_getcwd, [0, 0, 0, 0, 0, 0], |r| r == Err(libc::ERANGE) || r == Err(libc::EFAULT)),
-            (libc::SYS_mount, [0, 0, 0, bad, 0, 0], |r| r == Err(libc::EPERM)),
-            (libc::SYS_umount2, [0, bad, 0, 0, 0, 0], |r| r == Err(libc::EPERM)),
-            (libc::SYS_reboot, [0, 0, 0, 0, 0, 0], |r| r == Err(libc::EPERM)),
-            (libc::SYS_kexec_load, [0, 0, 0, 0xffff_0000, 0, 0], |r| r == Err(libc::EPERM)),
-            (libc::SYS_keyctl, [bad, 0, 0, 0, 0, 0], |r| r == Err(libc::EPERM)),
-            (libc::SYS_add_key, [0, 0, 0, 0, 0, 0], |r| r == Err(libc::EPERM)),
-            (libc::SYS_bpf, [bad, 0, 0, 0, 0, 0], |r| r == Err(libc::EPERM)),
-            (libc::SYS_perf_event_open, [0, 0, 0, 0, 0, 0], |r| r == Err(libc::EPERM)),
-            (libc::SYS_unshare, [libc::CLONE_NEWNS as u64, 0, 0, 0, 0, 0], |r| r == Err(libc::EPERM)),
-            (libc::SYS_clone3, [0, 0, 0, 0, 0, 0], |r| r == Err(libc::ENOSYS)),
-            (libc::SYS_socket, [libc::AF_VSOCK as u64, libc::SOCK_STREAM as u64, 0, 0, 0, 0], |r| r == Err(libc::EPERM)),
-            (libc::SYS_socket, [libc::AF_UNIX as u64, libc::SOCK_STREAM as u64, 0, 0, 0, 0], |r| r.is_ok()),
-            (libc::SYS_personality, [0xffff_ffff, 0, 0, 0, 0, 0], |r| r.is_ok()),
-            (libc::SYS_personality, [0x0040_0000, 0, 0, 0, 0, 0], |r| r == Err(libc::EPERM)),
+            (libc::SYS_getcwd, [0, 0, 0, 0, 0, 0], |r| {
+                r == Err(libc::ERANGE) || r == Err(libc::EFAULT)
+            }),
+            (libc::SYS_mount, [0, 0, 0, bad, 0, 0], |r| {
+                r == Err(libc::EPERM)
+            }),
+            (libc::SYS_umount2, [0, bad, 0, 0, 0, 0], |r| {
+                r == Err(libc::EPERM)
+            }),
+            (libc::SYS_reboot, [0, 0, 0, 0, 0, 0], |r| {
+                r == Err(libc::EPERM)
+            }),
+            (libc::SYS_kexec_load, [0, 0, 0, 0xffff_0000, 0, 0], |r| {
+                r == Err(libc::EPERM)
+            }),
+            (libc::SYS_keyctl, [bad, 0, 0, 0, 0, 0], |r| {
+                r == Err(libc::EPERM)
+            }),
+            (libc::SYS_add_key, [0, 0, 0, 0, 0, 0], |r| {
+                r == Err(libc::EPERM)
+            }),
+            (libc::SYS_bpf, [bad, 0, 0, 0, 0, 0], |r| {
+                r == Err(libc::EPERM)
+            }),
+            (libc::SYS_perf_event_open, [0, 0, 0, 0, 0, 0], |r| {
+                r == Err(libc::EPERM)
+            }),
+            (
+                libc::SYS_unshare,
+                [libc::CLONE_NEWNS as u64, 0, 0, 0, 0, 0],
+                |r| r == Err(libc::EPERM),
+            ),
+            (libc::SYS_clone3, [0, 0, 0, 0, 0, 0], |r| {
+                r == Err(libc::ENOSYS)
+            }),
+            (
+                libc::SYS_socket,
+                [libc::AF_VSOCK as u64, libc::SOCK_STREAM as u64, 0, 0, 0, 0],
+                |r| r == Err(libc::EPERM),
+            ),
+            (
+                libc::SYS_socket,
+                [libc::AF_UNIX as u64, libc::SOCK_STREAM as u64, 0, 0, 0, 0],
+                |r| r.is_ok(),
+            ),
+            (libc::SYS_personality, [0xffff_ffff, 0, 0, 0, 0, 0], |r| {
+                r.is_ok()
+            }),
+            (libc::SYS_personality, [0x0040_0000, 0, 0, 0, 0, 0], |r| {
+                r == Err(libc::EPERM)
+            }),
         ];
         for (i, (nr, a, ok)) in checks.iter().enumerate() {
             if !ok(sys(*nr, *a)) {
@@ -921,7 +1304,11 @@ mod kernel {
         }
         let p = compile(&default_profile()).unwrap();
         let out = spawn(&p, |_| default_profile_checks());
-        assert_eq!(out.wait(), Outcome::Exit(0), "exit code = 1 + index of the failed check");
+        assert_eq!(
+            out.wait(),
+            Outcome::Exit(0),
+            "exit code = 1 + index of the failed check"
+        );
     }
 
     /// A real program runs under the default profile, installed right
@@ -948,12 +1335,18 @@ mod kernel {
                 if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                install(&p2).map(|_| ()).map_err(|_| std::io::Error::from_raw_os_error(libc::EPERM))
+                install(&p2)
+                    .map(|_| ())
+                    .map_err(|_| std::io::Error::from_raw_os_error(libc::EPERM))
             });
         }
         let out = cmd.output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{text} {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(text.contains("hello"), "{text}");
         assert!(text.contains("Seccomp:\t2"), "{text}");
         assert!(!text.contains("unshared"), "unshare -m must fail: {text}");
@@ -972,41 +1365,61 @@ mod kernel {
             let ret: i32;
             // SAFETY: int 0x80 with a syscall that takes no arguments and
             // touches no memory; rbx..rbp are not read by it.
-            unsafe { std::arch::asm!("int 0x80", inlateout("eax") nr as i32 => ret, options(nostack)) };
+            unsafe {
+                std::arch::asm!("int 0x80", inlateout("eax") nr as i32 => ret, options(nostack))
+            };
             ret
         }
         fn x32(nr: u64) -> i64 {
             let ret: i64;
             // SAFETY: the syscall instruction with an argument-less number;
             // rcx and r11 are clobbered by it.
-            unsafe { std::arch::asm!("syscall", inlateout("rax") nr as i64 => ret, lateout("rcx") _, lateout("r11") _, options(nostack)) };
+            unsafe {
+                std::arch::asm!("syscall", inlateout("rax") nr as i64 => ret, lateout("rcx") _, lateout("r11") _, options(nostack))
+            };
             ret
         }
-        let allow = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86"]}));
+        let allow = profile(
+            serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86"]}),
+        );
         let p = compile(&allow).unwrap();
         let me = std::process::id() as i32;
         let probe = spawn(&p, |_| if int80(I386_GETPPID) == me { 0 } else { 1 });
         let have_ia32 = probe.wait() == Outcome::Exit(0);
 
         // Only x86_64 covered: both compat paths are killed.
-        let s = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
-            {"names": ["getppid", "getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 66}]}));
+        let s = profile(
+            serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["getppid", "getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 66}]}),
+        );
         let p = compile(&s).unwrap();
         let out = spawn(&p, |_| {
             x32(X32_GETPID);
             0
         });
-        assert_eq!(out.wait(), Outcome::Signal(libc::SIGSYS), "x32 number without x32 listed");
+        assert_eq!(
+            out.wait(),
+            Outcome::Signal(libc::SIGSYS),
+            "x32 number without x32 listed"
+        );
         if have_ia32 {
             let out = spawn(&p, |_| {
                 int80(I386_GETPPID);
                 0
             });
-            assert_eq!(out.wait(), Outcome::Signal(libc::SIGSYS), "i386 call without x86 listed");
+            assert_eq!(
+                out.wait(),
+                Outcome::Signal(libc::SIGSYS),
+                "i386 call without x86 listed"
+            );
         }
         // Listed: each ABI gets the rules under its own numbers.
         let mut s2 = s.clone();
-        s2.architectures = Some(vec!["SCMP_ARCH_X86_64".into(), "SCMP_ARCH_X86".into(), "SCMP_ARCH_X32".into()]);
+        s2.architectures = Some(vec![
+            "SCMP_ARCH_X86_64".into(),
+            "SCMP_ARCH_X86".into(),
+            "SCMP_ARCH_X32".into(),
+        ]);
         let p = compile(&s2).unwrap();
         let out = spawn(&p, |_| -x32(X32_GETPID) as i32);
         assert_eq!(out.wait(), Outcome::Exit(66), "x32 rule applies");
@@ -1035,8 +1448,10 @@ mod kernel {
         let sock = dir.join("agent.sock");
         let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
         let path = sock.to_str().unwrap().to_string();
-        let s = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": path, "syscalls": [
-            {"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]}));
+        let s = profile(
+            serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": path, "syscalls": [
+            {"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]}),
+        );
         let p = compile(&s).unwrap();
         let payload = process_state("1.2.0", 0, "meta", &serde_json::json!({"id": "c1"}));
         let child = spawn(&p, |fd| {
@@ -1055,7 +1470,13 @@ mod kernel {
         let mut buf = vec![0u8; 4096];
         let mut cbuf = nix::cmsg_space!([std::os::fd::RawFd; 1]);
         let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-        let msg = nix::sys::socket::recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut cbuf), nix::sys::socket::MsgFlags::empty()).unwrap();
+        let msg = nix::sys::socket::recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut cbuf),
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .unwrap();
         let n = msg.bytes;
         let mut fd = None;
         for c in msg.cmsgs().unwrap() {
@@ -1071,13 +1492,29 @@ mod kernel {
         // SAFETY: zeroed plain-data structs passed to the notify ioctls.
         unsafe {
             let mut req: libc::seccomp_notif = std::mem::zeroed();
-            assert_eq!(libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV as _, &mut req), 0, "NOTIF_RECV");
+            assert_eq!(
+                libc::ioctl(
+                    fd.as_raw_fd(),
+                    libc::SECCOMP_IOCTL_NOTIF_RECV as _,
+                    &mut req
+                ),
+                0,
+                "NOTIF_RECV"
+            );
             assert_eq!(req.data.nr as libc::c_long, libc::SYS_getppid);
             assert_eq!(req.pid as libc::pid_t, child.0);
             let mut resp: libc::seccomp_notif_resp = std::mem::zeroed();
             resp.id = req.id;
             resp.val = 4242;
-            assert_eq!(libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_SEND as _, &mut resp), 0, "NOTIF_SEND");
+            assert_eq!(
+                libc::ioctl(
+                    fd.as_raw_fd(),
+                    libc::SECCOMP_IOCTL_NOTIF_SEND as _,
+                    &mut resp
+                ),
+                0,
+                "NOTIF_SEND"
+            );
         }
         assert_eq!(child.wait(), Outcome::Exit(0));
     }
