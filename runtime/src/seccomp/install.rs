@@ -64,6 +64,29 @@ pub fn install(p: &Program) -> Result<Option<OwnedFd>, Error> {
     Ok(None)
 }
 
+/// The `linux.seccomp.flags` values this kernel accepts. Probed as runc
+/// does: seccomp(2) with the flag and no program fails with EFAULT when the
+/// flag is known (it got as far as reading the program), EINVAL when not.
+pub fn supported_flags() -> Vec<&'static str> {
+    let mut v = Vec::new();
+    for (name, bit) in super::compile::FLAGS {
+        // SAFETY: a null program pointer; the kernel checks the flags first
+        // and then fails to copy the program, touching none of our memory.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                SECCOMP_SET_MODE_FILTER,
+                bit as libc::c_ulong,
+                std::ptr::null::<SockFprog>(),
+            )
+        };
+        if r < 0 && last_errno() == libc::EFAULT {
+            v.push(name);
+        }
+    }
+    v
+}
+
 /// Connects to the unix stream socket at `path` and sends `fd` (SCM_RIGHTS)
 /// with `state_json` as the payload, as runc does for the seccomp agent.
 pub fn send_listener(path: &str, fd: BorrowedFd, state_json: &[u8]) -> Result<(), Error> {

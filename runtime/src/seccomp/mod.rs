@@ -50,6 +50,40 @@ pub fn from_value(v: serde_json::Value) -> Result<Seccomp, Error> {
     serde_json::from_value(v).map_err(|e| Error::Json { msg: e.to_string() })
 }
 
+/// What the runtime does with `linux.seccomp` from config.json: parse and
+/// compile it (before forking the container's init). `None` when the config
+/// has no seccomp object. Warnings (skipped names and arches) are in the
+/// program for the caller to log.
+pub fn prepare(v: Option<&serde_json::Value>) -> Result<Option<Program>, Error> {
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(v) => {
+            let s = from_value(v.clone())?;
+            compile(&s).map(Some)
+        }
+    }
+}
+
+/// Docker's default profile as the JSON `husk spec` writes.
+pub fn default_profile_json() -> serde_json::Value {
+    serde_json::to_value(default_profile()).unwrap_or(serde_json::Value::Null)
+}
+
+/// The `linux.seccomp` object of `husk features` (runtime-spec
+/// features.md): what the compiler supports, and the filter flags this
+/// kernel accepts.
+pub fn features_json() -> serde_json::Value {
+    let f = features();
+    serde_json::json!({
+        "enabled": true,
+        "actions": f.actions,
+        "operators": f.operators,
+        "archs": f.archs,
+        "knownFlags": f.flags,
+        "supportedFlags": install::supported_flags(),
+    })
+}
+
 /// Every syscall name the tables know, sorted.
 pub fn syscall_names() -> impl Iterator<Item = &'static str> {
     syscalls::all_names()

@@ -332,6 +332,37 @@ fn features_report_what_compile_accepts() {
 }
 
 #[test]
+fn runtime_helpers() {
+    assert_eq!(prepare(None).unwrap(), None);
+    assert_eq!(prepare(Some(&serde_json::Value::Null)).unwrap(), None);
+    let p = prepare(Some(&default_profile_json())).unwrap().unwrap();
+    assert_eq!(p, compile(&default_profile()).unwrap());
+    let e = prepare(Some(
+        &serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["X"]}),
+    ))
+    .unwrap_err();
+    assert_eq!(e.to_string(), "linux.seccomp.flags[0]: unknown flag X");
+    let e = prepare(Some(&serde_json::json!({"syscalls": []}))).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "linux.seccomp: missing field `defaultAction`"
+    );
+    let f = features_json();
+    assert_eq!(f["enabled"], true);
+    assert_eq!(f["operators"].as_array().unwrap().len(), 7);
+    assert!(f["actions"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("SCMP_ACT_NOTIFY")));
+    // Every flag husk knows is older than any kernel husk runs on (4.17+),
+    // except under qemu-user, which does not pass seccomp(2) through.
+    let supported = f["supportedFlags"].as_array().unwrap();
+    if cfg!(target_arch = "x86_64") {
+        assert_eq!(supported.len(), 3, "{f}");
+    }
+}
+
+#[test]
 fn notify_sets_the_listener_flags() {
     let s = profile(
         serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock",
