@@ -472,7 +472,7 @@ mod tests {
         std::os::unix::fs::symlink("../../../outside", base.join("r/etc/up")).unwrap();
         std::os::unix::fs::symlink("../bin/../bin/sh", base.join("r/etc/rel")).unwrap();
         std::os::unix::fs::symlink("loop", base.join("r/loop")).unwrap();
-        let root = openat(rustix::fs::CWD, &base.join("r"), OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        let root = openat(rustix::fs::CWD, base.join("r"), OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
         let read = |p: &str| -> Option<String> {
             let f = open_in_root(&root, p).ok()?;
             let mut s = String::new();

@@ -136,7 +136,7 @@ impl Store {
     }
 
     /// A reader over one member, and its size.
-    pub fn open(&self, member: &str) -> Result<(Box<dyn Read>, u64)> {
+    pub fn open(&self, member: &str) -> Result<(Box<dyn Read + Send>, u64)> {
         match self {
             Store::Dir(d) => {
                 let p = d.join(member);

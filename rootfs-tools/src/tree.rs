@@ -3,6 +3,7 @@
 //! fd, so no operation can follow a symlink out of the tree. A path that meets
 //! a symlink (or a non-directory) on the way is refused as hostile.
 
+use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -41,9 +42,13 @@ pub fn clean_rel(raw: &[u8]) -> Result<RelPath> {
 pub struct Tree {
     pub root_path: PathBuf,
     root: OwnedFd,
-    /// The last directory walked to, reused while entries stay in it.
-    cache: Option<(RelPath, OwnedFd)>,
+    /// Directories walked to so far (each checked symlink-free when opened),
+    /// so an entry's parent is usually one lookup away.
+    cache: HashMap<RelPath, OwnedFd>,
 }
+
+/// At most this many cached directory fds (well under the usual 1024 limit).
+const CACHE_MAX: usize = 256;
 
 fn errno_io(e: Errno) -> std::io::Error {
     std::io::Error::from_raw_os_error(e.raw_os_error())
@@ -67,12 +72,13 @@ impl Tree {
             Mode::empty(),
         )
         .map_err(|e| Error::io("open", root, errno_io(e)))?;
-        Ok(Tree { root_path: root.to_path_buf(), root: fd, cache: None })
+        Ok(Tree { root_path: root.to_path_buf(), root: fd, cache: HashMap::new() })
     }
 
-    /// Forgets the cached directory (after anything was removed or replaced).
+    /// Forgets the cached directories. Must be called whenever a directory
+    /// is removed or replaced, so no cached fd outlives its path.
     pub fn invalidate(&mut self) {
-        self.cache = None;
+        self.cache.clear();
     }
 
     /// Opens directory `dir` (relative) without following any symlink,
@@ -82,49 +88,56 @@ impl Tree {
         if dir.as_os_str().is_empty() {
             return Ok(Some(self.root.as_fd()));
         }
-        let hit = matches!(&self.cache, Some((p, _)) if p == dir);
-        if !hit {
-            // Start from the cached directory when it is an ancestor.
-            let (start, rest): (Option<OwnedFd>, Vec<OsString>) = match &self.cache {
-                Some((p, fd)) if dir.starts_with(p) => (
-                    Some(rustix::io::dup(fd).map_err(|e| Error::io("dup", p, errno_io(e)))?),
-                    dir.strip_prefix(p).unwrap().iter().map(|c| c.to_os_string()).collect(),
-                ),
-                _ => (None, dir.iter().map(|c| c.to_os_string()).collect()),
-            };
-            let mut cur = start;
-            let mut walked = PathBuf::new();
-            for comp in &rest {
-                walked.push(comp);
-                let parent = cur.as_ref().map(|f| f.as_fd()).unwrap_or(self.root.as_fd());
-                let next = match open_dir_at(parent, comp) {
-                    Ok(fd) => fd,
-                    Err(Errno::NOENT) if create => {
-                        match rustix::fs::mkdirat(parent, comp.as_os_str(), Mode::from_raw_mode(0o755)) {
-                            Ok(()) | Err(Errno::EXIST) => {}
-                            Err(e) => return Err(Error::io("mkdir", self.root_path.join(dir), errno_io(e))),
-                        }
-                        open_dir_at(parent, comp)
-                            .map_err(|e| Error::io("open", self.root_path.join(dir), errno_io(e)))?
-                    }
-                    Err(Errno::NOENT) => return Ok(None),
-                    Err(Errno::LOOP) | Err(Errno::NOTDIR) => {
-                        return Err(Error::hostile(
-                            dir.display().to_string(),
-                            "path passes through a symlink or non-directory",
-                        ))
-                    }
-                    Err(e) => return Err(Error::io("open", self.root_path.join(dir), errno_io(e))),
-                };
-                cur = Some(next);
+        if !self.cache.contains_key(dir) {
+            // Walk from the deepest cached ancestor (or the root).
+            let base = dir
+                .ancestors()
+                .skip(1)
+                .find(|a| !a.as_os_str().is_empty() && self.cache.contains_key(*a))
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            let rest: Vec<OsString> = dir.strip_prefix(&base).unwrap().iter().map(|c| c.to_os_string()).collect();
+            if self.cache.len() + rest.len() > CACHE_MAX {
+                // Keep the starting point, drop the rest.
+                let keep = self.cache.remove(&base);
+                self.cache.clear();
+                if let Some(fd) = keep {
+                    self.cache.insert(base.clone(), fd);
+                }
             }
-            let fd = match cur {
-                Some(fd) => fd,
-                None => return Err(Error::io("open", self.root_path.join(dir), errno_io(Errno::INVAL))),
-            };
-            self.cache = Some((dir.to_path_buf(), fd));
+            let mut walked = base;
+            for comp in &rest {
+                let next = {
+                    let parent = if walked.as_os_str().is_empty() {
+                        self.root.as_fd()
+                    } else {
+                        self.cache[&walked].as_fd()
+                    };
+                    match open_dir_at(parent, comp) {
+                        Ok(fd) => fd,
+                        Err(Errno::NOENT) if create => {
+                            match rustix::fs::mkdirat(parent, comp.as_os_str(), Mode::from_raw_mode(0o755)) {
+                                Ok(()) | Err(Errno::EXIST) => {}
+                                Err(e) => return Err(Error::io("mkdir", self.root_path.join(dir), errno_io(e))),
+                            }
+                            open_dir_at(parent, comp)
+                                .map_err(|e| Error::io("open", self.root_path.join(dir), errno_io(e)))?
+                        }
+                        Err(Errno::NOENT) => return Ok(None),
+                        Err(Errno::LOOP) | Err(Errno::NOTDIR) => {
+                            return Err(Error::hostile(
+                                dir.display().to_string(),
+                                "path passes through a symlink or non-directory",
+                            ))
+                        }
+                        Err(e) => return Err(Error::io("open", self.root_path.join(dir), errno_io(e))),
+                    }
+                };
+                walked.push(comp);
+                self.cache.insert(walked.clone(), next);
+            }
         }
-        Ok(self.cache.as_ref().map(|(_, fd)| fd.as_fd()))
+        Ok(self.cache.get(dir).map(|fd| fd.as_fd()))
     }
 
     /// Parent directory fd and final name of a non-empty relative path.
