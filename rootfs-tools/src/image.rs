@@ -253,6 +253,12 @@ pub fn plan(src: &Path, platform: Option<Arch>) -> Result<Plan> {
     }
     let magic = sniff(src)?;
     if is_gzip(&magic) || is_zstd(&magic) {
+        if compressed_image(src, is_gzip(&magic))? {
+            return Err(Error::format(
+                src.display().to_string(),
+                "is a compressed image archive (OCI or docker); decompress it first",
+            ));
+        }
         return Ok(plain(src));
     }
     match index_tar(src)? {
@@ -268,6 +274,28 @@ pub fn plan(src: &Path, platform: Option<Arch>) -> Result<Plan> {
         }
         None => Err(Error::format(src.display().to_string(), "not a tar, gzip or zstd archive")),
     }
+}
+
+/// Whether a compressed tarball is really an image archive (its first
+/// entries name index.json/oci-layout/manifest.json at the top level).
+fn compressed_image(src: &Path, gz: bool) -> Result<bool> {
+    let f = File::open(src).map_err(|e| Error::io("open", src, e))?;
+    let r = std::io::BufReader::new(f);
+    let dec: Box<dyn Read> = if gz {
+        Box::new(flate2::bufread::MultiGzDecoder::new(r))
+    } else {
+        Box::new(crate::zstd::Zstd::new(r))
+    };
+    let mut ar = tar::Archive::new(dec);
+    let Ok(entries) = ar.entries() else { return Ok(false) };
+    for e in entries.take(8) {
+        let Ok(e) = e else { return Ok(false) };
+        let name = norm_member(&String::from_utf8_lossy(&e.path_bytes()));
+        if matches!(name.as_str(), "oci-layout" | "index.json" | "manifest.json") {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn plain(src: &Path) -> Plan {

@@ -577,6 +577,14 @@ fn import_oci_archive_and_docker_archive_give_the_same_tree() {
     assert!(stdout(&o).contains("OCI archive"), "{}", stdout(&o));
     assert_three_layers(&t.join("from-oci"));
 
+    // Compressed, the same archive is refused with a hint, not unpacked as a rootfs.
+    let oci_gz = t.join("image-oci.tar.gz");
+    fs::write(&oci_gz, gzip(&fs::read(&oci_tar).unwrap())).unwrap();
+    let o = tool(&[&"import", &oci_gz, &t.join("from-oci-gz")]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("decompress it first"), "{}", stderr(&o));
+    assert!(!t.join("from-oci-gz").exists());
+
     let dock = t.join("image-docker.tar");
     docker_archive(&dock, &three_layers());
     let o = tool(&[&"import", &dock, &t.join("from-docker")]);
