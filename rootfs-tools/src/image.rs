@@ -209,15 +209,50 @@ fn index_tar(path: &Path) -> Result<Option<HashMap<String, (u64, u64)>>> {
         Ok(e) => e,
         Err(_) => return Ok(None),
     };
+    let mut aliases = Vec::new();
     for e in entries {
         let Ok(e) = e else { return Ok(None) };
-        if !e.header().entry_type().is_file() {
-            continue;
-        }
         let name = norm_member(&String::from_utf8_lossy(&e.path_bytes()));
-        members.insert(name, (e.raw_file_position(), e.size()));
+        let ty = e.header().entry_type();
+        if ty.is_file() {
+            members.insert(name, (e.raw_file_position(), e.size()));
+        } else if ty.is_symlink() || ty.is_hard_link() {
+            // docker save links identical layers to one copy.
+            if let Some(t) = e.link_name_bytes() {
+                let t = String::from_utf8_lossy(&t).into_owned();
+                let base = if ty.is_symlink() { Path::new(&name).parent().map(Path::to_path_buf) } else { None };
+                aliases.push((name, base.unwrap_or_default().join(t)));
+            }
+        }
+    }
+    for _ in 0..4 {
+        for (name, target) in &aliases {
+            if members.contains_key(name) {
+                continue;
+            }
+            if let Some(t) = lexical(target) {
+                if let Some(v) = members.get(&t).copied() {
+                    members.insert(name.clone(), v);
+                }
+            }
+        }
     }
     Ok(Some(members))
+}
+
+/// `a/../b/./c` -> `b/c`; None if it climbs above the top.
+fn lexical(p: &Path) -> Option<String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::Normal(n) => out.push(n.to_string_lossy().into_owned()),
+            std::path::Component::ParentDir => {
+                out.pop()?;
+            }
+            _ => {}
+        }
+    }
+    Some(out.join("/"))
 }
 
 fn sniff(path: &Path) -> Result<[u8; 4]> {
@@ -453,6 +488,12 @@ mod tests {
         );
         assert!(blob_member("sha256:../../etc/passwd").is_err());
         assert!(blob_member("md5:abc").is_err());
+    }
+
+    #[test]
+    fn lexical_paths() {
+        assert_eq!(lexical(Path::new("a/../b/./c")).as_deref(), Some("b/c"));
+        assert_eq!(lexical(Path::new("x/../../etc")), None);
     }
 
     #[test]

@@ -1316,3 +1316,33 @@ fn import_without_root_skips_ownership_and_devices() {
     assert_eq!(fs::read_to_string(out.join("b/new")).unwrap(), "new");
     assert!(!out.join("b/old").exists());
 }
+
+#[test]
+fn import_docker_archive_with_linked_duplicate_layer() {
+    if skip_unless_root() {
+        return;
+    }
+    // docker save stores a repeated layer once and symlinks the others to it.
+    let t = TempDir::new("husk-rootfs-duplayer");
+    let a = tar_of(vec![file("x", b"1")]);
+    let b = tar_of(vec![file("x", b"2"), file("y", b"y")]);
+    let layers = vec![layer(a.clone(), false), layer(b.clone(), false), layer(a.clone(), false)];
+    let cfg = image_config("amd64", &layers);
+    let cfg_name = format!("{}.json", sha256(&cfg));
+    let mut tw = Tar::default();
+    tw.add(file(&cfg_name, &cfg))
+        .add(dir("1/"))
+        .add(file("1/layer.tar", &a))
+        .add(dir("2/"))
+        .add(file("2/layer.tar", &b))
+        .add(dir("3/"))
+        .add(symlink("3/layer.tar", "../1/layer.tar"));
+    let m = serde_json::to_vec(&json!([{"Config": cfg_name, "Layers": ["1/layer.tar", "2/layer.tar", "3/layer.tar"]}]))
+        .unwrap();
+    tw.add(file("manifest.json", &m));
+    let ar = t.join("dup.tar");
+    fs::write(&ar, tw.finish()).unwrap();
+    let o = tool(&[&"import", &ar, &t.join("out")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(listing(&t.join("out")), ["x f 0644 0:0 \"1\"", "y f 0644 0:0 \"y\""]);
+}
