@@ -133,37 +133,43 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts, mgr: Manager, attached: boo
         seccomp,
     };
 
-    // pid and time namespaces apply to the children of the caller: switch
-    // ours for the fork, then switch back so hooks we run stay outside.
-    let own_pid_ns = open_own_ns("pid")?;
+    // Joined pid and time namespaces, and a new time namespace, apply to
+    // the children of the caller: switch ours for the clone, then back so
+    // the hooks we run stay outside.
+    let own_pid_ns = if plan.joins.has("pid") { Some(open_own_ns("pid")?) } else { None };
     let own_time_ns = if spec.ns("time").is_some() { Some(open_own_ns("time")?) } else { None };
     plan.joins.join_for_children()?;
-    if spec.new_ns("pid") {
-        nix::sched::unshare(namespaces::flag("pid")).ctx(|| "unshare pid namespace")?;
-    }
     if spec.new_ns("time") {
         namespaces::unshare_time(&spec)?;
     }
-    // SAFETY: husk is single-threaded here; the child only runs init::run,
-    // which ends in execve or _exit.
-    let fork = unsafe { nix::unistd::fork() }.ctx(|| "fork")?;
-    let child = match fork {
-        nix::unistd::ForkResult::Child => {
-            // Our copy of the lock fd shares the parent's flock: close it.
-            drop(lock);
-            drop(own_pid_ns);
-            drop(own_time_ns);
-            drop(psync);
-            drop(exec_r);
-            init::run(plan, csync);
-        }
-        nix::unistd::ForkResult::Parent { child } => child.as_raw(),
-    };
+    // New user and pid namespaces come with the clone itself, so that the
+    // pid namespace is owned by the user namespace (procfs needs that).
+    let flags = namespaces::flag("user").bits() * i32::from(spec.new_ns("user"))
+        | namespaces::flag("pid").bits() * i32::from(spec.new_ns("pid"));
+    // SAFETY: a fork-like clone (no new stack, no shared VM): husk is
+    // single-threaded here and the child only runs init::run, which ends in
+    // execve or _exit.
+    let ret = unsafe { libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize) };
+    if ret < 0 {
+        return Err(Error::sys("clone container init", nix::errno::Errno::last()));
+    }
+    if ret == 0 {
+        // Our copy of the lock fd shares the parent's flock: close it.
+        drop(lock);
+        drop(own_pid_ns);
+        drop(own_time_ns);
+        drop(psync);
+        drop(exec_r);
+        init::run(plan, csync);
+    }
+    let child = ret as i32;
     rb.pid = Some(child);
     drop(csync);
     let Plan { start_w: child_start_w, start_r: child_start_r, exec_w: child_exec_w, console: child_console, .. } = plan;
     drop(child_console);
-    nix::sched::setns(own_pid_ns.as_fd(), namespaces::flag("pid")).ctx(|| "restore pid namespace")?;
+    if let Some(p) = &own_pid_ns {
+        nix::sched::setns(p.as_fd(), namespaces::flag("pid")).ctx(|| "restore pid namespace")?;
+    }
     if let Some(t) = &own_time_ns {
         nix::sched::setns(t.as_fd(), namespaces::flag("time")).ctx(|| "restore time namespace")?;
     }

@@ -78,7 +78,7 @@ fn setup(plan: &Plan, sync: &Sync) -> Result<()> {
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
 
     if spec.new_ns("user") {
-        nix::sched::unshare(CloneFlags::CLONE_NEWUSER).ctx(|| "unshare user namespace")?;
+        // Created by the clone; the parent writes our maps now.
         sync.send(Msg::UserNs)?;
     }
     if plan.wait_go {

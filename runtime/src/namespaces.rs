@@ -43,6 +43,9 @@ pub fn open_joins(spec: &Spec) -> Result<Joins> {
 }
 
 impl Joins {
+    pub fn has(&self, kind: &str) -> bool {
+        self.fds.iter().any(|(k, _)| *k == kind)
+    }
     /// Joins the pid and time namespaces in the calling (parent) process:
     /// they apply to its children, i.e. the container's init.
     pub fn join_for_children(&self) -> Result<()> {

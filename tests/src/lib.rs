@@ -256,9 +256,35 @@ impl Bundle {
     /// that force-deletes it on drop.
     pub fn create(&self, id: &str) -> Container<'_> {
         self.write_config();
-        let o = run_cmd(self.husk().arg("create").arg("--bundle").arg(self.path()).arg(id));
+        let o = self.create_cmd(id, &[]);
         assert!(o.status.success(), "create {id}: {}", stderr(&o));
         Container { bundle: self, id: id.to_string() }
+    }
+
+    /// Runs `husk create --bundle B EXTRA… ID` with stdout/stderr sent to
+    /// files (the container inherits them, so pipes would never close) and
+    /// returns them as an Output. Does not register a guard.
+    pub fn create_cmd(&self, id: &str, extra: &[&str]) -> Output {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let out = self.dir.join(format!("create-{n}.out"));
+        let err = self.dir.join(format!("create-{n}.err"));
+        let status = self
+            .husk()
+            .arg("create")
+            .arg("--bundle")
+            .arg(self.path())
+            .args(extra)
+            .arg(id)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .status()
+            .expect("spawn husk");
+        Output {
+            status,
+            stdout: std::fs::read(&out).unwrap_or_default(),
+            stderr: std::fs::read(&err).unwrap_or_default(),
+        }
     }
 }
 
