@@ -141,6 +141,39 @@ pub fn normalize(rules: &[DeviceRule]) -> Result<RuleSet, Error> {
     Ok(set)
 }
 
+/// The devices every container may use (the OCI default devices, plus
+/// mknod of any node), as runc allows them: null, zero, full, random,
+/// urandom, tty, console, ptmx and pts.
+pub fn default_allowed() -> Vec<Rule> {
+    let r = |kind, major: Option<u32>, minor: Option<u32>, access| Rule { allow: true, kind, major, minor, access };
+    vec![
+        r(Kind::Char, None, None, ACC_MKNOD),
+        r(Kind::Block, None, None, ACC_MKNOD),
+        r(Kind::Char, Some(1), Some(3), ACC_ALL),
+        r(Kind::Char, Some(1), Some(5), ACC_ALL),
+        r(Kind::Char, Some(1), Some(7), ACC_ALL),
+        r(Kind::Char, Some(1), Some(8), ACC_ALL),
+        r(Kind::Char, Some(1), Some(9), ACC_ALL),
+        r(Kind::Char, Some(5), Some(0), ACC_ALL),
+        r(Kind::Char, Some(5), Some(1), ACC_ALL),
+        r(Kind::Char, Some(5), Some(2), ACC_ALL),
+        r(Kind::Char, Some(136), None, ACC_ALL),
+    ]
+}
+
+/// The rules husk enforces for a config: when the default is deny, the
+/// default devices are allowed first, so that the config's own later rules
+/// can still deny them (last match wins).
+pub fn effective(rules: &[DeviceRule]) -> Result<RuleSet, Error> {
+    let mut s = normalize(rules)?;
+    if !s.default_allow {
+        let mut v = default_allowed();
+        v.append(&mut s.rules);
+        s.rules = v;
+    }
+    Ok(s)
+}
+
 /// Lines to write on v1, in order: (file, line). First the default
 /// ("a" to devices.deny or devices.allow), then each rule.
 pub fn v1_writes(set: &RuleSet) -> Vec<(&'static str, String)> {
@@ -314,9 +347,23 @@ mod tests {
     }
 
     #[test]
+    fn effective_allows_default_devices_unless_denied_later() {
+        let s = effective(&[rule(false, None, None, None, None), rule(false, Some("c"), Some(1), Some(3), Some("rw"))]).unwrap();
+        assert!(s.decide(DEV_CHAR, 1, 5, ACC_READ | ACC_WRITE));
+        assert!(s.decide(DEV_CHAR, 136, 2, ACC_READ));
+        assert!(s.decide(DEV_BLOCK, 8, 0, ACC_MKNOD));
+        assert!(!s.decide(DEV_BLOCK, 8, 0, ACC_READ));
+        assert!(!s.decide(DEV_CHAR, 1, 3, ACC_WRITE));
+        assert!(s.decide(DEV_CHAR, 1, 3, ACC_MKNOD));
+        // Default allow: nothing added.
+        assert!(effective(&[rule(true, None, None, None, None)]).unwrap().rules.is_empty());
+    }
+
+    #[test]
     fn compiled_program_agrees_with_decide() {
         let sets = vec![
             normalize(&typical()).unwrap(),
+            effective(&typical()).unwrap(),
             normalize(&[]).unwrap(),
             normalize(&[rule(true, None, None, None, None), rule(false, Some("b"), None, None, Some("w"))]).unwrap(),
             normalize(&[rule(true, Some("c"), None, None, Some("r")), rule(false, Some("c"), Some(1), None, Some("rw"))]).unwrap(),

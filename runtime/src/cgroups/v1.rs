@@ -154,7 +154,7 @@ pub fn apply(cg: &Cgroup, r: &Resources) -> Result<(), Error> {
         }
     }
     if let Some(d) = &r.devices {
-        let set = devices::normalize(d)?;
+        let set = devices::effective(d)?;
         for (file, line) in devices::v1_writes(&set) {
             c.set("devices", file, &line, "linux.resources.devices")?;
         }

@@ -214,7 +214,7 @@ pub fn apply(dir: &Path, r: &Resources) -> Result<(), Error> {
         }
     }
     if let Some(d) = &r.devices {
-        let set = devices::normalize(d)?;
+        let set = devices::effective(d)?;
         let prog = devices::compile(&set);
         let fd = std::fs::File::open(dir).map_err(|e| Error::io("devices", dir, "open", &e))?;
         bpf::install(std::os::fd::AsFd::as_fd(&fd), &prog)?;
