@@ -78,40 +78,35 @@ To fix the problem, use the -s option or set the environment variable TINI_SUBRE
     let mut code: Option<i32> = None;
     let mut sigs = [0; 16];
     while code.is_none() {
-        if let Err(e) = sys::poll_in(&[sfd], -1) {
-            crate::error!("poll failed: {}", e);
-            return 1;
-        }
-        loop {
-            let n = match sys::read_signals(sfd, &mut sigs) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) => {
-                    crate::error!("reading signals failed: {}", e);
-                    return 1;
-                }
+        // One blocking read per wakeup: no timeout, and signals queue in
+        // the kernel (blocked) until we take them.
+        let n = match sys::read_signals(sfd, &mut sigs) {
+            Ok(n) => n,
+            Err(e) => {
+                crate::error!("reading signals failed: {}", e);
+                return 1;
+            }
+        };
+        for &sig in &sigs[..n] {
+            if sig == libc::SIGCHLD {
+                crate::debug!("Received SIGCHLD");
+                continue;
+            }
+            let to = match o.rewrite.get(sig as usize) {
+                Some(&r) if r >= 0 => r as i32,
+                _ => sig,
             };
-            for &sig in &sigs[..n] {
-                if sig == libc::SIGCHLD {
-                    crate::debug!("Received SIGCHLD");
-                    continue;
-                }
-                let to = match o.rewrite.get(sig as usize) {
-                    Some(&r) if r >= 0 => r as i32,
-                    _ => sig,
-                };
-                if to == 0 {
-                    crate::debug!("Dropping signal: '{}'", Sig(sig));
-                    continue;
-                }
-                crate::debug!("Passing signal: '{}'", Sig(to));
-                if let Err(e) = sys::kill(target, to) {
-                    if e.0 == libc::ESRCH {
-                        crate::warn!("Child was dead when forwarding signal");
-                    } else {
-                        crate::error!("Unexpected error when forwarding signal: '{}'", e);
-                        return 1;
-                    }
+            if to == 0 {
+                crate::debug!("Dropping signal: '{}'", Sig(sig));
+                continue;
+            }
+            crate::debug!("Passing signal: '{}'", Sig(to));
+            if let Err(e) = sys::kill(target, to) {
+                if e.0 == libc::ESRCH {
+                    crate::warn!("Child was dead when forwarding signal");
+                } else {
+                    crate::error!("Unexpected error when forwarding signal: '{}'", e);
+                    return 1;
                 }
             }
         }

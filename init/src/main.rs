@@ -6,6 +6,8 @@
 //! builds link std only for its unwinding runtime and use nothing else.
 #![cfg_attr(all(panic = "abort", not(test)), no_std)]
 #![cfg_attr(not(test), no_main)]
+// Unit tests cover the pure parts; the entry point is not built for them.
+#![cfg_attr(test, allow(dead_code, unused_imports))]
 
 mod boot;
 mod cli;

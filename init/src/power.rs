@@ -7,16 +7,24 @@ use core::ffi::c_int;
 /// The inode of the initial PID namespace (PROC_PID_INIT_INO in the kernel).
 const INIT_PID_NS_INO: u64 = 0xEFFF_FFFC;
 
+/// Some(true) when /proc shows us in the initial PID namespace.
+fn in_init_pid_ns() -> Option<bool> {
+    sys::stat(sys::lit(b"/proc/self/ns/pid\0")).ok().map(|st| st.ino == INIT_PID_NS_INO)
+}
+
 /// True when we are PID 1 of the whole machine, not of a container.
 pub fn is_machine_pid1() -> bool {
     if sys::getpid() != 1 {
         return false;
     }
-    match sys::stat(sys::lit(b"/proc/self/ns/pid\0")) {
-        Ok(st) => st.ino == INIT_PID_NS_INO,
-        // No /proc yet: only a freshly booted kernel runs us like that.
-        Err(_) => true,
+    if let Some(b) = in_init_pid_ns() {
+        return b;
     }
+    // No /proc yet (a fresh boot, or a chroot): mount it to find out.
+    let _ = sys::mkdir(sys::lit(b"/proc\0"), 0o555);
+    let p = sys::lit(b"proc\0");
+    let _ = sys::mount(p, sys::lit(b"/proc\0"), p, libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, core::ptr::null());
+    in_init_pid_ns().unwrap_or(true)
 }
 
 pub fn action_name(cmd: c_int) -> &'static str {
@@ -84,7 +92,9 @@ pub fn unmount_all() {
 /// namespace (its init dies of SIGINT for poweroff/halt, SIGHUP for reboot).
 pub fn finish(cmd: c_int, machine: bool) {
     sys::sync();
-    if machine {
+    // Unmounting (and remounting / read-only) only with positive proof that
+    // this is the machine's init: never the host's root from a container.
+    if machine && in_init_pid_ns() == Some(true) {
         unmount_all();
         sys::sync();
     }

@@ -89,11 +89,8 @@ pub fn terminate_rest(sfd: c_int, grace_ms: u64, mut on_exit: impl FnMut(Pid, i3
         if now >= deadline {
             break;
         }
-        let _ = sys::poll_in(&[sfd], (deadline - now).min(i32::MAX as u64) as i32);
-        while let Ok(n) = sys::read_signals(sfd, &mut sigs) {
-            if n == 0 {
-                break;
-            }
+        if let Ok([true, _]) = sys::poll_in(&[sfd], (deadline - now).min(i32::MAX as u64) as i32) {
+            let _ = sys::read_signals(sfd, &mut sigs);
         }
     }
     crate::warn!("grace period over: killing the remaining processes");
@@ -102,11 +99,8 @@ pub fn terminate_rest(sfd: c_int, grace_ms: u64, mut on_exit: impl FnMut(Pid, i3
         if !reap(&mut on_exit) {
             return;
         }
-        let _ = sys::poll_in(&[sfd], 100);
-        while let Ok(n) = sys::read_signals(sfd, &mut sigs) {
-            if n == 0 {
-                break;
-            }
+        if let Ok([true, _]) = sys::poll_in(&[sfd], 100) {
+            let _ = sys::read_signals(sfd, &mut sigs);
         }
     }
 }

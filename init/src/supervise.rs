@@ -130,13 +130,9 @@ pub fn run(o: &Options, machine: bool) -> c_int {
             }
         };
         if ready[0] {
-            while let Ok(n) = sys::read_signals(sfd, &mut sigs) {
-                if n == 0 {
-                    break;
-                }
-                for &sig in &sigs[..n] {
-                    sup.on_signal(sig);
-                }
+            let n = sys::read_signals(sfd, &mut sigs).unwrap_or(0);
+            for &sig in &sigs[..n] {
+                sup.on_signal(sig);
             }
             let now = sys::now_ms();
             procs::reap(|pid, st| sup.on_exit(pid, st, now));

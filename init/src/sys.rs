@@ -227,14 +227,14 @@ pub fn restore_sigaction(sig: c_int, a: &SigAction) -> R<()> {
     check(unsafe { libc::sigaction(sig, &a.0, core::ptr::null_mut()) }).map(drop)
 }
 
-/// A signalfd for `set` (non-blocking, close-on-exec).
+/// A (blocking, close-on-exec) signalfd for `set`.
 pub fn signalfd(set: &SigSet) -> R<c_int> {
     // SAFETY: valid sigset pointer.
-    check(unsafe { libc::signalfd(-1, &set.0, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) })
+    check(unsafe { libc::signalfd(-1, &set.0, libc::SFD_CLOEXEC) })
 }
 
-/// Reads queued signals from a non-blocking signalfd into `out`; returns
-/// how many were read (0 when none is pending).
+/// Reads queued signals from a signalfd into `out` (blocks until at least
+/// one is pending); returns how many were read.
 pub fn read_signals(fd: c_int, out: &mut [c_int; 16]) -> R<usize> {
     // SAFETY: signalfd_siginfo is plain data.
     let mut buf: [libc::signalfd_siginfo; 16] = unsafe { core::mem::zeroed() };
