@@ -933,7 +933,15 @@ fn container_service_runs_under_husk() {
     let name = unique("box");
     std::os::unix::fs::symlink(b.path(), s.path().join(&name)).unwrap();
     s.file(&name, "restart", "never");
-    let (mut p, errf) = s.start(&["--husk", dir.join("husk").to_str().unwrap(), "--husk-root", b.root.to_str().unwrap()]);
+    // A second, long-running container (same state root): stopped at
+    // shutdown, then deleted.
+    let mut b2 = Bundle::new();
+    b2.args(&["sleep", "1000"]);
+    b2.write_config();
+    let name2 = unique("sleepbox");
+    std::os::unix::fs::symlink(b2.path(), s.path().join(&name2)).unwrap();
+    let root = b.root.to_str().unwrap();
+    let (mut p, errf) = s.start(&["--husk", dir.join("husk").to_str().unwrap(), "--husk-root", root, "--grace", "2"]);
     assert!(
         wait_until(30, || s.status().contains(&format!("{name} down pid=0 starts=1 kind=container last=\"status 0\""))),
         "{}\n{}",
@@ -941,11 +949,22 @@ fn container_service_runs_under_husk() {
         text(&errf)
     );
     assert!(text(&s.dir.join("stdout")).contains("hello-from-box"));
+    let state = |id: &str| run_cmd(b.husk().args(["state", id]));
+    assert!(wait_until(30, || state(&name2).status.success()), "{}", text(&errf));
+    let v: Value = serde_json::from_slice(&state(&name2).stdout).unwrap();
+    let cpid = v["pid"].as_i64().unwrap() as i32;
+    assert!(cpid > 0 && alive(cpid));
+
     p.signal(libc::SIGTERM);
-    assert_eq!(code(&p.wait_for(20).expect("stop")), Some(0));
-    // The stopped container was deleted from husk's state.
-    let o = run_cmd(b.husk().args(["state", &name]));
-    assert!(!o.status.success(), "container {name} still registered: {}", stdout(&o));
+    assert_eq!(code(&p.wait_for(30).expect("stop")), Some(0));
+    // The stopped containers were deleted from husk's state, their
+    // processes are gone.
+    for n in [&name, &name2] {
+        let o = state(n);
+        assert!(!o.status.success(), "container {n} still registered: {}", stdout(&o));
+    }
+    assert!(wait_until(10, || !alive(cpid)), "container process {cpid} survived");
+    drop(b2);
 }
 
 #[test]
