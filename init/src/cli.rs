@@ -152,7 +152,7 @@ pub fn parse(args: Args) -> Result<Parsed, CliError> {
         on_exit: None,
         services: None,
         boot: false,
-        ctl: DEFAULT_CTL,
+        ctl: sys::getenv(b"HUSK_INIT_CTL\0").unwrap_or(DEFAULT_CTL),
         husk_root: DEFAULT_HUSK_ROOT,
         husk: b"husk",
         program: args.len(),
