@@ -78,7 +78,7 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts, mgr: Manager, attached: boo
     let rootfs = std::fs::canonicalize(&rootfs).map_err(|e| Error::io(&rootfs, e))?;
     // Everything that can fail without side effects, before the state dir.
     let caps = spec.process.as_ref().and_then(|p| CapSets::from_config(&p.capabilities));
-    let seccomp = crate::seccomp_glue::prepare(&spec)?;
+    let mut seccomp = crate::seccomp_glue::prepare(&spec)?;
     let joins = namespaces::open_joins(&spec)?;
     let console = match &o.console_socket {
         Some(p) => Some(crate::console::connect_socket(p)?),
@@ -105,6 +105,9 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts, mgr: Manager, attached: boo
         husk: Default::default(),
     };
     st.husk.cgroup = rb.cgroup.clone();
+    if let Some(f) = seccomp.as_mut() {
+        f.state = st.oci_json(Status::Creating);
+    }
 
     let (start_r, start_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).ctx(|| "pipe")?;
     let (exec_r, exec_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).ctx(|| "pipe")?;
@@ -336,10 +339,7 @@ pub fn kill(root: &Path, id: &str, sig: Signal, all: bool) -> Result<()> {
         return Err(Error::State { id: id.into(), msg: "container not running".into() });
     }
     if all && !st.husk.cgroup.is_null() {
-        for p in cgroups_glue::pids(&st.husk.cgroup)? {
-            let _ = nix::sys::signal::kill(Pid::from_raw(p), sig);
-        }
-        return Ok(());
+        return cgroups_glue::kill_all(&st.husk.cgroup, sig as i32);
     }
     signal_pid(&st, sig)
 }

@@ -41,6 +41,12 @@ pub struct Plan<'a> {
     pub seccomp: Option<crate::seccomp_glue::Filter>,
 }
 
+static HOST_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+fn host_pid() -> i32 {
+    HOST_PID.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Runs in the child; never returns.
 pub fn run(plan: Plan, sync: Sync) -> ! {
     let exec_w = plan.exec_w.as_raw_fd();
@@ -98,6 +104,12 @@ fn setup(plan: &Plan, sync: &Sync) -> Result<()> {
     }
     nix::sched::unshare(flags).ctx(|| "unshare namespaces")?;
 
+    // Our pid as the host sees it: the host's procfs is still mounted.
+    let me: i32 = std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_str().and_then(|s| s.parse().ok()))
+        .unwrap_or(0);
+    HOST_PID.store(me, std::sync::atomic::Ordering::Relaxed);
     // The mode of device nodes must not depend on our umask.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     let rootfs_fd = rootfs::prepare(spec, &plan.rootfs)?;
@@ -177,7 +189,7 @@ fn setup(plan: &Plan, sync: &Sync) -> Result<()> {
     let seccomp_early = !p.no_new_privileges;
     if seccomp_early {
         if let Some(f) = &plan.seccomp {
-            crate::seccomp_glue::install(f)?;
+            crate::seccomp_glue::install(f, host_pid())?;
         }
     }
     if let Some(name) = &p.apparmor_profile {
@@ -229,7 +241,7 @@ fn wait_and_exec(plan: Plan) -> Error {
     };
     if p.no_new_privileges {
         if let Some(f) = &plan.seccomp {
-            if let Err(e) = crate::seccomp_glue::install(f) {
+            if let Err(e) = crate::seccomp_glue::install(f, host_pid()) {
                 return e;
             }
         }
