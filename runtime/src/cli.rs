@@ -17,6 +17,11 @@ commands:
   kill [--all] ID [SIGNAL]
   delete [--force] ID
   list [--format table|json] [--quiet]
+  exec [--process F] [--tty] [--console-socket S] [--detach] [--pid-file F] [--cwd D] [--env K=V]… [--user UID[:GID]] [--cap CAP]… ID [ARGS…]
+  ps [--format table|json] ID [-- PS_ARGS]
+  pause ID | resume ID
+  events [--stats] [--interval N] ID
+  update [--resources FILE|-] [--memory N] [--cpu-quota N] [--cpu-period N] [--cpu-shares N] [--pids-limit N] ID
   spec [--bundle DIR] [--rootless]
   features
   --version";
@@ -99,6 +104,54 @@ const CREATE_FLAGS: FlagSpec = &[
     (&["keep"], false),
     (&["no-subreaper"], false),
 ];
+
+const EXEC_FLAGS: FlagSpec = &[
+    (&["process", "p"], true),
+    (&["tty", "t"], false),
+    (&["console-socket"], true),
+    (&["detach", "d"], false),
+    (&["pid-file"], true),
+    (&["cwd"], true),
+    (&["env", "e"], true),
+    (&["user", "u"], true),
+    (&["additional-gids", "g"], true),
+    (&["cap", "c"], true),
+    (&["no-new-privs"], false),
+    (&["preserve-fds"], true),
+    (&["apparmor"], true),
+    (&["process-label"], true),
+    (&["ignore-paused"], false),
+    (&["cgroup"], true),
+];
+
+/// `ps`: the container's processes from its cgroup; the table comes from
+/// the host's `ps` filtered to them, as runc does.
+fn ps(st: &State, format: &str, ps_args: &[String]) -> Result<()> {
+    let pids = crate::cgroups_glue::pids(&st.husk.cgroup)?;
+    let pids = if pids.is_empty() && st.alive() { vec![st.pid] } else { pids };
+    match format {
+        "json" => {
+            println!("{}", serde_json::to_string(&pids).unwrap_or_default());
+            Ok(())
+        }
+        "table" => {
+            let args: Vec<String> = if ps_args.is_empty() { vec!["-ef".into()] } else { ps_args.to_vec() };
+            let out = std::process::Command::new("ps").args(&args).output().map_err(|e| Error::Other(format!("ps: {e}")))?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            let mut lines = text.lines();
+            let header = lines.next().unwrap_or("");
+            let col = header.split_whitespace().position(|h| h == "PID").ok_or_else(|| Error::Other("ps: output has no PID column".into()))?;
+            println!("{header}");
+            for l in lines {
+                if l.split_whitespace().nth(col).and_then(|p| p.parse::<i32>().ok()).is_some_and(|p| pids.contains(&p)) {
+                    println!("{l}");
+                }
+            }
+            Ok(())
+        }
+        f => Err(Error::Usage(format!("ps: unknown format {f:?}"))),
+    }
+}
 
 struct Global {
     root: PathBuf,
@@ -272,6 +325,74 @@ fn run_command(g: &Global, cmd: &str, rest: &[String]) -> Result<i32> {
                 return Err(Error::Usage("features takes no arguments".into()));
             }
             println!("{}", serde_json::to_string_pretty(&crate::spec::features()).unwrap_or_default());
+            Ok(0)
+        }
+        "exec" => {
+            let a = parse(rest, EXEC_FLAGS, cmd)?;
+            let Some((id, args)) = a.pos.split_first() else {
+                return Err(Error::Usage("exec: missing container id".into()));
+            };
+            state::validate_id(id)?;
+            let o = crate::exec::ExecOpts {
+                process_file: a.get("process").map(str::to_string),
+                tty: a.has("tty"),
+                console_socket: a.get("console-socket").map(str::to_string),
+                detach: a.has("detach"),
+                pid_file: a.get("pid-file").map(str::to_string),
+                cwd: a.get("cwd").map(str::to_string),
+                env: a.all("env").into_iter().map(str::to_string).collect(),
+                user: a.get("user").map(str::to_string),
+                additional_gids: a.all("additional-gids").into_iter().map(str::to_string).collect(),
+                caps: a.all("cap").into_iter().map(str::to_string).collect(),
+                no_new_privs: a.has("no-new-privs"),
+                preserve_fds: match a.get("preserve-fds") {
+                    Some(v) => v.parse().map_err(|_| Error::Usage(format!("--preserve-fds: bad number {v:?}")))?,
+                    None => 0,
+                },
+                args: args.to_vec(),
+            };
+            crate::exec::exec(root, id, &o)
+        }
+        "ps" => {
+            let a = parse(rest, &[(&["format", "f"], true)], cmd)?;
+            let Some((id, ps_args)) = a.pos.split_first() else {
+                return Err(Error::Usage("ps: missing container id".into()));
+            };
+            let st = State::load(root, id)?;
+            ps(&st, a.get("format").unwrap_or("table"), ps_args)?;
+            Ok(0)
+        }
+        "pause" | "resume" => {
+            let a = parse(rest, &[], cmd)?;
+            let id = one_id(&a, cmd)?;
+            let _lock = state::lock(root, &id)?;
+            let st = State::load(root, &id)?;
+            let status = st.status();
+            let ok = if cmd == "pause" { status == state::Status::Running || status == state::Status::Created } else { status == state::Status::Paused };
+            if !ok {
+                return Err(Error::State { id, msg: format!("cannot {cmd} a container that is {}", status.as_str()) });
+            }
+            crate::cgroups_glue::freeze(&st, cmd == "pause")?;
+            Ok(0)
+        }
+        "events" => {
+            let a = parse(rest, &[(&["stats"], false), (&["interval"], true)], cmd)?;
+            let id = one_id(&a, cmd)?;
+            let st = State::load(root, &id)?;
+            let interval = match a.get("interval") {
+                Some(v) => v.trim_end_matches('s').parse().map_err(|_| Error::Usage(format!("--interval: bad value {v:?}")))?,
+                None => 5,
+            };
+            crate::cgroups_glue::events(&st, a.has("stats"), interval, root)?;
+            Ok(0)
+        }
+        "update" => {
+            // The cgroups module parses runc's update flags itself.
+            let id = rest.iter().rev().find(|w| !w.starts_with('-')).cloned().unwrap_or_default();
+            state::validate_id(&id)?;
+            let _lock = state::lock(root, &id)?;
+            let st = State::load(root, &id)?;
+            crate::cgroups_glue::update(&st, rest)?;
             Ok(0)
         }
         _ => Err(Error::Usage(format!("unknown command {cmd:?}\n{USAGE}"))),

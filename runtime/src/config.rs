@@ -253,9 +253,6 @@ pub fn validate(spec: &Spec) -> Result<(), Error> {
             }
         }
     }
-    if spec.ns("mount").is_none() {
-        return Err(bad("linux.namespaces", "a mount namespace is required"));
-    }
     let userns = spec.ns("user").is_some();
     if !userns && (!linux.uid_mappings.is_empty() || !linux.gid_mappings.is_empty()) {
         return Err(bad("linux.uidMappings", "mappings given without a user namespace"));

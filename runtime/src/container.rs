@@ -193,13 +193,18 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts, mgr: Manager, attached: boo
     st.husk.start_time = state::proc_start_time(child).map(|t| t.0).unwrap_or(0);
     st.husk.start_fd = child_start_r.as_raw_fd();
     st.husk.exec_fd = child_exec_w.as_raw_fd();
+    // The config as created: later edits of the bundle's config.json must
+    // not affect the container (start and delete read this copy).
+    let spec_json = serde_json::to_vec(&spec).map_err(|e| Error::Other(format!("config copy: {e}")))?;
+    state::write_atomic(&state::dir(root, id).join("config.json"), &spec_json)?;
     st.save(root)?;
 
     let mut pty_master = None;
     loop {
         match psync.recv()? {
             Msg::Hooks => {
-                let json = st.oci_json(Status::Creating).to_string();
+                // "created" as crun (and the validation suite) expect.
+                let json = st.oci_json(Status::Created).to_string();
                 hooks::run_all("prestart", &hk.prestart, json.as_bytes())?;
                 hooks::run_all("createRuntime", &hk.create_runtime, json.as_bytes())?;
                 psync.send(Msg::HooksDone(json.into_bytes()))?;
@@ -224,6 +229,13 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts, mgr: Manager, attached: boo
         exec_r: Some(exec_r),
         pty_master,
     })
+}
+
+/// The config saved at create.
+fn saved_spec(root: &Path, id: &str) -> Result<Spec> {
+    let p = state::dir(root, id).join("config.json");
+    let data = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+    serde_json::from_slice(&data).map_err(|e| Error::Other(format!("{}: {e}", p.display())))
 }
 
 fn open_own_ns(kind: &str) -> Result<OwnedFd> {
@@ -286,7 +298,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         Status::Created => {}
         s => return Err(Error::State { id: id.into(), msg: format!("cannot start a container that is {}", s.as_str()) }),
     }
-    let spec = config::load(Path::new(&st.bundle))?;
+    let spec = saved_spec(root, id)?;
     release(&mut st, root, &spec, None, None)
 }
 
@@ -389,7 +401,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         wait_gone(&st);
     }
     cgroups_glue::destroy(&st.husk.cgroup)?;
-    let spec = config::load(Path::new(&st.bundle)).ok();
+    let spec = saved_spec(root, id).ok();
     std::fs::remove_dir_all(state::dir(root, id)).map_err(|e| Error::io(state::dir(root, id), e))?;
     drop(lock);
     if let Some(spec) = spec {

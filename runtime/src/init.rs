@@ -110,6 +110,11 @@ fn setup(plan: &Plan, sync: &Sync) -> Result<()> {
         .and_then(|p| p.to_str().and_then(|s| s.parse().ok()))
         .unwrap_or(0);
     HOST_PID.store(me, std::sync::atomic::Ordering::Relaxed);
+    if spec.ns("mount").is_none() {
+        // Sharing the host's mount namespace: mount nothing (it would land
+        // on the host), just chroot into the rootfs, as runc does.
+        return setup_without_mountns(plan, sync);
+    }
     // The mode of device nodes must not depend on our umask.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     let rootfs_fd = rootfs::prepare(spec, &plan.rootfs)?;
@@ -155,6 +160,27 @@ fn setup(plan: &Plan, sync: &Sync) -> Result<()> {
     rootfs::switch_root(&rootfs_fd, plan.no_pivot)?;
     drop(rootfs_fd);
     rootfs::finish(spec)?;
+    setup_process(plan, sync)
+}
+
+fn setup_without_mountns(plan: &Plan, sync: &Sync) -> Result<()> {
+    if !plan.spec.mounts.is_empty() {
+        crate::log::warn("no mount namespace: the config's mounts are not mounted");
+    }
+    if plan.parent_hooks {
+        sync.send(Msg::Hooks)?;
+        let state_json = sync.expect_hooks_done()?;
+        hooks::run_all("createContainer", &plan.spec.hooks().create_container, &state_json)?;
+    }
+    nix::unistd::chroot(&plan.rootfs).ctx(|| format!("chroot {}", plan.rootfs.display()))?;
+    nix::unistd::chdir("/").ctx(|| "chdir /")?;
+    setup_process(plan, sync)
+}
+
+/// hostname, terminal, rlimits, identity, cwd: after the root switch.
+fn setup_process(plan: &Plan, sync: &Sync) -> Result<()> {
+    let spec = plan.spec;
+    let userns = spec.ns("user").is_some();
     if let Some(h) = spec.hostname.as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h).ctx(|| "hostname")?;
     }

@@ -9,6 +9,7 @@ mod console;
 mod container;
 mod devices;
 mod error;
+mod exec;
 mod fsutil;
 mod hooks;
 mod init;

@@ -24,7 +24,9 @@ pub fn prepare(spec: &Spec, rootfs: &Path) -> Result<OwnedFd> {
         .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
     // Start from slave (or the requested kind, recursively) so nothing we
     // mount leaks to the host.
-    let first = if prop.contains(MsFlags::MS_SHARED) { MsFlags::MS_SLAVE | MsFlags::MS_REC } else { prop | MsFlags::MS_REC };
+    // Shared or unbindable are set at the end (an unbindable / could not
+    // be bound); until then private or slave.
+    let first = if prop.contains(MsFlags::MS_PRIVATE) { MsFlags::MS_PRIVATE } else { MsFlags::MS_SLAVE } | MsFlags::MS_REC;
     mount(None::<&str>, "/", None::<&str>, first, None::<&str>).ctx(|| "make / non-shared")?;
     mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
         .ctx(|| format!("bind rootfs {}", rootfs.display()))?;

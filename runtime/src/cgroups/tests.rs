@@ -311,6 +311,14 @@ fn update_changes_live_limits() {
     cmd_update(&cg.0, &["--pids-limit".into(), "20".into(), "--memory".into(), "32m".into(), "id".into()]).unwrap();
     assert_eq!(cg.read(("pids", "pids.max"), "pids.max"), "20");
     assert_eq!(cg.read(("memory", "memory.limit_in_bytes"), "memory.max"), (32u64 << 20).to_string());
+    // Raising the limit of a container without swap (memsw == limit) keeps it without swap.
+    if !cg.0.is_v2() && cg.0.v1_dir("memory").unwrap().join("memory.memsw.limit_in_bytes").exists() {
+        cg.0.update(&serde_json::from_str(r#"{"memory":{"limit":33554432,"swap":33554432}}"#).unwrap()).unwrap();
+        cmd_update(&cg.0, &["--memory".into(), "48m".into(), "id".into()]).unwrap();
+        assert_eq!(cg.read(("memory", "memory.limit_in_bytes"), ""), (48u64 << 20).to_string());
+        assert_eq!(cg.read(("memory", "memory.memsw.limit_in_bytes"), ""), (48u64 << 20).to_string());
+        cmd_update(&cg.0, &["--memory".into(), "32m".into(), "--memory-swap".into(), "-1".into(), "id".into()]).unwrap();
+    }
     // Not asked: untouched.
     cg.0.update(&serde_json::from_str(r#"{"pids":{"limit":0}}"#).unwrap()).unwrap();
     assert_eq!(cg.read(("pids", "pids.max"), "pids.max"), "max");

@@ -193,7 +193,19 @@ fn apply_memory(c: &Ctx, m: &Memory) -> Result<(), Error> {
             None => write("memory", &memsw, &s.to_string())?,
         }
     } else if let Some(l) = m.limit {
-        c.set("memory", "memory.limit_in_bytes", &l.to_string(), f)?;
+        let lim = c.file("memory", "memory.limit_in_bytes", f)?;
+        let memsw = c.file("memory", "memory.memsw.limit_in_bytes", f)?;
+        let old_lim = read_u64("memory", &lim).ok();
+        let old_sw = read_u64("memory", &memsw).ok();
+        match write("memory", &lim, &l.to_string()) {
+            // Raising the limit above memory+swap fails. A container set up
+            // with no swap (memsw == limit) keeps having none: raise both.
+            Err(e) if e.errno() == Some(libc::EINVAL) && old_sw.is_some() && old_sw == old_lim => {
+                write("memory", &memsw, &l.to_string())?;
+                write("memory", &lim, &l.to_string())?;
+            }
+            r => r?,
+        }
     }
     if let Some(r) = m.reservation {
         c.set("memory", "memory.soft_limit_in_bytes", &r.to_string(), f)?;
