@@ -328,7 +328,8 @@ fn pause_stops_a_counter_and_resume_restarts_it() {
         return;
     }
     let l = layout();
-    let (b, id, path, _g) = bundle("while :; do echo x >> /count; done", json!({}));
+    let (mut b, id, path, _g) = bundle("while :; do echo x >> /count; done", json!({}));
+    b.config["root"]["readonly"] = json!(false);
     if lacks(&b, "pause") {
         return;
     }
