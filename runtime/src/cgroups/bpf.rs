@@ -66,9 +66,18 @@ fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> Result<libc::c_long, i32> {
     // SAFETY: attr is a live, fully initialised repr(C) struct of the layout
     // the kernel expects for `cmd`, and its size is passed alongside; any
     // pointers inside it point to buffers that outlive the call.
-    let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr as *mut T, std::mem::size_of::<T>() as u32) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr as *mut T,
+            std::mem::size_of::<T>() as u32,
+        )
+    };
     if r < 0 {
-        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
+        Err(std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO))
     } else {
         Ok(r)
     }
@@ -100,7 +109,11 @@ pub fn load(prog: &[Insn]) -> Result<OwnedFd, Error> {
                 return Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) });
             }
             let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
-            Err(Error::Bpf { op: "BPF_PROG_LOAD", errno, log: String::from_utf8_lossy(&log[..end]).into_owned() })
+            Err(Error::Bpf {
+                op: "BPF_PROG_LOAD",
+                errno,
+                log: String::from_utf8_lossy(&log[..end]).into_owned(),
+            })
         }
     }
 }
@@ -115,7 +128,11 @@ pub fn query(cgroup: BorrowedFd<'_>) -> Result<Vec<u32>, Error> {
         prog_cnt: ids.len() as u32,
         ..Default::default()
     };
-    bpf(BPF_PROG_QUERY, &mut attr).map_err(|errno| Error::Bpf { op: "BPF_PROG_QUERY", errno, log: String::new() })?;
+    bpf(BPF_PROG_QUERY, &mut attr).map_err(|errno| Error::Bpf {
+        op: "BPF_PROG_QUERY",
+        errno,
+        log: String::new(),
+    })?;
     ids.truncate(attr.prog_cnt as usize);
     Ok(ids)
 }
@@ -128,14 +145,26 @@ pub fn attach(cgroup: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> Result<(), Error>
         attach_flags: BPF_F_ALLOW_MULTI,
         ..Default::default()
     };
-    bpf(BPF_PROG_ATTACH, &mut attr).map(|_| ()).map_err(|errno| Error::Bpf { op: "BPF_PROG_ATTACH", errno, log: String::new() })
+    bpf(BPF_PROG_ATTACH, &mut attr)
+        .map(|_| ())
+        .map_err(|errno| Error::Bpf {
+            op: "BPF_PROG_ATTACH",
+            errno,
+            log: String::new(),
+        })
 }
 
 /// Detaches the program with this ID from the cgroup.
 pub fn detach_id(cgroup: BorrowedFd<'_>, id: u32) -> Result<(), Error> {
-    let mut g = GetFdAttr { prog_id: id, ..Default::default() };
-    let fd = bpf(BPF_PROG_GET_FD_BY_ID, &mut g)
-        .map_err(|errno| Error::Bpf { op: "BPF_PROG_GET_FD_BY_ID", errno, log: String::new() })?;
+    let mut g = GetFdAttr {
+        prog_id: id,
+        ..Default::default()
+    };
+    let fd = bpf(BPF_PROG_GET_FD_BY_ID, &mut g).map_err(|errno| Error::Bpf {
+        op: "BPF_PROG_GET_FD_BY_ID",
+        errno,
+        log: String::new(),
+    })?;
     // SAFETY: a new fd returned by the kernel, owned here.
     let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
     let mut attr = AttachAttr {
@@ -144,7 +173,13 @@ pub fn detach_id(cgroup: BorrowedFd<'_>, id: u32) -> Result<(), Error> {
         attach_type: BPF_CGROUP_DEVICE,
         ..Default::default()
     };
-    bpf(BPF_PROG_DETACH, &mut attr).map(|_| ()).map_err(|errno| Error::Bpf { op: "BPF_PROG_DETACH", errno, log: String::new() })
+    bpf(BPF_PROG_DETACH, &mut attr)
+        .map(|_| ())
+        .map_err(|errno| Error::Bpf {
+            op: "BPF_PROG_DETACH",
+            errno,
+            log: String::new(),
+        })
 }
 
 /// Replaces the device programs on `cgroup` by `prog`: attach the new one

@@ -36,7 +36,10 @@ pub struct Rule {
 
 impl Rule {
     fn matches_all(&self) -> bool {
-        self.kind == Kind::All && self.major.is_none() && self.minor.is_none() && self.access == ACC_ALL
+        self.kind == Kind::All
+            && self.major.is_none()
+            && self.minor.is_none()
+            && self.access == ACC_ALL
     }
     /// Does this rule cover a request (kind is DEV_CHAR/DEV_BLOCK)?
     pub fn matches(&self, kind: u32, major: u32, minor: u32, access: u8) -> bool {
@@ -96,14 +99,22 @@ fn num(v: Option<i64>, field: &str) -> Result<Option<u32>, Error> {
 }
 
 pub fn normalize(rules: &[DeviceRule]) -> Result<RuleSet, Error> {
-    let mut set = RuleSet { default_allow: false, rules: Vec::new() };
+    let mut set = RuleSet {
+        default_allow: false,
+        rules: Vec::new(),
+    };
     for (i, r) in rules.iter().enumerate() {
         let field = format!("linux.resources.devices[{i}]");
         let kind = match r.kind.as_deref() {
             None | Some("a") => Kind::All,
             Some("c") | Some("u") => Kind::Char,
             Some("b") => Kind::Block,
-            Some(o) => return Err(Error::invalid(format!("{field}.type"), format!("{o:?} is not one of a, c, u, b"))),
+            Some(o) => {
+                return Err(Error::invalid(
+                    format!("{field}.type"),
+                    format!("{o:?} is not one of a, c, u, b"),
+                ))
+            }
         };
         let access = match r.access.as_deref() {
             None => ACC_ALL,
@@ -114,7 +125,12 @@ pub fn normalize(rules: &[DeviceRule]) -> Result<RuleSet, Error> {
                         'r' => ACC_READ,
                         'w' => ACC_WRITE,
                         'm' => ACC_MKNOD,
-                        _ => return Err(Error::invalid(format!("{field}.access"), format!("{s:?}: only r, w, m allowed"))),
+                        _ => {
+                            return Err(Error::invalid(
+                                format!("{field}.access"),
+                                format!("{s:?}: only r, w, m allowed"),
+                            ))
+                        }
                     };
                 }
                 if a == 0 {
@@ -145,7 +161,13 @@ pub fn normalize(rules: &[DeviceRule]) -> Result<RuleSet, Error> {
 /// mknod of any node), as runc allows them: null, zero, full, random,
 /// urandom, tty, console, ptmx and pts.
 pub fn default_allowed() -> Vec<Rule> {
-    let r = |kind, major: Option<u32>, minor: Option<u32>, access| Rule { allow: true, kind, major, minor, access };
+    let r = |kind, major: Option<u32>, minor: Option<u32>, access| Rule {
+        allow: true,
+        kind,
+        major,
+        minor,
+        access,
+    };
     vec![
         r(Kind::Char, None, None, ACC_MKNOD),
         r(Kind::Block, None, None, ACC_MKNOD),
@@ -177,9 +199,23 @@ pub fn effective(rules: &[DeviceRule]) -> Result<RuleSet, Error> {
 /// Lines to write on v1, in order: (file, line). First the default
 /// ("a" to devices.deny or devices.allow), then each rule.
 pub fn v1_writes(set: &RuleSet) -> Vec<(&'static str, String)> {
-    let mut out = vec![(if set.default_allow { "devices.allow" } else { "devices.deny" }, "a".to_string())];
+    let mut out = vec![(
+        if set.default_allow {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        },
+        "a".to_string(),
+    )];
     for r in &set.rules {
-        out.push((if r.allow { "devices.allow" } else { "devices.deny" }, r.v1_line()));
+        out.push((
+            if r.allow {
+                "devices.allow"
+            } else {
+                "devices.deny"
+            },
+            r.v1_line(),
+        ));
     }
     out
 }
@@ -204,7 +240,12 @@ pub const JNE_K: u8 = 0x55;
 pub const EXIT: u8 = 0x95;
 
 const fn ins(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
-    Insn { code, regs: (src << 4) | (dst & 0xf), off, imm }
+    Insn {
+        code,
+        regs: (src << 4) | (dst & 0xf),
+        off,
+        imm,
+    }
 }
 
 /// Compiles a rule set into a BPF_PROG_TYPE_CGROUP_DEVICE program. The
@@ -212,12 +253,12 @@ const fn ins(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
 /// type); u32 major; u32 minor; }; the program returns 1 to allow, 0 to deny.
 pub fn compile(set: &RuleSet) -> Vec<Insn> {
     let mut p = vec![
-        ins(LDX_W, 2, 1, 0, 0),       // r2 = ctx->access_type
+        ins(LDX_W, 2, 1, 0, 0),            // r2 = ctx->access_type
         ins(ALU32_AND_K, 2, 0, 0, 0xffff), // r2 = type
-        ins(LDX_W, 3, 1, 0, 0),       // r3 = ctx->access_type
-        ins(ALU32_RSH_K, 3, 0, 0, 16), // r3 = access
-        ins(LDX_W, 4, 1, 4, 0),       // r4 = major
-        ins(LDX_W, 5, 1, 8, 0),       // r5 = minor
+        ins(LDX_W, 3, 1, 0, 0),            // r3 = ctx->access_type
+        ins(ALU32_RSH_K, 3, 0, 0, 16),     // r3 = access
+        ins(LDX_W, 4, 1, 4, 0),            // r4 = major
+        ins(LDX_W, 5, 1, 8, 0),            // r5 = minor
     ];
     // Last matching rule wins: test the rules from the last to the first.
     for r in set.rules.iter().rev() {
@@ -292,16 +333,28 @@ pub fn interpret(prog: &[Insn], kind: u32, major: u32, minor: u32, access: u8) -
 mod tests {
     use super::*;
 
-    fn rule(allow: bool, kind: Option<&str>, major: Option<i64>, minor: Option<i64>, access: Option<&str>) -> DeviceRule {
-        DeviceRule { allow, kind: kind.map(Into::into), major, minor, access: access.map(Into::into) }
+    fn rule(
+        allow: bool,
+        kind: Option<&str>,
+        major: Option<i64>,
+        minor: Option<i64>,
+        access: Option<&str>,
+    ) -> DeviceRule {
+        DeviceRule {
+            allow,
+            kind: kind.map(Into::into),
+            major,
+            minor,
+            access: access.map(Into::into),
+        }
     }
 
     /// A runc-like default list: deny all, then allow the usual devices.
     fn typical() -> Vec<DeviceRule> {
         vec![
             rule(false, None, None, None, Some("rwm")),
-            rule(true, Some("c"), Some(1), Some(3), Some("rwm")),  // null
-            rule(true, Some("c"), Some(1), Some(5), Some("rwm")),  // zero
+            rule(true, Some("c"), Some(1), Some(3), Some("rwm")), // null
+            rule(true, Some("c"), Some(1), Some(5), Some("rwm")), // zero
             rule(true, Some("c"), Some(136), Some(-1), Some("rw")), // pts
             rule(true, Some("b"), Some(8), None, Some("r")),
             rule(false, Some("c"), Some(136), Some(4), Some("w")),
@@ -316,11 +369,17 @@ mod tests {
         assert_eq!(s.rules.len(), 6);
         assert_eq!(s.rules[2].v1_line(), "c 136:* rw");
         assert_eq!(s.rules[3].v1_line(), "b 8:* r");
-        let s = normalize(&[rule(false, Some("c"), Some(1), Some(3), None), rule(true, Some("a"), Some(-1), None, Some("rwm"))]).unwrap();
+        let s = normalize(&[
+            rule(false, Some("c"), Some(1), Some(3), None),
+            rule(true, Some("a"), Some(-1), None, Some("rwm")),
+        ])
+        .unwrap();
         assert!(s.default_allow);
         assert!(s.rules.is_empty());
         assert!(normalize(&[rule(true, Some("x"), None, None, None)]).is_err());
-        let e = normalize(&[rule(true, Some("c"), None, None, Some("rq"))]).unwrap_err().to_string();
+        let e = normalize(&[rule(true, Some("c"), None, None, Some("rq"))])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("devices[0].access"), "{e}");
     }
 
@@ -348,7 +407,11 @@ mod tests {
 
     #[test]
     fn effective_allows_default_devices_unless_denied_later() {
-        let s = effective(&[rule(false, None, None, None, None), rule(false, Some("c"), Some(1), Some(3), Some("rw"))]).unwrap();
+        let s = effective(&[
+            rule(false, None, None, None, None),
+            rule(false, Some("c"), Some(1), Some(3), Some("rw")),
+        ])
+        .unwrap();
         assert!(s.decide(DEV_CHAR, 1, 5, ACC_READ | ACC_WRITE));
         assert!(s.decide(DEV_CHAR, 136, 2, ACC_READ));
         assert!(s.decide(DEV_BLOCK, 8, 0, ACC_MKNOD));
@@ -356,7 +419,10 @@ mod tests {
         assert!(!s.decide(DEV_CHAR, 1, 3, ACC_WRITE));
         assert!(s.decide(DEV_CHAR, 1, 3, ACC_MKNOD));
         // Default allow: nothing added.
-        assert!(effective(&[rule(true, None, None, None, None)]).unwrap().rules.is_empty());
+        assert!(effective(&[rule(true, None, None, None, None)])
+            .unwrap()
+            .rules
+            .is_empty());
     }
 
     #[test]
@@ -365,8 +431,16 @@ mod tests {
             normalize(&typical()).unwrap(),
             effective(&typical()).unwrap(),
             normalize(&[]).unwrap(),
-            normalize(&[rule(true, None, None, None, None), rule(false, Some("b"), None, None, Some("w"))]).unwrap(),
-            normalize(&[rule(true, Some("c"), None, None, Some("r")), rule(false, Some("c"), Some(1), None, Some("rw"))]).unwrap(),
+            normalize(&[
+                rule(true, None, None, None, None),
+                rule(false, Some("b"), None, None, Some("w")),
+            ])
+            .unwrap(),
+            normalize(&[
+                rule(true, Some("c"), None, None, Some("r")),
+                rule(false, Some("c"), Some(1), None, Some("rw")),
+            ])
+            .unwrap(),
         ];
         for s in &sets {
             let p = compile(s);
@@ -376,7 +450,11 @@ mod tests {
                         for access in 1..=7u8 {
                             let want = s.decide(kind, major, minor, access) as u32;
                             let got = interpret(&p, kind, major, minor, access);
-                            assert_eq!(got, Some(want), "{s:?} kind={kind} {major}:{minor} acc={access}");
+                            assert_eq!(
+                                got,
+                                Some(want),
+                                "{s:?} kind={kind} {major}:{minor} acc={access}"
+                            );
                         }
                     }
                 }

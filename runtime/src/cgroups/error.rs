@@ -11,13 +11,26 @@ pub enum Error {
     /// A controller exists but this cgroup version has no such knob.
     Unsupported { controller: String, what: String },
     /// A file operation on a cgroup file failed.
-    Io { controller: String, path: PathBuf, op: String, errno: i32 },
+    Io {
+        controller: String,
+        path: PathBuf,
+        op: String,
+        errno: i32,
+    },
     /// A config value or path that cannot be used.
     Invalid { field: String, msg: String },
     /// Something did not settle in time (freezing, processes dying).
-    Timeout { controller: String, path: PathBuf, what: String },
+    Timeout {
+        controller: String,
+        path: PathBuf,
+        what: String,
+    },
     /// A bpf(2) call failed (v2 device filter).
-    Bpf { op: &'static str, errno: i32, log: String },
+    Bpf {
+        op: &'static str,
+        errno: i32,
+        log: String,
+    },
     /// Bad command-line usage (update/events).
     Usage(String),
     /// The operation needs a cgroup but this container runs without one.
@@ -36,14 +49,23 @@ impl fmt::Display for Error {
                 "cgroup {controller}: controller not available on this host (needed for {field})"
             ),
             Error::Unsupported { controller, what } => write!(f, "cgroup {controller}: {what}"),
-            Error::Io { controller, path, op, errno } => write!(
+            Error::Io {
+                controller,
+                path,
+                op,
+                errno,
+            } => write!(
                 f,
                 "cgroup {controller}: {}: {op}: {}",
                 path.display(),
                 errno_desc(*errno)
             ),
             Error::Invalid { field, msg } => write!(f, "cgroup config: {field}: {msg}"),
-            Error::Timeout { controller, path, what } => {
+            Error::Timeout {
+                controller,
+                path,
+                what,
+            } => {
                 write!(f, "cgroup {controller}: {}: {what}", path.display())
             }
             Error::Bpf { op, errno, log } => {
@@ -56,7 +78,10 @@ impl fmt::Display for Error {
             }
             Error::Usage(m) => f.write_str(m),
             Error::Disabled(what) => {
-                write!(f, "cgroup: {what}: this container runs without cgroups (cgroup manager disabled)")
+                write!(
+                    f,
+                    "cgroup: {what}: this container runs without cgroups (cgroup manager disabled)"
+                )
             }
         }
     }
@@ -65,7 +90,12 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 impl Error {
-    pub(crate) fn io(controller: &str, path: &Path, op: impl Into<String>, e: &std::io::Error) -> Error {
+    pub(crate) fn io(
+        controller: &str,
+        path: &Path,
+        op: impl Into<String>,
+        e: &std::io::Error,
+    ) -> Error {
         Error::Io {
             controller: controller.to_string(),
             path: path.to_path_buf(),
@@ -74,13 +104,22 @@ impl Error {
         }
     }
     pub(crate) fn invalid(field: impl Into<String>, msg: impl Into<String>) -> Error {
-        Error::Invalid { field: field.into(), msg: msg.into() }
+        Error::Invalid {
+            field: field.into(),
+            msg: msg.into(),
+        }
     }
     pub(crate) fn missing(controller: &str, field: &str) -> Error {
-        Error::Missing { controller: controller.to_string(), field: field.to_string() }
+        Error::Missing {
+            controller: controller.to_string(),
+            field: field.to_string(),
+        }
     }
     pub(crate) fn unsupported(controller: &str, what: impl Into<String>) -> Error {
-        Error::Unsupported { controller: controller.to_string(), what: what.into() }
+        Error::Unsupported {
+            controller: controller.to_string(),
+            what: what.into(),
+        }
     }
     /// The errno of an I/O error, if this is one.
     pub fn errno(&self) -> Option<i32> {

@@ -21,7 +21,12 @@ pub fn read(controller: &str, path: &Path) -> Result<String, Error> {
 
 /// First line, trimmed.
 pub fn read_line(controller: &str, path: &Path) -> Result<String, Error> {
-    Ok(read(controller, path)?.lines().next().unwrap_or("").trim().to_string())
+    Ok(read(controller, path)?
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string())
 }
 
 /// A number, "max" (→ u64::MAX) or empty.

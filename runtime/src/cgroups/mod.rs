@@ -12,10 +12,10 @@ mod error;
 mod fsio;
 mod mounts;
 mod spec;
-mod v1;
-mod v2;
 #[cfg(test)]
 mod tests;
+mod v1;
+mod v2;
 
 #[allow(unused_imports)]
 pub use cli::{cmd_events, cmd_update, parse_update_args};
@@ -59,7 +59,9 @@ pub fn mode_from_flags(manager: Option<&str>, systemd_cgroup: bool) -> Result<Mo
     match manager {
         None | Some("cgroupfs") => Ok(detect()),
         Some("disabled") | Some("none") => Ok(Mode::Disabled),
-        Some(o) => Err(Error::Usage(format!("--cgroup-manager {o:?}: expected cgroupfs or disabled"))),
+        Some(o) => Err(Error::Usage(format!(
+            "--cgroup-manager {o:?}: expected cgroupfs or disabled"
+        ))),
     }
 }
 
@@ -92,12 +94,22 @@ fn check_path(p: &str) -> Result<(bool, Vec<String>), Error> {
     if !p.starts_with('/') && p.contains(':') {
         return Err(Error::invalid(field, format!("{p:?} is a systemd slice:prefix:name path; needs --systemd-cgroup, which husk does not support yet")));
     }
-    let parts: Vec<String> = p.split('/').filter(|c| !c.is_empty()).map(|s| s.to_string()).collect();
+    let parts: Vec<String> = p
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .map(|s| s.to_string())
+        .collect();
     if parts.is_empty() {
         return Err(Error::invalid(field, format!("{p:?} names no cgroup")));
     }
-    if let Some(bad) = parts.iter().find(|c| *c == "." || *c == ".." || c.contains('\0')) {
-        return Err(Error::invalid(field, format!("{p:?}: component {bad:?} not allowed")));
+    if let Some(bad) = parts
+        .iter()
+        .find(|c| *c == "." || *c == ".." || c.contains('\0'))
+    {
+        return Err(Error::invalid(
+            field,
+            format!("{p:?}: component {bad:?} not allowed"),
+        ));
     }
     Ok((p.starts_with('/'), parts))
 }
@@ -110,10 +122,17 @@ impl Cgroup {
     ///   as runc does.
     pub fn new(mode: Mode, cgroups_path: Option<&str>, id: &str) -> Result<Cgroup, Error> {
         if mode == Mode::Disabled {
-            return Ok(Cgroup { mode, path: String::new(), hierarchies: vec![] });
+            return Ok(Cgroup {
+                mode,
+                path: String::new(),
+                hierarchies: vec![],
+            });
         }
         if id.is_empty() || id.contains('/') || id == "." || id == ".." {
-            return Err(Error::invalid("container id", format!("{id:?} cannot name a cgroup")));
+            return Err(Error::invalid(
+                "container id",
+                format!("{id:?} cannot name a cgroup"),
+            ));
         }
         let default = format!("/husk/{id}");
         let path = cgroups_path.filter(|p| !p.is_empty()).unwrap_or(&default);
@@ -132,20 +151,36 @@ impl Cgroup {
         };
         let hierarchies: Vec<Hierarchy> = match mode {
             Mode::Unified => {
-                let m = mounts::v2_mount(&ms)
-                    .ok_or_else(|| Error::unsupported("cgroup2", "no cgroup2 filesystem is mounted (check /proc/self/mountinfo)"))?;
-                vec![Hierarchy { controllers: vec![], mount: m.mountpoint.clone(), dir: resolve(m) }]
+                let m = mounts::v2_mount(&ms).ok_or_else(|| {
+                    Error::unsupported(
+                        "cgroup2",
+                        "no cgroup2 filesystem is mounted (check /proc/self/mountinfo)",
+                    )
+                })?;
+                vec![Hierarchy {
+                    controllers: vec![],
+                    mount: m.mountpoint.clone(),
+                    dir: resolve(m),
+                }]
             }
             _ => ms
                 .iter()
                 .filter(|m| !m.v2)
-                .map(|m| Hierarchy { controllers: m.controllers.clone(), mount: m.mountpoint.clone(), dir: resolve(m) })
+                .map(|m| Hierarchy {
+                    controllers: m.controllers.clone(),
+                    mount: m.mountpoint.clone(),
+                    dir: resolve(m),
+                })
                 .collect(),
         };
         if hierarchies.is_empty() {
             return Err(Error::unsupported("v1", "no cgroup v1 controller is mounted (use --cgroup-manager disabled to run without cgroups)"));
         }
-        Ok(Cgroup { mode, path: path.to_string(), hierarchies })
+        Ok(Cgroup {
+            mode,
+            path: path.to_string(),
+            hierarchies,
+        })
     }
 
     pub fn is_v2(&self) -> bool {
@@ -157,7 +192,10 @@ impl Cgroup {
         if self.is_v2() {
             return None;
         }
-        self.hierarchies.iter().find(|h| h.controllers.iter().any(|c| c == ctrl)).map(|h| h.dir.as_path())
+        self.hierarchies
+            .iter()
+            .find(|h| h.controllers.iter().any(|c| c == ctrl))
+            .map(|h| h.dir.as_path())
     }
 
     /// The v2 directory.
@@ -175,7 +213,10 @@ impl Cgroup {
     }
 
     fn first_controller(h: &Hierarchy) -> &str {
-        h.controllers.first().map(|s| s.as_str()).unwrap_or("cgroup2")
+        h.controllers
+            .first()
+            .map(|s| s.as_str())
+            .unwrap_or("cgroup2")
     }
 
     /// Fails, naming the controller, if `res` asks for something this host
@@ -185,7 +226,8 @@ impl Cgroup {
             Mode::Disabled => Ok(()),
             Mode::Unified => {
                 let root = &self.hierarchies[0].mount;
-                let have = fsio::read("cgroup2", &root.join("cgroup.controllers")).unwrap_or_default();
+                let have =
+                    fsio::read("cgroup2", &root.join("cgroup.controllers")).unwrap_or_default();
                 for (ctrl, field) in v2::needed(res)? {
                     if !have.split_whitespace().any(|c| c == ctrl) {
                         return Err(Error::missing(&ctrl, &field));
@@ -266,7 +308,11 @@ impl Cgroup {
     /// Moves `pid` into the cgroup (every hierarchy).
     pub fn add_pid(&self, pid: i32) -> Result<(), Error> {
         for h in &self.hierarchies {
-            fsio::write(Self::first_controller(h), &h.dir.join("cgroup.procs"), &pid.to_string())?;
+            fsio::write(
+                Self::first_controller(h),
+                &h.dir.join("cgroup.procs"),
+                &pid.to_string(),
+            )?;
         }
         Ok(())
     }
@@ -311,7 +357,10 @@ impl Cgroup {
     fn set_frozen(&self, frozen: bool) -> Result<(), Error> {
         let (ctrl, f) = self.freezer_file()?;
         if self.is_v2() && !f.exists() {
-            return Err(Error::unsupported("freezer", "cgroup.freeze is missing: this kernel cannot freeze v2 cgroups (needs 5.2)"));
+            return Err(Error::unsupported(
+                "freezer",
+                "cgroup.freeze is missing: this kernel cannot freeze v2 cgroups (needs 5.2)",
+            ));
         }
         let (val, want) = match (self.is_v2(), frozen) {
             (true, true) => ("1", "frozen 1"),
@@ -319,13 +368,17 @@ impl Cgroup {
             (false, true) => ("FROZEN", "FROZEN"),
             (false, false) => ("THAWED", "THAWED"),
         };
-        let check = if self.is_v2() { f.with_file_name("cgroup.events") } else { f.clone() };
+        let check = if self.is_v2() {
+            f.with_file_name("cgroup.events")
+        } else {
+            f.clone()
+        };
         let end = Instant::now() + FREEZE_TIMEOUT;
         let mut n = 0u32;
         loop {
             // v1 may stay FREEZING while a task is busy in the kernel:
             // writing FROZEN again retries the freeze.
-            if n % 20 == 0 {
+            if n.is_multiple_of(20) {
                 fsio::write(ctrl, &f, val)?;
             }
             let s = fsio::read(ctrl, &check)?;
@@ -339,7 +392,10 @@ impl Cgroup {
                 return Err(Error::Timeout {
                     controller: ctrl.into(),
                     path: f,
-                    what: format!("did not reach {want:?} within {}s", FREEZE_TIMEOUT.as_secs()),
+                    what: format!(
+                        "did not reach {want:?} within {}s",
+                        FREEZE_TIMEOUT.as_secs()
+                    ),
                 });
             }
             n += 1;
@@ -357,7 +413,9 @@ impl Cgroup {
 
     /// True when the cgroup is (being) frozen: `paused` in `state`.
     pub fn is_frozen(&self) -> bool {
-        let Ok((ctrl, f)) = self.freezer_file() else { return false };
+        let Ok((ctrl, f)) = self.freezer_file() else {
+            return false;
+        };
         match fsio::read_line(ctrl, &f) {
             Ok(s) => s == "1" || s == "FROZEN",
             Err(_) => false,
@@ -393,7 +451,12 @@ impl Cgroup {
             if unsafe { libc::kill(pid, sig) } != 0 {
                 let e = std::io::Error::last_os_error();
                 if e.raw_os_error() != Some(libc::ESRCH) {
-                    return Err(Error::io("cgroup", &self.hierarchies[0].dir, format!("kill {pid} signal {sig}"), &e));
+                    return Err(Error::io(
+                        "cgroup",
+                        &self.hierarchies[0].dir,
+                        format!("kill {pid} signal {sig}"),
+                        &e,
+                    ));
                 }
             }
         }
@@ -417,7 +480,10 @@ impl Cgroup {
                 return Err(Error::Timeout {
                     controller: "cgroup".into(),
                     path: self.hierarchies[0].dir.clone(),
-                    what: format!("processes still alive after {}s: {pids:?}", KILL_TIMEOUT.as_secs()),
+                    what: format!(
+                        "processes still alive after {}s: {pids:?}",
+                        KILL_TIMEOUT.as_secs()
+                    ),
                 });
             }
             let killed_v2 = self.is_v2() && {
@@ -479,7 +545,10 @@ fn enable_subtree(dir: &Path, needed: &[String]) -> Result<(), Error> {
     }
     for n in needed {
         if !avail.split_whitespace().any(|c| c == n) {
-            return Err(Error::missing(n, &format!("{} (not delegated to {})", "linux.resources", dir.display())));
+            return Err(Error::missing(
+                n,
+                &format!("{} (not delegated to {})", "linux.resources", dir.display()),
+            ));
         }
     }
     Ok(())
@@ -494,8 +563,14 @@ mod unit {
         assert!(check_path("a:b:c").is_err());
         assert!(check_path("/a/../b").is_err());
         assert!(check_path("/").is_err());
-        assert_eq!(check_path("/a//b/").unwrap(), (true, vec!["a".to_string(), "b".to_string()]));
-        assert_eq!(check_path("x/y").unwrap(), (false, vec!["x".to_string(), "y".to_string()]));
+        assert_eq!(
+            check_path("/a//b/").unwrap(),
+            (true, vec!["a".to_string(), "b".to_string()])
+        );
+        assert_eq!(
+            check_path("x/y").unwrap(),
+            (false, vec!["x".to_string(), "y".to_string()])
+        );
     }
 
     #[test]
@@ -511,8 +586,14 @@ mod unit {
 
     #[test]
     fn flags_pick_mode() {
-        assert_eq!(mode_from_flags(Some("disabled"), false).unwrap(), Mode::Disabled);
-        assert!(mode_from_flags(None, true).unwrap_err().to_string().contains("systemd"));
+        assert_eq!(
+            mode_from_flags(Some("disabled"), false).unwrap(),
+            Mode::Disabled
+        );
+        assert!(mode_from_flags(None, true)
+            .unwrap_err()
+            .to_string()
+            .contains("systemd"));
         assert!(mode_from_flags(Some("bogus"), false).is_err());
     }
 

@@ -7,8 +7,20 @@ use std::path::PathBuf;
 /// The v1 controllers husk knows. Named hierarchies (name=systemd) and mount
 /// options are not controllers.
 pub const V1_CONTROLLERS: &[&str] = &[
-    "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "hugetlb",
-    "net_cls", "net_prio", "perf_event", "rdma", "misc",
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "memory",
+    "devices",
+    "freezer",
+    "blkio",
+    "pids",
+    "hugetlb",
+    "net_cls",
+    "net_prio",
+    "perf_event",
+    "rdma",
+    "misc",
 ];
 
 #[derive(Clone, Debug, PartialEq)]
@@ -28,7 +40,10 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
         } else {
@@ -45,7 +60,9 @@ pub fn parse_mountinfo(text: &str) -> Vec<CgMount> {
     let mut out: Vec<CgMount> = Vec::new();
     for line in text.lines() {
         let f: Vec<&str> = line.split(' ').collect();
-        let Some(sep) = f.iter().position(|x| *x == "-") else { continue };
+        let Some(sep) = f.iter().position(|x| *x == "-") else {
+            continue;
+        };
         if f.len() < 5 || f.len() < sep + 4 {
             continue;
         }
@@ -66,12 +83,22 @@ pub fn parse_mountinfo(text: &str) -> Vec<CgMount> {
                 if controllers.is_empty() {
                     continue;
                 }
-                CgMount { v2: false, root: unescape(f[3]), mountpoint: PathBuf::from(unescape(f[4])), controllers }
+                CgMount {
+                    v2: false,
+                    root: unescape(f[3]),
+                    mountpoint: PathBuf::from(unescape(f[4])),
+                    controllers,
+                }
             }
             _ => continue,
         };
         let dup = out.iter().any(|o| {
-            o.v2 == m.v2 && (if m.v2 { o.mountpoint == m.mountpoint } else { o.controllers == m.controllers })
+            o.v2 == m.v2
+                && (if m.v2 {
+                    o.mountpoint == m.mountpoint
+                } else {
+                    o.controllers == m.controllers
+                })
         });
         if !dup {
             out.push(m);
@@ -86,9 +113,13 @@ pub fn mounts() -> Vec<CgMount> {
 
 /// The v2 mount to use: /sys/fs/cgroup if it is cgroup2, else the first one.
 pub fn v2_mount(ms: &[CgMount]) -> Option<&CgMount> {
-    ms.iter()
-        .filter(|m| m.v2)
-        .min_by_key(|m| if m.mountpoint == std::path::Path::new("/sys/fs/cgroup") { 0 } else { 1 })
+    ms.iter().filter(|m| m.v2).min_by_key(|m| {
+        if m.mountpoint == std::path::Path::new("/sys/fs/cgroup") {
+            0
+        } else {
+            1
+        }
+    })
 }
 
 /// This process's cgroup path in the hierarchy holding `controllers` (v1), or
@@ -97,7 +128,9 @@ pub fn v2_mount(ms: &[CgMount]) -> Option<&CgMount> {
 pub fn own_path(proc_self_cgroup: &str, controllers: &[String]) -> Option<String> {
     for line in proc_self_cgroup.lines() {
         let mut it = line.splitn(3, ':');
-        let (Some(id), Some(ctrls), Some(path)) = (it.next(), it.next(), it.next()) else { continue };
+        let (Some(id), Some(ctrls), Some(path)) = (it.next(), it.next(), it.next()) else {
+            continue;
+        };
         if controllers.is_empty() {
             if id == "0" && ctrls.is_empty() {
                 return Some(path.to_string());
@@ -131,7 +164,10 @@ mod tests {
         assert_eq!(m[1].controllers, vec!["cpuset"]);
         assert_eq!(m[2].controllers, vec!["memory"]);
         assert!(m[3].v2);
-        assert_eq!(v2_mount(&m).unwrap().mountpoint, PathBuf::from("/sys/fs/cgroup/unified"));
+        assert_eq!(
+            v2_mount(&m).unwrap().mountpoint,
+            PathBuf::from("/sys/fs/cgroup/unified")
+        );
     }
 
     #[test]
@@ -143,7 +179,10 @@ mod tests {
     #[test]
     fn finds_own_paths() {
         let pc = "4:memory:/process_api/abc\n2:cpu,cpuacct:/\n1:name=systemd:/x\n0::/unified/p\n";
-        assert_eq!(own_path(pc, &["memory".into()]).as_deref(), Some("/process_api/abc"));
+        assert_eq!(
+            own_path(pc, &["memory".into()]).as_deref(),
+            Some("/process_api/abc")
+        );
         assert_eq!(own_path(pc, &["cpuacct".into()]).as_deref(), Some("/"));
         assert_eq!(own_path(pc, &[]).as_deref(), Some("/unified/p"));
         assert_eq!(own_path(pc, &["pids".into()]), None);

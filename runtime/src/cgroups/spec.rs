@@ -60,7 +60,11 @@ pub struct Memory {
     pub kernel_tcp: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swappiness: Option<u64>,
-    #[serde(default, rename = "disableOOMKiller", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "disableOOMKiller",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub disable_oom_killer: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub use_hierarchy: Option<bool>,
@@ -112,9 +116,17 @@ pub struct BlockIo {
     pub throttle_read_bps_device: Option<Vec<ThrottleDevice>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throttle_write_bps_device: Option<Vec<ThrottleDevice>>,
-    #[serde(default, rename = "throttleReadIOPSDevice", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "throttleReadIOPSDevice",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub throttle_read_iops_device: Option<Vec<ThrottleDevice>>,
-    #[serde(default, rename = "throttleWriteIOPSDevice", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "throttleWriteIOPSDevice",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub throttle_write_iops_device: Option<Vec<ThrottleDevice>>,
 }
 
@@ -180,12 +192,32 @@ impl Resources {
         if let Some(m) = o.memory {
             let s = self.memory.get_or_insert_with(Default::default);
             macro_rules! take { ($($f:ident),*) => { $( if m.$f.is_some() { s.$f = m.$f; } )* } }
-            take!(limit, reservation, swap, kernel, kernel_tcp, swappiness, disable_oom_killer, use_hierarchy, check_before_update);
+            take!(
+                limit,
+                reservation,
+                swap,
+                kernel,
+                kernel_tcp,
+                swappiness,
+                disable_oom_killer,
+                use_hierarchy,
+                check_before_update
+            );
         }
         if let Some(c) = o.cpu {
             let s = self.cpu.get_or_insert_with(Default::default);
             macro_rules! take { ($($f:ident),*) => { $( if c.$f.is_some() { s.$f = c.$f; } )* } }
-            take!(shares, quota, burst, period, realtime_runtime, realtime_period, cpus, mems, idle);
+            take!(
+                shares,
+                quota,
+                burst,
+                period,
+                realtime_runtime,
+                realtime_period,
+                cpus,
+                mems,
+                idle
+            );
         }
         if let Some(p) = o.pids {
             if p.limit.is_some() {
@@ -195,7 +227,15 @@ impl Resources {
         if let Some(b) = o.block_io {
             let s = self.block_io.get_or_insert_with(Default::default);
             macro_rules! take { ($($f:ident),*) => { $( if b.$f.is_some() { s.$f = b.$f; } )* } }
-            take!(weight, leaf_weight, weight_device, throttle_read_bps_device, throttle_write_bps_device, throttle_read_iops_device, throttle_write_iops_device);
+            take!(
+                weight,
+                leaf_weight,
+                weight_device,
+                throttle_read_bps_device,
+                throttle_write_bps_device,
+                throttle_read_iops_device,
+                throttle_write_iops_device
+            );
         }
         if o.hugepage_limits.is_some() {
             self.hugepage_limits = o.hugepage_limits;
@@ -247,8 +287,10 @@ mod tests {
     #[test]
     fn merge_overlays_only_set_fields() {
         let mut a: Resources =
-            serde_json::from_str(r#"{"memory":{"limit":100,"swap":200},"cpu":{"shares":5}}"#).unwrap();
-        let b: Resources = serde_json::from_str(r#"{"memory":{"limit":300},"pids":{"limit":9}}"#).unwrap();
+            serde_json::from_str(r#"{"memory":{"limit":100,"swap":200},"cpu":{"shares":5}}"#)
+                .unwrap();
+        let b: Resources =
+            serde_json::from_str(r#"{"memory":{"limit":300},"pids":{"limit":9}}"#).unwrap();
         a.merge(b);
         let m = a.memory.unwrap();
         assert_eq!((m.limit, m.swap), (Some(300), Some(200)));

@@ -40,17 +40,26 @@ struct TestCg(Cgroup);
 
 impl TestCg {
     fn path() -> String {
-        format!("/husk-test/{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
+        format!(
+            "/husk-test/{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        )
     }
     fn resolve(res: &str) -> (Cgroup, Option<Resources>) {
         let cg = Cgroup::new(detect(), Some(&Self::path()), "t").unwrap();
-        let r: Option<Resources> = if res.is_empty() { None } else { Some(serde_json::from_str(res).unwrap()) };
+        let r: Option<Resources> = if res.is_empty() {
+            None
+        } else {
+            Some(serde_json::from_str(res).unwrap())
+        };
         (cg, r)
     }
     fn new(res: &str) -> TestCg {
         let (cg, r) = Self::resolve(res);
         let g = TestCg(cg);
-        g.0.create(r.as_ref()).unwrap_or_else(|e| panic!("create: {e}"));
+        g.0.create(r.as_ref())
+            .unwrap_or_else(|e| panic!("create: {e}"));
         g
     }
     /// Reads a control file by its v1 (controller, name) or v2 name.
@@ -59,7 +68,10 @@ impl TestCg {
             Some(d) => d.join(v2),
             None => self.0.v1_dir(v1.0).unwrap().join(v1.1),
         };
-        std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display())).trim().to_string()
+        std::fs::read_to_string(&f)
+            .unwrap_or_else(|e| panic!("{}: {e}", f.display()))
+            .trim()
+            .to_string()
     }
     fn assert_gone(&self) {
         for d in self.0.dirs() {
@@ -95,7 +107,8 @@ impl Proc {
     }
     /// Moves the process into `cg`, then lets the script run.
     fn go(&mut self, cg: &Cgroup) {
-        cg.add_pid(self.0.id() as i32).unwrap_or_else(|e| panic!("add_pid: {e}"));
+        cg.add_pid(self.0.id() as i32)
+            .unwrap_or_else(|e| panic!("add_pid: {e}"));
         self.1.take().unwrap().write_all(b"go\n").unwrap();
     }
     fn pid(&self) -> i32 {
@@ -104,11 +117,25 @@ impl Proc {
     /// Waits for exit; returns (exit code or 128+signal, stdout, stderr).
     fn finish(&mut self) -> (i32, String, String) {
         let (mut o, mut e) = (String::new(), String::new());
-        self.0.stdout.take().unwrap().read_to_string(&mut o).unwrap();
-        self.0.stderr.take().unwrap().read_to_string(&mut e).unwrap();
+        self.0
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut o)
+            .unwrap();
+        self.0
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut e)
+            .unwrap();
         let st = self.0.wait().unwrap();
         use std::os::unix::process::ExitStatusExt;
-        (st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)), o, e)
+        (
+            st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
+            o,
+            e,
+        )
     }
 }
 
@@ -146,22 +173,30 @@ fn memory_limit_is_written_and_oom_kills() {
         Some(_) => "memory.swap.max",
         None => "memory.memsw.limit_in_bytes",
     };
-    let has_swap_knob = probe
-        .hierarchies
-        .iter()
-        .any(|h| h.mount.join(swap_file).exists() || std::fs::read_dir(&h.mount).is_ok_and(|_| probe.is_v2()));
+    let has_swap_knob = probe.hierarchies.iter().any(|h| {
+        h.mount.join(swap_file).exists() || std::fs::read_dir(&h.mount).is_ok_and(|_| probe.is_v2())
+    });
     let res = if has_swap_knob && !probe.is_v2() {
         format!(r#"{{"memory":{{"limit":{limit},"swap":{limit}}}}}"#)
     } else {
         format!(r#"{{"memory":{{"limit":{limit}}}}}"#)
     };
     let cg = TestCg::new(&res);
-    assert_eq!(cg.read(("memory", "memory.limit_in_bytes"), "memory.max"), limit.to_string());
+    assert_eq!(
+        cg.read(("memory", "memory.limit_in_bytes"), "memory.max"),
+        limit.to_string()
+    );
     assert_eq!(cg.0.oom_count(), 0);
     // The shell keeps 64 MB in a variable: far past the limit.
-    let mut p = run_in(&cg.0, "a=$(head -c 64000000 /dev/zero | tr '\\0' x); echo survived ${#a}");
+    let mut p = run_in(
+        &cg.0,
+        "a=$(head -c 64000000 /dev/zero | tr '\\0' x); echo survived ${#a}",
+    );
     let (code, out, _) = p.finish();
-    assert!(!out.contains("survived"), "allocation past the limit succeeded: {out}");
+    assert!(
+        !out.contains("survived"),
+        "allocation past the limit succeeded: {out}"
+    );
     assert_eq!(code, 128 + libc::SIGKILL, "expected an OOM kill");
     assert!(cg.0.oom_count() >= 1, "oom_kill counter did not move");
     let st = cg.0.stats().unwrap();
@@ -177,12 +212,18 @@ fn pids_limit_stops_a_fork_loop() {
     let mut p = run_in(&cg.0, "i=0; while [ $i -lt 40 ]; do sleep 1000 >/dev/null 2>&1 & i=$((i+1)); done; echo loop-done");
     let (_, out, err) = p.finish();
     // busybox sh treats the failed fork as fatal: the loop never completes.
-    assert!(!out.contains("loop-done"), "40 forks succeeded under pids.max=8");
+    assert!(
+        !out.contains("loop-done"),
+        "40 forks succeeded under pids.max=8"
+    );
     assert!(err.contains("fork"), "no fork failure reported: {err}");
     // The shell exited; its sleeps stay in the cgroup, capped by pids.max.
     let n = cg.0.pids().unwrap().len();
     assert!((1..=8).contains(&n), "{n} processes in the cgroup");
-    assert_eq!(cg.read(("pids", "pids.current"), "pids.current"), n.to_string());
+    assert_eq!(
+        cg.read(("pids", "pids.current"), "pids.current"),
+        n.to_string()
+    );
     let st = cg.0.stats().unwrap();
     assert_eq!(st["pids"]["limit"].as_u64(), Some(8));
     cg.0.destroy().unwrap();
@@ -195,20 +236,35 @@ fn cpu_quota_throttles_a_spin_loop() {
     let cg = TestCg::new(r#"{"cpu":{"quota":10000,"period":100000,"shares":512}}"#);
     if cg.0.is_v2() {
         assert_eq!(cg.read(("", ""), "cpu.max"), "10000 100000");
-        assert_eq!(cg.read(("", ""), "cpu.weight"), v2::shares_to_weight(512).to_string());
+        assert_eq!(
+            cg.read(("", ""), "cpu.weight"),
+            v2::shares_to_weight(512).to_string()
+        );
     } else {
         assert_eq!(cg.read(("cpu", "cpu.cfs_quota_us"), ""), "10000");
         assert_eq!(cg.read(("cpu", "cpu.cfs_period_us"), ""), "100000");
         assert_eq!(cg.read(("cpu", "cpu.shares"), ""), "512");
     }
     let _p = run_in(&cg.0, "while :; do :; done");
-    let th = |k: &str| cg.0.stats().unwrap()["cpu"]["throttling"][k].as_u64().unwrap_or(0);
-    assert!(wait_until(30, || th("throttledPeriods") >= 5), "spin loop never throttled");
+    let th = |k: &str| {
+        cg.0.stats().unwrap()["cpu"]["throttling"][k]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_until(30, || th("throttledPeriods") >= 5),
+        "spin loop never throttled"
+    );
     // CPU time consumed is bounded by quota × periods, not by wall time.
     let periods = th("periods");
-    let used = cg.0.stats().unwrap()["cpu"]["usage"]["total"].as_u64().unwrap();
+    let used = cg.0.stats().unwrap()["cpu"]["usage"]["total"]
+        .as_u64()
+        .unwrap();
     let allowed = (periods + 2) * 10_000_000;
-    assert!(used <= allowed * 3 / 2, "used {used} ns over {periods} periods (allowed {allowed})");
+    assert!(
+        used <= allowed * 3 / 2,
+        "used {used} ns over {periods} periods (allowed {allowed})"
+    );
     assert!(th("throttledTime") > 0);
 }
 
@@ -220,23 +276,40 @@ fn devices_deny_makes_dev_null_unopenable() {
     );
     if !cg.0.is_v2() {
         let list = cg.read(("devices", "devices.list"), "");
-        assert!(list.lines().any(|l| l == "c 1:3 m") && list.lines().any(|l| l == "c 1:5 rwm"), "{list}");
+        assert!(
+            list.lines().any(|l| l == "c 1:3 m") && list.lines().any(|l| l == "c 1:5 rwm"),
+            "{list}"
+        );
         assert!(!list.lines().any(|l| l.starts_with("a ")), "{list}");
     }
-    let mut p = run_in(&cg.0, "echo hi > /dev/null && echo null-ok; head -c 3 /dev/zero | wc -c");
+    let mut p = run_in(
+        &cg.0,
+        "echo hi > /dev/null && echo null-ok; head -c 3 /dev/zero | wc -c",
+    );
     let (_, out, err) = p.finish();
     assert!(!out.contains("null-ok"), "/dev/null was writable: {out}");
     assert!(err.contains("/dev/null"), "{err}");
-    assert_eq!(out.trim(), "3", "/dev/zero should stay readable: {out} {err}");
+    assert_eq!(
+        out.trim(),
+        "3",
+        "/dev/zero should stay readable: {out} {err}"
+    );
     // The same binary outside the cgroup can open it.
-    let o = Command::new("/bin/busybox").args(["sh", "-c", "echo hi > /dev/null && echo null-ok"]).output().unwrap();
+    let o = Command::new("/bin/busybox")
+        .args(["sh", "-c", "echo hi > /dev/null && echo null-ok"])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&o.stdout).contains("null-ok"));
 }
 
 #[test]
 fn freeze_stops_a_counter_and_thaw_restarts_it() {
     skip_if_unfit!();
-    let dir = std::env::temp_dir().join(format!("husk-cg-freeze-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+    let dir = std::env::temp_dir().join(format!(
+        "husk-cg-freeze-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     struct Rm(PathBuf);
     impl Drop for Rm {
@@ -247,7 +320,10 @@ fn freeze_stops_a_counter_and_thaw_restarts_it() {
     let _rm = Rm(dir.clone());
     let f = dir.join("count");
     let cg = TestCg::new("");
-    let _p = run_in(&cg.0, &format!("while :; do echo x >> {}; done", f.display()));
+    let _p = run_in(
+        &cg.0,
+        &format!("while :; do echo x >> {}; done", f.display()),
+    );
     let size = || std::fs::metadata(&f).map(|m| m.len()).unwrap_or(0);
     assert!(wait_until(10, || size() > 0), "counter never started");
     assert!(!cg.0.is_frozen());
@@ -263,7 +339,10 @@ fn freeze_stops_a_counter_and_thaw_restarts_it() {
     assert_eq!(size(), s1, "counter moved while frozen");
     cg.0.thaw().unwrap();
     assert!(!cg.0.is_frozen());
-    assert!(wait_until(10, || size() > s1), "counter did not restart after thaw");
+    assert!(
+        wait_until(10, || size() > s1),
+        "counter did not restart after thaw"
+    );
 }
 
 #[test]
@@ -271,7 +350,11 @@ fn kill_all_and_destroy_leave_nothing() {
     skip_if_unfit!();
     let cg = TestCg::new(r#"{"pids":{"limit":50}}"#);
     let p = run_in(&cg.0, "sleep 1000 & sleep 1000 & wait");
-    assert!(wait_until(10, || cg.0.pids().map(|v| v.len() == 3).unwrap_or(false)), "{:?}", cg.0.pids());
+    assert!(
+        wait_until(10, || cg.0.pids().map(|v| v.len() == 3).unwrap_or(false)),
+        "{:?}",
+        cg.0.pids()
+    );
     assert!(cg.0.pids().unwrap().contains(&p.pid()));
     for d in cg.0.dirs() {
         assert!(d.is_dir(), "{} missing", d.display());
@@ -282,7 +365,11 @@ fn kill_all_and_destroy_leave_nothing() {
     assert_eq!(code, 128 + libc::SIGTERM);
     // A fresh process that ignores SIGTERM: destroy must still remove it.
     let mut q = run_in(&cg.0, "trap '' TERM; sleep 1000 & wait");
-    assert!(wait_until(10, || cg.0.pids().map(|v| v.len() >= 2).unwrap_or(false)));
+    assert!(wait_until(10, || cg
+        .0
+        .pids()
+        .map(|v| v.len() >= 2)
+        .unwrap_or(false)));
     cg.0.destroy().unwrap();
     cg.assert_gone();
     let (code, _, _) = q.finish();
@@ -308,30 +395,77 @@ fn update_changes_live_limits() {
     skip_if_unfit!();
     let cg = TestCg::new(r#"{"pids":{"limit":10},"memory":{"limit":67108864}}"#);
     let _p = run_in(&cg.0, "sleep 1000");
-    cmd_update(&cg.0, &["--pids-limit".into(), "20".into(), "--memory".into(), "32m".into(), "id".into()]).unwrap();
+    cmd_update(
+        &cg.0,
+        &[
+            "--pids-limit".into(),
+            "20".into(),
+            "--memory".into(),
+            "32m".into(),
+            "id".into(),
+        ],
+    )
+    .unwrap();
     assert_eq!(cg.read(("pids", "pids.max"), "pids.max"), "20");
-    assert_eq!(cg.read(("memory", "memory.limit_in_bytes"), "memory.max"), (32u64 << 20).to_string());
+    assert_eq!(
+        cg.read(("memory", "memory.limit_in_bytes"), "memory.max"),
+        (32u64 << 20).to_string()
+    );
     // Raising the limit of a container without swap (memsw == limit) keeps it without swap.
-    if !cg.0.is_v2() && cg.0.v1_dir("memory").unwrap().join("memory.memsw.limit_in_bytes").exists() {
-        cg.0.update(&serde_json::from_str(r#"{"memory":{"limit":33554432,"swap":33554432}}"#).unwrap()).unwrap();
+    if !cg.0.is_v2()
+        && cg
+            .0
+            .v1_dir("memory")
+            .unwrap()
+            .join("memory.memsw.limit_in_bytes")
+            .exists()
+    {
+        cg.0.update(
+            &serde_json::from_str(r#"{"memory":{"limit":33554432,"swap":33554432}}"#).unwrap(),
+        )
+        .unwrap();
         cmd_update(&cg.0, &["--memory".into(), "48m".into(), "id".into()]).unwrap();
-        assert_eq!(cg.read(("memory", "memory.limit_in_bytes"), ""), (48u64 << 20).to_string());
-        assert_eq!(cg.read(("memory", "memory.memsw.limit_in_bytes"), ""), (48u64 << 20).to_string());
-        cmd_update(&cg.0, &["--memory".into(), "32m".into(), "--memory-swap".into(), "-1".into(), "id".into()]).unwrap();
+        assert_eq!(
+            cg.read(("memory", "memory.limit_in_bytes"), ""),
+            (48u64 << 20).to_string()
+        );
+        assert_eq!(
+            cg.read(("memory", "memory.memsw.limit_in_bytes"), ""),
+            (48u64 << 20).to_string()
+        );
+        cmd_update(
+            &cg.0,
+            &[
+                "--memory".into(),
+                "32m".into(),
+                "--memory-swap".into(),
+                "-1".into(),
+                "id".into(),
+            ],
+        )
+        .unwrap();
     }
     // Not asked: untouched.
-    cg.0.update(&serde_json::from_str(r#"{"pids":{"limit":0}}"#).unwrap()).unwrap();
+    cg.0.update(&serde_json::from_str(r#"{"pids":{"limit":0}}"#).unwrap())
+        .unwrap();
     assert_eq!(cg.read(("pids", "pids.max"), "pids.max"), "max");
-    assert_eq!(cg.read(("memory", "memory.limit_in_bytes"), "memory.max"), (32u64 << 20).to_string());
+    assert_eq!(
+        cg.read(("memory", "memory.limit_in_bytes"), "memory.max"),
+        (32u64 << 20).to_string()
+    );
     // A limit below current use on v1 / a bad value: an error naming the file.
-    let e = cg.0.update(&serde_json::from_str(r#"{"cpu":{"cpus":"999"}}"#).unwrap()).unwrap_err().to_string();
+    let e =
+        cg.0.update(&serde_json::from_str(r#"{"cpu":{"cpus":"999"}}"#).unwrap())
+            .unwrap_err()
+            .to_string();
     assert!(e.contains("cpuset.cpus") && e.contains("999"), "{e}");
 }
 
 #[test]
 fn missing_knob_errors_and_leaves_nothing() {
     skip_if_unfit!();
-    let (cg, r) = TestCg::resolve(r#"{"pids":{"limit":5},"hugepageLimits":[{"pageSize":"3MB","limit":0}]}"#);
+    let (cg, r) =
+        TestCg::resolve(r#"{"pids":{"limit":5},"hugepageLimits":[{"pageSize":"3MB","limit":0}]}"#);
     let g = TestCg(cg);
     let e = g.0.create(r.as_ref()).unwrap_err().to_string();
     assert!(e.contains("hugetlb"), "{e}");
@@ -343,7 +477,10 @@ fn missing_knob_errors_and_leaves_nothing() {
         Ok(()) => eprintln!("note: this kernel supports blockIO.weight"),
         Err(e) => {
             let e = e.to_string();
-            assert!(e.contains("weight") && (e.contains("blkio") || e.contains("io")), "{e}");
+            assert!(
+                e.contains("weight") && (e.contains("blkio") || e.contains("io")),
+                "{e}"
+            );
             g.assert_gone();
         }
     }
@@ -380,7 +517,11 @@ fn bpf_device_filter_enforced_on_cgroup2() {
             let _ = fsio::rmdir_tree("cgroup2", &self.0);
         }
     }
-    let d = Dir(m.mountpoint.join(format!("husk-test-bpf-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))));
+    let d = Dir(m.mountpoint.join(format!(
+        "husk-test-bpf-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )));
     std::fs::create_dir(&d.0).unwrap();
     let deny_null: Resources = serde_json::from_str(
         r#"{"devices":[{"allow":true,"access":"rwm"},{"allow":false,"type":"c","major":1,"minor":3,"access":"w"}]}"#,
@@ -391,7 +532,11 @@ fn bpf_device_filter_enforced_on_cgroup2() {
     assert_eq!(bpf::query(std::os::fd::AsFd::as_fd(&fd)).unwrap().len(), 1);
     let run = || {
         let mut c = Command::new("/bin/busybox")
-            .args(["sh", "-c", "read go; echo hi > /dev/null && echo null-ok; cat /dev/null && echo read-ok"])
+            .args([
+                "sh",
+                "-c",
+                "read go; echo hi > /dev/null && echo null-ok; cat /dev/null && echo read-ok",
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -404,9 +549,14 @@ fn bpf_device_filter_enforced_on_cgroup2() {
     };
     let out = run();
     assert!(!out.contains("null-ok") && out.contains("read-ok"), "{out}");
-    let allow_all: Resources = serde_json::from_str(r#"{"devices":[{"allow":true,"access":"rwm"}]}"#).unwrap();
+    let allow_all: Resources =
+        serde_json::from_str(r#"{"devices":[{"allow":true,"access":"rwm"}]}"#).unwrap();
     v2::apply(&d.0, &allow_all).unwrap();
-    assert_eq!(bpf::query(std::os::fd::AsFd::as_fd(&fd)).unwrap().len(), 1, "old program not detached");
+    assert_eq!(
+        bpf::query(std::os::fd::AsFd::as_fd(&fd)).unwrap().len(),
+        1,
+        "old program not detached"
+    );
     let out = run();
     assert!(out.contains("null-ok") && out.contains("read-ok"), "{out}");
 }
@@ -427,7 +577,12 @@ fn verifier_accepts_typical_program() {
     let prog = devices::compile(&devices::normalize(&rules).unwrap());
     bpf::load(&prog).unwrap_or_else(|e| panic!("{e}"));
     // And a broken program is refused with the verifier's reason.
-    let bad = [devices::Insn { code: devices::EXIT, regs: 0, off: 0, imm: 0 }];
+    let bad = [devices::Insn {
+        code: devices::EXIT,
+        regs: 0,
+        off: 0,
+        imm: 0,
+    }];
     let e = bpf::load(&bad).unwrap_err().to_string();
     assert!(e.contains("BPF_PROG_LOAD") && e.contains("verifier"), "{e}");
 }

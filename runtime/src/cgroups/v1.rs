@@ -89,7 +89,9 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn dir(&self, ctrl: &str, field: &str) -> Result<&Path, Error> {
-        self.cg.v1_dir(ctrl).ok_or_else(|| Error::missing(ctrl, field))
+        self.cg
+            .v1_dir(ctrl)
+            .ok_or_else(|| Error::missing(ctrl, field))
     }
     fn file(&self, ctrl: &str, name: &str, field: &str) -> Result<PathBuf, Error> {
         Ok(self.dir(ctrl, field)?.join(name))
@@ -99,7 +101,13 @@ impl Ctx<'_> {
     }
     /// Writes two files whose valid values depend on each other (limit and
     /// memsw limit, rt period and runtime): try one order, then the other.
-    fn set_pair(&self, ctrl: &str, a: (&str, String), b: (&str, String), field: &str) -> Result<(), Error> {
+    fn set_pair(
+        &self,
+        ctrl: &str,
+        a: (&str, String),
+        b: (&str, String),
+        field: &str,
+    ) -> Result<(), Error> {
         let fa = self.file(ctrl, a.0, field)?;
         let fb = self.file(ctrl, b.0, field)?;
         let first = write(ctrl, &fa, &a.1).and_then(|_| write(ctrl, &fb, &b.1));
@@ -114,7 +122,10 @@ pub fn apply(cg: &Cgroup, r: &Resources) -> Result<(), Error> {
     let c = Ctx { cg };
     if let Some(u) = &r.unified {
         if !u.is_empty() {
-            return Err(Error::unsupported("unified", "linux.resources.unified needs cgroup v2; this host runs cgroup v1 controllers"));
+            return Err(Error::unsupported(
+                "unified",
+                "linux.resources.unified needs cgroup v2; this host runs cgroup v1 controllers",
+            ));
         }
     }
     if let Some(m) = &r.memory {
@@ -124,7 +135,11 @@ pub fn apply(cg: &Cgroup, r: &Resources) -> Result<(), Error> {
         apply_cpu(&c, cpu)?;
     }
     if let Some(l) = r.pids.as_ref().and_then(|p| p.limit) {
-        let v = if l <= 0 { "max".to_string() } else { l.to_string() };
+        let v = if l <= 0 {
+            "max".to_string()
+        } else {
+            l.to_string()
+        };
         c.set("pids", "pids.max", &v, "linux.resources.pids.limit")?;
     }
     if let Some(b) = &r.block_io {
@@ -133,24 +148,49 @@ pub fn apply(cg: &Cgroup, r: &Resources) -> Result<(), Error> {
     if let Some(h) = &r.hugepage_limits {
         for (i, l) in h.iter().enumerate() {
             let field = format!("linux.resources.hugepageLimits[{i}]");
-            let f = c.file("hugetlb", &format!("hugetlb.{}.limit_in_bytes", l.page_size), &field)?;
+            let f = c.file(
+                "hugetlb",
+                &format!("hugetlb.{}.limit_in_bytes", l.page_size),
+                &field,
+            )?;
             if !f.exists() {
-                return Err(Error::unsupported("hugetlb", format!("{field}: page size {:?} not supported by this kernel", l.page_size)));
+                return Err(Error::unsupported(
+                    "hugetlb",
+                    format!(
+                        "{field}: page size {:?} not supported by this kernel",
+                        l.page_size
+                    ),
+                ));
             }
             write("hugetlb", &f, &l.limit.to_string())?;
         }
     }
     if let Some(n) = &r.network {
         if let Some(id) = n.class_id {
-            c.set("net_cls", "net_cls.classid", &id.to_string(), "linux.resources.network.classID")?;
+            c.set(
+                "net_cls",
+                "net_cls.classid",
+                &id.to_string(),
+                "linux.resources.network.classID",
+            )?;
         }
         for p in n.priorities.iter().flatten() {
-            c.set("net_prio", "net_prio.ifpriomap", &format!("{} {}", p.name, p.priority), "linux.resources.network.priorities")?;
+            c.set(
+                "net_prio",
+                "net_prio.ifpriomap",
+                &format!("{} {}", p.name, p.priority),
+                "linux.resources.network.priorities",
+            )?;
         }
     }
     if let Some(rd) = &r.rdma {
         for (dev, l) in rd {
-            c.set("rdma", "rdma.max", &rdma_line(dev, l), "linux.resources.rdma")?;
+            c.set(
+                "rdma",
+                "rdma.max",
+                &rdma_line(dev, l),
+                "linux.resources.rdma",
+            )?;
         }
     }
     if let Some(d) = &r.devices {
@@ -211,11 +251,19 @@ fn apply_memory(c: &Ctx, m: &Memory) -> Result<(), Error> {
         c.set("memory", "memory.soft_limit_in_bytes", &r.to_string(), f)?;
     }
     if let Some(k) = m.kernel_tcp {
-        c.set("memory", "memory.kmem.tcp.limit_in_bytes", &k.to_string(), f)?;
+        c.set(
+            "memory",
+            "memory.kmem.tcp.limit_in_bytes",
+            &k.to_string(),
+            f,
+        )?;
     }
     if let Some(s) = m.swappiness {
         if s > 100 {
-            return Err(Error::invalid("linux.resources.memory.swappiness", format!("{s} is not in 0..=100")));
+            return Err(Error::invalid(
+                "linux.resources.memory.swappiness",
+                format!("{s} is not in 0..=100"),
+            ));
         }
         c.set("memory", "memory.swappiness", &s.to_string(), f)?;
     }
@@ -238,16 +286,23 @@ fn apply_cpu(c: &Ctx, cpu: &Cpu) -> Result<(), Error> {
         }
     }
     if let Some(q) = cpu.quota {
-        let v = if q <= 0 { "-1".to_string() } else { q.to_string() };
+        let v = if q <= 0 {
+            "-1".to_string()
+        } else {
+            q.to_string()
+        };
         c.set("cpu", "cpu.cfs_quota_us", &v, f)?;
     }
     if let Some(b) = cpu.burst {
         c.set("cpu", "cpu.cfs_burst_us", &b.to_string(), f)?;
     }
     match (cpu.realtime_period, cpu.realtime_runtime) {
-        (Some(p), Some(r)) => {
-            c.set_pair("cpu", ("cpu.rt_period_us", p.to_string()), ("cpu.rt_runtime_us", r.to_string()), f)?
-        }
+        (Some(p), Some(r)) => c.set_pair(
+            "cpu",
+            ("cpu.rt_period_us", p.to_string()),
+            ("cpu.rt_runtime_us", r.to_string()),
+            f,
+        )?,
         (Some(p), None) => c.set("cpu", "cpu.rt_period_us", &p.to_string(), f)?,
         (None, Some(r)) => c.set("cpu", "cpu.rt_runtime_us", &r.to_string(), f)?,
         (None, None) => {}
@@ -282,7 +337,10 @@ fn apply_blkio(c: &Ctx, b: &BlockIo) -> Result<(), Error> {
     }
     if let Some(w) = b.leaf_weight {
         let file = pick(&["blkio.leaf_weight"]).ok_or_else(|| {
-            Error::unsupported("blkio", "linux.resources.blockIO.leafWeight: no blkio.leaf_weight on this kernel")
+            Error::unsupported(
+                "blkio",
+                "linux.resources.blockIO.leafWeight: no blkio.leaf_weight on this kernel",
+            )
         })?;
         write("blkio", &file, &w.to_string())?;
     }
@@ -301,13 +359,29 @@ fn apply_blkio(c: &Ctx, b: &BlockIo) -> Result<(), Error> {
         }
     }
     for (list, name) in [
-        (&b.throttle_read_bps_device, "blkio.throttle.read_bps_device"),
-        (&b.throttle_write_bps_device, "blkio.throttle.write_bps_device"),
-        (&b.throttle_read_iops_device, "blkio.throttle.read_iops_device"),
-        (&b.throttle_write_iops_device, "blkio.throttle.write_iops_device"),
+        (
+            &b.throttle_read_bps_device,
+            "blkio.throttle.read_bps_device",
+        ),
+        (
+            &b.throttle_write_bps_device,
+            "blkio.throttle.write_bps_device",
+        ),
+        (
+            &b.throttle_read_iops_device,
+            "blkio.throttle.read_iops_device",
+        ),
+        (
+            &b.throttle_write_iops_device,
+            "blkio.throttle.write_iops_device",
+        ),
     ] {
         for d in list.iter().flatten() {
-            write("blkio", &dir.join(name), &format!("{}:{} {}", d.major, d.minor, d.rate))?;
+            write(
+                "blkio",
+                &dir.join(name),
+                &format!("{}:{} {}", d.major, d.minor, d.rate),
+            )?;
         }
     }
     Ok(())
@@ -363,7 +437,11 @@ pub fn blkio_entries(text: &str) -> Vec<Value> {
 
 fn percpu(ctrl: &str, p: &Path) -> Vec<u64> {
     fsio::read(ctrl, p)
-        .map(|s| s.split_whitespace().filter_map(|x| x.parse().ok()).collect())
+        .map(|s| {
+            s.split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -374,10 +452,22 @@ pub fn stats(cg: &Cgroup) -> Result<Value, Error> {
     let mut cpu = Map::new();
     if let Some(d) = cg.v1_dir("cpuacct") {
         let mut usage = Map::new();
-        usage.insert("total".into(), json!(opt_u64("cpuacct", &d.join("cpuacct.usage"))));
-        usage.insert("percpu".into(), json!(percpu("cpuacct", &d.join("cpuacct.usage_percpu"))));
-        usage.insert("percpu_kernel".into(), json!(percpu("cpuacct", &d.join("cpuacct.usage_percpu_sys"))));
-        usage.insert("percpu_user".into(), json!(percpu("cpuacct", &d.join("cpuacct.usage_percpu_user"))));
+        usage.insert(
+            "total".into(),
+            json!(opt_u64("cpuacct", &d.join("cpuacct.usage"))),
+        );
+        usage.insert(
+            "percpu".into(),
+            json!(percpu("cpuacct", &d.join("cpuacct.usage_percpu"))),
+        );
+        usage.insert(
+            "percpu_kernel".into(),
+            json!(percpu("cpuacct", &d.join("cpuacct.usage_percpu_sys"))),
+        );
+        usage.insert(
+            "percpu_user".into(),
+            json!(percpu("cpuacct", &d.join("cpuacct.usage_percpu_user"))),
+        );
         // cpuacct.stat is in USER_HZ ticks; runc reports nanoseconds.
         let st = read_kv("cpuacct", &d.join("cpuacct.stat")).unwrap_or_default();
         // SAFETY: sysconf has no memory-safety preconditions.
@@ -403,16 +493,34 @@ pub fn stats(cg: &Cgroup) -> Result<Value, Error> {
     if let Some(d) = cg.v1_dir("memory") {
         let raw = read_kv("memory", &d.join("memory.stat")).unwrap_or_default();
         let mut mem = Map::new();
-        mem.insert("cache".into(), json!(raw.get("total_cache").or(raw.get("cache")).copied().unwrap_or(0)));
-        for (key, prefix) in [("usage", "memory"), ("swap", "memory.memsw"), ("kernel", "memory.kmem"), ("kernelTCP", "memory.kmem.tcp")] {
+        mem.insert(
+            "cache".into(),
+            json!(raw
+                .get("total_cache")
+                .or(raw.get("cache"))
+                .copied()
+                .unwrap_or(0)),
+        );
+        for (key, prefix) in [
+            ("usage", "memory"),
+            ("swap", "memory.memsw"),
+            ("kernel", "memory.kmem"),
+            ("kernelTCP", "memory.kmem.tcp"),
+        ] {
             if let Some(e) = mem_entry(d, prefix) {
                 mem.insert(key.into(), e);
             }
         }
         mem.insert("raw".into(), json!(raw));
         let oc = read_kv("memory", &d.join("memory.oom_control")).unwrap_or_default();
-        mem.insert("oom_kill".into(), json!(oc.get("oom_kill").copied().unwrap_or(0)));
-        mem.insert("under_oom".into(), json!(oc.get("under_oom").copied().unwrap_or(0) != 0));
+        mem.insert(
+            "oom_kill".into(),
+            json!(oc.get("oom_kill").copied().unwrap_or(0)),
+        );
+        mem.insert(
+            "under_oom".into(),
+            json!(oc.get("under_oom").copied().unwrap_or(0) != 0),
+        );
         out.insert("memory".into(), Value::Object(mem));
     }
     // Pids
@@ -421,7 +529,10 @@ pub fn stats(cg: &Cgroup) -> Result<Value, Error> {
             Ok(u64::MAX) | Err(_) => 0,
             Ok(v) => v,
         };
-        out.insert("pids".into(), json!({"current": opt_u64("pids", &d.join("pids.current")), "limit": limit}));
+        out.insert(
+            "pids".into(),
+            json!({"current": opt_u64("pids", &d.join("pids.current")), "limit": limit}),
+        );
     }
     // Block I/O: CFQ/BFQ files when present, else the throttle layer's.
     if let Some(d) = cg.v1_dir("blkio") {
@@ -446,7 +557,10 @@ pub fn stats(cg: &Cgroup) -> Result<Value, Error> {
         if let Ok(rd) = std::fs::read_dir(d) {
             for e in rd.flatten() {
                 let n = e.file_name().to_string_lossy().to_string();
-                if let Some(size) = n.strip_prefix("hugetlb.").and_then(|s| s.strip_suffix(".usage_in_bytes")) {
+                if let Some(size) = n
+                    .strip_prefix("hugetlb.")
+                    .and_then(|s| s.strip_suffix(".usage_in_bytes"))
+                {
                     let g = |k: &str| opt_u64("hugetlb", &d.join(format!("hugetlb.{size}.{k}")));
                     h.insert(size.into(), json!({"usage": g("usage_in_bytes"), "max": g("max_usage_in_bytes"), "failcnt": g("failcnt")}));
                 }

@@ -17,13 +17,22 @@ pub fn needed(r: &Resources) -> Result<Vec<(String, String)>, Error> {
     let mut push = |c: &str, f: &str| n.push((c.to_string(), format!("linux.resources.{f}")));
     if let Some(m) = &r.memory {
         if m.swappiness.is_some() {
-            return Err(Error::unsupported("memory", "linux.resources.memory.swappiness: not available on cgroup v2"));
+            return Err(Error::unsupported(
+                "memory",
+                "linux.resources.memory.swappiness: not available on cgroup v2",
+            ));
         }
         if m.disable_oom_killer == Some(true) {
-            return Err(Error::unsupported("memory", "linux.resources.memory.disableOOMKiller: not available on cgroup v2"));
+            return Err(Error::unsupported(
+                "memory",
+                "linux.resources.memory.disableOOMKiller: not available on cgroup v2",
+            ));
         }
         if m.kernel_tcp.is_some() {
-            return Err(Error::unsupported("memory", "linux.resources.memory.kernelTCP: not available on cgroup v2"));
+            return Err(Error::unsupported(
+                "memory",
+                "linux.resources.memory.kernelTCP: not available on cgroup v2",
+            ));
         }
         if m.limit.is_some() || m.reservation.is_some() || m.swap.is_some() {
             push("memory", "memory");
@@ -33,7 +42,12 @@ pub fn needed(r: &Resources) -> Result<Vec<(String, String)>, Error> {
         if c.realtime_period.is_some() || c.realtime_runtime.is_some() {
             return Err(Error::unsupported("cpu", "linux.resources.cpu.realtimeRuntime/realtimePeriod: cgroup v2 has no realtime bandwidth control"));
         }
-        if c.shares.is_some() || c.quota.is_some() || c.period.is_some() || c.burst.is_some() || c.idle.is_some() {
+        if c.shares.is_some()
+            || c.quota.is_some()
+            || c.period.is_some()
+            || c.burst.is_some()
+            || c.idle.is_some()
+        {
             push("cpu", "cpu");
         }
         if c.cpus.is_some() || c.mems.is_some() {
@@ -44,8 +58,16 @@ pub fn needed(r: &Resources) -> Result<Vec<(String, String)>, Error> {
         push("pids", "pids.limit");
     }
     if let Some(b) = &r.block_io {
-        if b.leaf_weight.is_some() || b.weight_device.iter().flatten().any(|d| d.leaf_weight.is_some()) {
-            return Err(Error::unsupported("io", "linux.resources.blockIO.leafWeight: not available on cgroup v2"));
+        if b.leaf_weight.is_some()
+            || b.weight_device
+                .iter()
+                .flatten()
+                .any(|d| d.leaf_weight.is_some())
+        {
+            return Err(Error::unsupported(
+                "io",
+                "linux.resources.blockIO.leafWeight: not available on cgroup v2",
+            ));
         }
         if b.weight.is_some()
             || b.weight_device.is_some()
@@ -62,7 +84,10 @@ pub fn needed(r: &Resources) -> Result<Vec<(String, String)>, Error> {
     }
     if let Some(net) = &r.network {
         if net.class_id.is_some() || net.priorities.as_ref().is_some_and(|p| !p.is_empty()) {
-            return Err(Error::unsupported("net_cls", "linux.resources.network: cgroup v2 has no net_cls/net_prio controllers"));
+            return Err(Error::unsupported(
+                "net_cls",
+                "linux.resources.network: cgroup v2 has no net_cls/net_prio controllers",
+            ));
         }
     }
     if r.rdma.as_ref().is_some_and(|m| !m.is_empty()) {
@@ -70,7 +95,10 @@ pub fn needed(r: &Resources) -> Result<Vec<(String, String)>, Error> {
     }
     for k in r.unified.iter().flat_map(|u| u.keys()) {
         if k.contains('/') || k.starts_with('.') || k.is_empty() {
-            return Err(Error::invalid(format!("linux.resources.unified[{k:?}]"), "not a cgroup file name"));
+            return Err(Error::invalid(
+                format!("linux.resources.unified[{k:?}]"),
+                "not a cgroup file name",
+            ));
         }
         let ctrl = k.split('.').next().unwrap_or("");
         if ctrl != "cgroup" {
@@ -95,7 +123,13 @@ pub fn blkio_to_io_weight(w: u16) -> u64 {
 pub fn apply(dir: &Path, r: &Resources) -> Result<(), Error> {
     let set = |ctrl: &str, name: &str, val: &str| write(ctrl, &dir.join(name), val);
     if let Some(m) = &r.memory {
-        let lim = |v: i64| if v < 0 { "max".to_string() } else { v.to_string() };
+        let lim = |v: i64| {
+            if v < 0 {
+                "max".to_string()
+            } else {
+                v.to_string()
+            }
+        };
         if let Some(l) = m.limit {
             set("memory", "memory.max", &lim(l))?;
         }
@@ -113,10 +147,16 @@ pub fn apply(dir: &Path, r: &Resources) -> Result<(), Error> {
                 (_, Some(l)) if l < 0 => "max".to_string(),
                 (s, Some(l)) if s >= l => (s - l).to_string(),
                 (s, Some(l)) => {
-                    return Err(Error::invalid("linux.resources.memory.swap", format!("{s} is below the memory limit {l}")))
+                    return Err(Error::invalid(
+                        "linux.resources.memory.swap",
+                        format!("{s} is below the memory limit {l}"),
+                    ))
                 }
                 (_, None) => {
-                    return Err(Error::invalid("linux.resources.memory.swap", "needs linux.resources.memory.limit on cgroup v2"))
+                    return Err(Error::invalid(
+                        "linux.resources.memory.swap",
+                        "needs linux.resources.memory.limit on cgroup v2",
+                    ))
                 }
             };
             write("memory", &f, &v)?;
@@ -131,7 +171,10 @@ pub fn apply(dir: &Path, r: &Resources) -> Result<(), Error> {
         if c.quota.is_some() || c.period.is_some() {
             let cur = fsio::read_line("cpu", &dir.join("cpu.max"))?;
             let mut it = cur.split_whitespace();
-            let (cq, cp) = (it.next().unwrap_or("max").to_string(), it.next().unwrap_or("100000").to_string());
+            let (cq, cp) = (
+                it.next().unwrap_or("max").to_string(),
+                it.next().unwrap_or("100000").to_string(),
+            );
             let q = match c.quota {
                 Some(q) if q > 0 => q.to_string(),
                 Some(_) => "max".to_string(),
@@ -157,7 +200,15 @@ pub fn apply(dir: &Path, r: &Resources) -> Result<(), Error> {
         }
     }
     if let Some(l) = r.pids.as_ref().and_then(|p| p.limit) {
-        set("pids", "pids.max", &if l <= 0 { "max".to_string() } else { l.to_string() })?;
+        set(
+            "pids",
+            "pids.max",
+            &if l <= 0 {
+                "max".to_string()
+            } else {
+                l.to_string()
+            },
+        )?;
     }
     if let Some(b) = &r.block_io {
         let bfq = dir.join("io.bfq.weight").exists();
@@ -167,15 +218,26 @@ pub fn apply(dir: &Path, r: &Resources) -> Result<(), Error> {
             } else if dir.join("io.weight").exists() {
                 set("io", "io.weight", &blkio_to_io_weight(w).to_string())?;
             } else {
-                return Err(Error::unsupported("io", "linux.resources.blockIO.weight: no io.weight or io.bfq.weight on this kernel"));
+                return Err(Error::unsupported(
+                    "io",
+                    "linux.resources.blockIO.weight: no io.weight or io.bfq.weight on this kernel",
+                ));
             }
         }
         for d in b.weight_device.iter().flatten() {
             if let Some(w) = d.weight {
                 if bfq {
-                    set("io", "io.bfq.weight", &format!("{}:{} {w}", d.major, d.minor))?;
+                    set(
+                        "io",
+                        "io.bfq.weight",
+                        &format!("{}:{} {w}", d.major, d.minor),
+                    )?;
                 } else {
-                    set("io", "io.weight", &format!("{}:{} {}", d.major, d.minor, blkio_to_io_weight(w)))?;
+                    set(
+                        "io",
+                        "io.weight",
+                        &format!("{}:{} {}", d.major, d.minor, blkio_to_io_weight(w)),
+                    )?;
                 }
             }
         }
@@ -186,8 +248,16 @@ pub fn apply(dir: &Path, r: &Resources) -> Result<(), Error> {
             (&b.throttle_write_iops_device, "wiops"),
         ] {
             for d in list.iter().flatten() {
-                let rate = if d.rate == 0 { "max".to_string() } else { d.rate.to_string() };
-                set("io", "io.max", &format!("{}:{} {key}={rate}", d.major, d.minor))?;
+                let rate = if d.rate == 0 {
+                    "max".to_string()
+                } else {
+                    d.rate.to_string()
+                };
+                set(
+                    "io",
+                    "io.max",
+                    &format!("{}:{} {key}={rate}", d.major, d.minor),
+                )?;
             }
         }
     }
@@ -208,7 +278,10 @@ pub fn apply(dir: &Path, r: &Resources) -> Result<(), Error> {
             let f = dir.join(k);
             let ctrl = k.split('.').next().unwrap_or(k);
             if !f.exists() {
-                return Err(Error::missing(ctrl, &format!("linux.resources.unified[{k:?}]")));
+                return Err(Error::missing(
+                    ctrl,
+                    &format!("linux.resources.unified[{k:?}]"),
+                ));
             }
             write(ctrl, &f, &u[k])?;
         }
@@ -271,7 +344,10 @@ pub fn stats(dir: &Path) -> Result<Value, Error> {
             );
         }
         mem.insert("raw".into(), json!(raw));
-        mem.insert("oom_kill".into(), json!(ev.get("oom_kill").copied().unwrap_or(0)));
+        mem.insert(
+            "oom_kill".into(),
+            json!(ev.get("oom_kill").copied().unwrap_or(0)),
+        );
         out.insert("memory".into(), Value::Object(mem));
     }
     if dir.join("pids.current").exists() {
@@ -279,16 +355,25 @@ pub fn stats(dir: &Path) -> Result<Value, Error> {
             Ok(u64::MAX) | Err(_) => 0,
             Ok(v) => v,
         };
-        out.insert("pids".into(), json!({"current": get("pids", &dir.join("pids.current")), "limit": limit}));
+        out.insert(
+            "pids".into(),
+            json!({"current": get("pids", &dir.join("pids.current")), "limit": limit}),
+        );
     }
     if let Ok(s) = std::fs::read_to_string(dir.join("io.stat")) {
         let (mut bytes, mut ios) = (Vec::new(), Vec::new());
         for l in s.lines() {
             let mut it = l.split_whitespace();
-            let Some((maj, min)) = it.next().and_then(|d| d.split_once(':')) else { continue };
-            let (Ok(maj), Ok(min)) = (maj.parse::<u64>(), min.parse::<u64>()) else { continue };
+            let Some((maj, min)) = it.next().and_then(|d| d.split_once(':')) else {
+                continue;
+            };
+            let (Ok(maj), Ok(min)) = (maj.parse::<u64>(), min.parse::<u64>()) else {
+                continue;
+            };
             for kv in it {
-                let Some((k, v)) = kv.split_once('=') else { continue };
+                let Some((k, v)) = kv.split_once('=') else {
+                    continue;
+                };
                 let Ok(v) = v.parse::<u64>() else { continue };
                 let e = |op: &str| json!({"major": maj, "minor": min, "op": op, "value": v});
                 match k {
@@ -300,14 +385,21 @@ pub fn stats(dir: &Path) -> Result<Value, Error> {
                 }
             }
         }
-        out.insert("blkio".into(), json!({"ioServiceBytesRecursive": bytes, "ioServicedRecursive": ios}));
+        out.insert(
+            "blkio".into(),
+            json!({"ioServiceBytesRecursive": bytes, "ioServicedRecursive": ios}),
+        );
     }
     let mut h = Map::new();
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
             let n = e.file_name().to_string_lossy().to_string();
-            if let Some(size) = n.strip_prefix("hugetlb.").and_then(|s| s.strip_suffix(".current")) {
-                let ev = read_kv("hugetlb", &dir.join(format!("hugetlb.{size}.events"))).unwrap_or_default();
+            if let Some(size) = n
+                .strip_prefix("hugetlb.")
+                .and_then(|s| s.strip_suffix(".current"))
+            {
+                let ev = read_kv("hugetlb", &dir.join(format!("hugetlb.{size}.events")))
+                    .unwrap_or_default();
                 h.insert(
                     size.into(),
                     json!({"usage": get("hugetlb", &e.path()), "max": get("hugetlb", &dir.join(format!("hugetlb.{size}.max"))), "failcnt": ev.get("max").copied().unwrap_or(0)}),
@@ -342,7 +434,11 @@ mod tests {
         )
         .unwrap();
         let n: Vec<String> = needed(&r).unwrap().into_iter().map(|x| x.0).collect();
-        assert!(n.contains(&"memory".to_string()) && n.contains(&"cpuset".to_string()) && n.contains(&"io".to_string()));
+        assert!(
+            n.contains(&"memory".to_string())
+                && n.contains(&"cpuset".to_string())
+                && n.contains(&"io".to_string())
+        );
         assert!(!n.contains(&"cgroup".to_string()));
         let r: Resources = serde_json::from_str(r#"{"memory":{"swappiness":10}}"#).unwrap();
         assert!(needed(&r).unwrap_err().to_string().contains("swappiness"));
