@@ -6,6 +6,9 @@
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=no-eh-frame.ld");
+    // HUSK_INIT_KEEP_SYMBOLS=1 keeps symbols (for size analysis with nm).
+    println!("cargo:rerun-if-env-changed=HUSK_INIT_KEEP_SYMBOLS");
+    let keep_symbols = std::env::var_os("HUSK_INIT_KEEP_SYMBOLS").is_some();
     let target = std::env::var("TARGET").unwrap_or_default();
     let release = std::env::var("PROFILE").map(|p| p == "release").unwrap_or(false);
     if !target.contains("musl") || !release {
@@ -18,7 +21,7 @@ fn main() {
         .unwrap_or(false);
     let script = format!("{}/no-eh-frame.ld", std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let mut flags: Vec<Vec<&str>> = vec![
-        vec!["--strip-all"],
+        vec![if keep_symbols { "--discard-locals" } else { "--strip-all" }],
         vec!["-z", "noseparate-code"],
         vec!["--build-id=none"],
         vec!["-z", "norelro"],

@@ -3,33 +3,26 @@
 //! already mounted changes nothing.
 
 use crate::logger::Show;
-use crate::sys::{self, lit};
-use core::ffi::c_char;
+use crate::sys;
+use core::ffi::CStr;
 
 /// Is `path` a mount point (a different device than `parent`)?
-fn is_mountpoint(path: *const c_char, parent: *const c_char) -> bool {
+fn is_mountpoint(path: &CStr, parent: &CStr) -> bool {
     match (sys::stat(path), sys::stat(parent)) {
         (Ok(a), Ok(b)) => a.dev != b.dev,
         _ => false,
     }
 }
 
-fn mount_if_absent(
-    path: &'static [u8],
-    parent: &'static [u8],
-    fstype: &'static [u8],
-    flags: libc::c_ulong,
-    data: &'static [u8],
-) {
-    let p = lit(path);
-    let _ = sys::mkdir(p, 0o755);
-    if is_mountpoint(p, lit(parent)) {
+fn mount_if_absent(path: &CStr, parent: &CStr, fstype: &CStr, flags: libc::c_ulong, data: Option<&CStr>) {
+    let _ = sys::mkdir(path, 0o755);
+    if is_mountpoint(path, parent) {
         return;
     }
-    let data_ptr = if data.len() > 1 { lit(data) } else { core::ptr::null() };
-    match sys::mount(lit(fstype), p, lit(fstype), flags, data_ptr) {
-        Ok(()) => crate::info!("mounted {}", Show(&path[..path.len() - 1])),
-        Err(e) => crate::warn!("mount {} failed: {}", Show(&path[..path.len() - 1]), e),
+    let shown = Show(path.to_bytes());
+    match sys::mount(Some(fstype), path, Some(fstype), flags, data) {
+        Ok(()) => crate::info!("mounted {}", shown),
+        Err(e) => crate::warn!("mount {} failed: {}", shown, e),
     }
 }
 
@@ -37,17 +30,17 @@ pub fn early_boot() {
     let nosuid = libc::MS_NOSUID;
     let nodev = libc::MS_NODEV;
     let noexec = libc::MS_NOEXEC;
-    mount_if_absent(b"/proc\0", b"/\0", b"proc\0", nosuid | nodev | noexec, b"\0");
-    mount_if_absent(b"/sys\0", b"/\0", b"sysfs\0", nosuid | nodev | noexec, b"\0");
-    mount_if_absent(b"/dev\0", b"/\0", b"devtmpfs\0", nosuid, b"mode=0755\0");
-    mount_if_absent(b"/dev/pts\0", b"/dev\0", b"devpts\0", nosuid | noexec, b"gid=5,mode=620,ptmxmode=666\0");
-    if !sys::exists(lit(b"/dev/ptmx\0")) {
-        let _ = sys::symlink(lit(b"pts/ptmx\0"), lit(b"/dev/ptmx\0"));
+    mount_if_absent(c"/proc", c"/", c"proc", nosuid | nodev | noexec, None);
+    mount_if_absent(c"/sys", c"/", c"sysfs", nosuid | nodev | noexec, None);
+    mount_if_absent(c"/dev", c"/", c"devtmpfs", nosuid, Some(c"mode=0755"));
+    mount_if_absent(c"/dev/pts", c"/dev", c"devpts", nosuid | noexec, Some(c"gid=5,mode=620,ptmxmode=666"));
+    if !sys::exists(c"/dev/ptmx") {
+        let _ = sys::symlink(c"pts/ptmx", c"/dev/ptmx");
     }
-    mount_if_absent(b"/dev/shm\0", b"/dev\0", b"tmpfs\0", nosuid | nodev, b"mode=1777\0");
-    mount_if_absent(b"/run\0", b"/\0", b"tmpfs\0", nosuid | nodev, b"mode=0755\0");
-    mount_if_absent(b"/tmp\0", b"/\0", b"tmpfs\0", nosuid | nodev, b"mode=1777\0");
-    mount_if_absent(b"/sys/fs/cgroup\0", b"/sys\0", b"cgroup2\0", nosuid | nodev | noexec, b"\0");
+    mount_if_absent(c"/dev/shm", c"/dev", c"tmpfs", nosuid | nodev, Some(c"mode=1777"));
+    mount_if_absent(c"/run", c"/", c"tmpfs", nosuid | nodev, Some(c"mode=0755"));
+    mount_if_absent(c"/tmp", c"/", c"tmpfs", nosuid | nodev, Some(c"mode=1777"));
+    mount_if_absent(c"/sys/fs/cgroup", c"/sys", c"cgroup2", nosuid | nodev | noexec, None);
     console_on_stdio();
     hostname();
 }
@@ -57,7 +50,7 @@ pub fn console_on_stdio() {
     if (0..3).all(sys::fd_is_open) {
         return;
     }
-    let Ok(fd) = sys::open(lit(b"/dev/console\0"), libc::O_RDWR | libc::O_NOCTTY, 0) else {
+    let Ok(fd) = sys::open(c"/dev/console", libc::O_RDWR | libc::O_NOCTTY, 0) else {
         return;
     };
     for t in 0..3 {
@@ -72,7 +65,7 @@ pub fn console_on_stdio() {
 
 fn hostname() {
     let mut buf = [0u8; 256];
-    let Ok(s) = sys::read_file(lit(b"/etc/hostname\0"), &mut buf) else {
+    let Ok(s) = sys::read_file(c"/etc/hostname", &mut buf) else {
         return;
     };
     let name = s.split(|&b| b == b'\n' || b == b' ').find(|w| !w.is_empty());

@@ -136,6 +136,7 @@ fn on_exit_cmd(s: &[u8]) -> Option<c_int> {
     }
 }
 
+#[inline(never)]
 pub fn parse(args: Args) -> Result<Parsed, CliError> {
     if args.len() > 1 && args.get(1) == b"ctl" {
         return parse_ctl(args);
@@ -152,7 +153,7 @@ pub fn parse(args: Args) -> Result<Parsed, CliError> {
         on_exit: None,
         services: None,
         boot: false,
-        ctl: sys::getenv(b"HUSK_INIT_CTL\0").unwrap_or(DEFAULT_CTL),
+        ctl: sys::getenv(c"HUSK_INIT_CTL").unwrap_or(DEFAULT_CTL),
         husk_root: DEFAULT_HUSK_ROOT,
         husk: b"husk",
         program: args.len(),
@@ -268,7 +269,7 @@ pub fn parse(args: Args) -> Result<Parsed, CliError> {
 }
 
 fn parse_ctl(args: Args) -> Result<Parsed, CliError> {
-    let mut socket = sys::getenv(b"HUSK_INIT_CTL\0").unwrap_or(DEFAULT_CTL);
+    let mut socket = sys::getenv(c"HUSK_INIT_CTL").unwrap_or(DEFAULT_CTL);
     let mut i = 2;
     if i < args.len() && args.get(i) == b"--ctl" {
         if i + 1 >= args.len() {

@@ -13,6 +13,7 @@ use crate::{notice, power, procs};
 pub const MACHINE_GRACE_MS: u64 = 5000;
 
 /// Runs container mode; returns the exit code (unless it powers off).
+#[inline(never)]
 pub fn run(o: &Options, args: Args) -> i32 {
     let machine = power::is_machine_pid1();
     let pid1 = sys::getpid() == 1;
@@ -62,7 +63,7 @@ To fix the problem, use the -s option or set the environment variable TINI_SUBRE
 
     // The init itself keeps no inherited fd and no working directory.
     sys::close_from(3);
-    let _ = sys::chdir(sys::lit(b"/\0"));
+    let _ = sys::chdir(c"/");
     if machine {
         crate::logger::use_kmsg();
     }

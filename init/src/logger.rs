@@ -132,7 +132,7 @@ pub fn verbosity() -> i32 {
 
 /// Mirrors log lines to /dev/kmsg from now on (if it can be opened).
 pub fn use_kmsg() {
-    if let Ok(fd) = sys::open(sys::lit(b"/dev/kmsg\0"), libc::O_WRONLY | libc::O_NOCTTY, 0) {
+    if let Ok(fd) = sys::open(c"/dev/kmsg", libc::O_WRONLY | libc::O_NOCTTY, 0) {
         KMSG_FD.store(fd, Ordering::Relaxed);
     }
 }

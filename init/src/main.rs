@@ -45,7 +45,7 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
 /// The C entry point (musl's crt calls it; there is no Rust runtime).
 #[cfg(not(test))]
 #[no_mangle]
-pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     // SAFETY: the C runtime passes argc valid pointers in argv, followed by
     // NULL, all alive for the whole process.
     let argv: &'static [*const c_char] = unsafe { core::slice::from_raw_parts(argv, argc.max(0) as usize) };
@@ -53,7 +53,7 @@ pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
 }
 
 fn env_verbosity() -> Option<i32> {
-    let v = sys::getenv(b"TINI_VERBOSITY\0")?;
+    let v = sys::getenv(c"TINI_VERBOSITY")?;
     // atoi-like, as tini does.
     let digits = v.iter().take_while(|b| b.is_ascii_digit()).count();
     Some(cli::parse_u32(&v[..digits]).unwrap_or(0) as i32)
@@ -81,16 +81,16 @@ fn real_main(args: cli::Args) -> c_int {
         cli::Parsed::Ctl { socket, cmd, name } => return ctl::client(socket, cmd, name),
         cli::Parsed::Run(o) => o,
     };
-    if sys::getenv(b"TINI_SUBREAPER\0").is_some() {
+    if sys::getenv(c"TINI_SUBREAPER").is_some() {
         o.subreaper = true;
     }
-    if sys::getenv(b"TINI_KILL_PROCESS_GROUP\0").is_some() {
+    if sys::getenv(c"TINI_KILL_PROCESS_GROUP").is_some() {
         o.group = true;
     }
     let machine = power::is_machine_pid1();
     let has_program = o.program < args.len();
     if o.services.is_none() && !has_program && machine {
-        if let Some(st) = sys::stat(sys::lit(b"/etc/husk/services\0")).ok().filter(|s| s.is_dir()) {
+        if let Some(st) = sys::stat(c"/etc/husk/services").ok().filter(|s| s.is_dir()) {
             let _ = st;
             o.services = Some(cli::DEFAULT_SERVICES);
         }

@@ -9,7 +9,7 @@ const INIT_PID_NS_INO: u64 = 0xEFFF_FFFC;
 
 /// Some(true) when /proc shows us in the initial PID namespace.
 fn in_init_pid_ns() -> Option<bool> {
-    sys::stat(sys::lit(b"/proc/self/ns/pid\0")).ok().map(|st| st.ino == INIT_PID_NS_INO)
+    sys::stat(c"/proc/self/ns/pid").ok().map(|st| st.ino == INIT_PID_NS_INO)
 }
 
 /// True when we are PID 1 of the whole machine, not of a container.
@@ -21,9 +21,9 @@ pub fn is_machine_pid1() -> bool {
         return b;
     }
     // No /proc yet (a fresh boot, or a chroot): mount it to find out.
-    let _ = sys::mkdir(sys::lit(b"/proc\0"), 0o555);
-    let p = sys::lit(b"proc\0");
-    let _ = sys::mount(p, sys::lit(b"/proc\0"), p, libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, core::ptr::null());
+    let _ = sys::mkdir(c"/proc", 0o555);
+    let p = Some(c"proc");
+    let _ = sys::mount(p, c"/proc", p, libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, None);
     in_init_pid_ns().unwrap_or(true)
 }
 
@@ -38,7 +38,7 @@ pub fn action_name(cmd: c_int) -> &'static str {
 /// Unmounts everything but / (deepest first), then remounts / read-only.
 pub fn unmount_all() {
     let mut buf = [0u8; 8192];
-    let Ok(text) = sys::read_file(sys::lit(b"/proc/self/mounts\0"), &mut buf) else {
+    let Ok(text) = sys::read_file(c"/proc/self/mounts", &mut buf) else {
         return;
     };
     let mut points: heapless::Vec<(usize, usize), 128> = heapless::Vec::new();
@@ -74,17 +74,11 @@ pub fn unmount_all() {
         if !ok {
             continue;
         }
-        if sys::umount(p.ptr(), 0).is_err() {
-            let _ = sys::umount(p.ptr(), libc::MNT_DETACH);
+        if sys::umount(p.cstr(), 0).is_err() {
+            let _ = sys::umount(p.cstr(), libc::MNT_DETACH);
         }
     }
-    let _ = sys::mount(
-        core::ptr::null(),
-        sys::lit(b"/\0"),
-        core::ptr::null(),
-        libc::MS_REMOUNT | libc::MS_RDONLY,
-        core::ptr::null(),
-    );
+    let _ = sys::mount(None, c"/", None, libc::MS_REMOUNT | libc::MS_RDONLY, None);
 }
 
 /// Ends PID 1: everything else is terminated by the caller first. On a

@@ -9,7 +9,7 @@ fn ppid_of(pid: Pid) -> Option<Pid> {
     let mut nb = [0u8; 20];
     let path = sys::CBuf::<48>::of(&[b"/proc/", fmt_u64(pid as u64, &mut nb), b"/stat"])?;
     let mut buf = [0u8; 512];
-    let s = sys::read_file(path.ptr(), &mut buf).ok()?;
+    let s = sys::read_file(path.cstr(), &mut buf).ok()?;
     // "pid (comm) S ppid ..." — comm may hold spaces and parentheses.
     let close = s.iter().rposition(|&b| b == b')')?;
     let mut f = s[close + 1..].split(|&b| b == b' ').filter(|x| !x.is_empty());
@@ -43,7 +43,7 @@ pub fn signal_rest(sig: c_int) -> usize {
         };
     }
     let mut count = 0;
-    let Ok(fd) = sys::open(sys::lit(b"/proc\0"), libc::O_RDONLY | libc::O_DIRECTORY, 0) else {
+    let Ok(fd) = sys::open(c"/proc", libc::O_RDONLY | libc::O_DIRECTORY, 0) else {
         return 0;
     };
     let _ = sys::each_dirent(fd, |name, _| {

@@ -143,10 +143,13 @@ pub fn parse_restart(s: &[u8]) -> Option<Restart> {
 }
 
 /// Reads the services of `dir`; returns them (sorted by name) and the
-/// start order (dependencies first).
+/// start order (dependencies first). (The error carries names inline:
+/// there is no heap to box them on.)
+#[allow(clippy::result_large_err)]
+#[inline(never)]
 pub fn load(dir: &'static [u8]) -> Result<(heapless::Vec<Service, MAX>, heapless::Vec<u8, MAX>), LoadError> {
     let dpath: Path = CBuf::of(&[dir]).ok_or(LoadError::Dir(dir, Errno(libc::ENAMETOOLONG)))?;
-    let fd = sys::open(dpath.ptr(), libc::O_RDONLY | libc::O_DIRECTORY, 0).map_err(|e| LoadError::Dir(dir, e))?;
+    let fd = sys::open(dpath.cstr(), libc::O_RDONLY | libc::O_DIRECTORY, 0).map_err(|e| LoadError::Dir(dir, e))?;
     let mut names: heapless::Vec<Name, MAX> = heapless::Vec::new();
     let mut err = None;
     let r = sys::each_dirent(fd, |n, _| {
@@ -157,7 +160,7 @@ pub fn load(dir: &'static [u8]) -> Result<(heapless::Vec<Service, MAX>, heapless
             err = Some(LoadError::TooLong(dir, Name::from_slice(&n[..NAME_MAX]).unwrap_or_default()));
             return;
         };
-        let is_dir = path(dir, n, b"").and_then(|p| sys::stat(p.ptr()).ok()).is_some_and(|s| s.is_dir());
+        let is_dir = path(dir, n, b"").and_then(|p| sys::stat(p.cstr()).ok()).is_some_and(|s| s.is_dir());
         if is_dir && names.push(name).is_err() {
             err = Some(LoadError::TooMany(dir));
         }
@@ -180,16 +183,16 @@ pub fn load(dir: &'static [u8]) -> Result<(heapless::Vec<Service, MAX>, heapless
     for n in names.iter() {
         let p = |file: &[u8]| path(dir, n, file).ok_or_else(|| LoadError::TooLong(dir, n.clone()));
         let run = p(b"run")?;
-        let bundle = match sys::stat(run.ptr()) {
+        let bundle = match sys::stat(run.cstr()) {
             Ok(st) if st.is_file() => {
-                if !sys::access_x(run.ptr()) {
+                if !sys::access_x(run.cstr()) {
                     return Err(LoadError::NotExecutable(dir, n.clone()));
                 }
                 false
             }
             _ => {
-                let cfg = sys::stat(p(b"config.json")?.ptr()).is_ok_and(|s| s.is_file());
-                let rootfs = sys::stat(p(b"rootfs")?.ptr()).is_ok_and(|s| s.is_dir());
+                let cfg = sys::stat(p(b"config.json")?.cstr()).is_ok_and(|s| s.is_file());
+                let rootfs = sys::stat(p(b"rootfs")?.cstr()).is_ok_and(|s| s.is_dir());
                 if !(cfg && rootfs) {
                     return Err(LoadError::Empty(dir, n.clone()));
                 }
@@ -197,11 +200,11 @@ pub fn load(dir: &'static [u8]) -> Result<(heapless::Vec<Service, MAX>, heapless
             }
         };
         let mut buf = [0u8; 256];
-        let restart = match sys::read_file(p(b"restart")?.ptr(), &mut buf) {
+        let restart = match sys::read_file(p(b"restart")?.cstr(), &mut buf) {
             Ok(s) => parse_restart(s).ok_or_else(|| LoadError::BadRestart(dir, n.clone()))?,
             Err(_) => Restart::Always,
         };
-        let down = sys::exists(p(b"down")?.ptr());
+        let down = sys::exists(p(b"down")?.cstr());
         let _ = svcs.push(Service {
             name: n.clone(),
             bundle,
@@ -227,7 +230,7 @@ pub fn load(dir: &'static [u8]) -> Result<(heapless::Vec<Service, MAX>, heapless
     for i in 0..svcs.len() {
         let mut buf = [0u8; 1024];
         let p = path(dir, &svcs[i].name, b"after").ok_or_else(|| LoadError::TooLong(dir, svcs[i].name.clone()))?;
-        let Ok(text) = sys::read_file(p.ptr(), &mut buf) else { continue };
+        let Ok(text) = sys::read_file(p.cstr(), &mut buf) else { continue };
         for w in text.split(|b| b.is_ascii_whitespace()).filter(|w| !w.is_empty()) {
             let Some(j) = svcs.iter().position(|s| s.name.as_slice() == w) else {
                 return Err(LoadError::UnknownAfter(dir, svcs[i].name.clone(), Name::from_slice(&w[..w.len().min(NAME_MAX)]).unwrap_or_default()));

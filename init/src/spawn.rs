@@ -63,13 +63,13 @@ pub unsafe fn spawn(argv: *const *const c_char, restore: &Restore, group: Group<
         Group::Session { cwd, quiet } => {
             let _ = sys::setsid();
             if quiet {
-                if let Ok(fd) = sys::open(sys::lit(b"/dev/null\0"), libc::O_RDWR, 0) {
+                if let Ok(fd) = sys::open(c"/dev/null", libc::O_RDWR, 0) {
                     let _ = sys::dup2(fd, 1);
                     let _ = sys::dup2(fd, 2);
                 }
             }
             if let Some(c) = sys::CBuf::<512>::of(&[cwd]) {
-                if let Err(e) = sys::chdir(c.ptr()) {
+                if let Err(e) = sys::chdir(c.cstr()) {
                     crate::error!("chdir {} failed: {}", Show(cwd), e);
                     sys::exit_now(1);
                 }

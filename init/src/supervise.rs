@@ -36,10 +36,11 @@ struct Sup<'a> {
     shutdown: Option<c_int>,
 }
 
+#[inline(never)]
 pub fn run(o: &Options, machine: bool) -> c_int {
     let dir = o.services.unwrap_or(crate::cli::DEFAULT_SERVICES);
     sys::close_from(3);
-    let _ = sys::chdir(sys::lit(b"/\0"));
+    let _ = sys::chdir(c"/");
     if machine || o.boot {
         boot::early_boot();
         logger::use_kmsg();
@@ -148,7 +149,7 @@ pub fn run(o: &Options, machine: bool) -> c_int {
     if lfd >= 0 {
         sys::close(lfd);
         if let Some(p) = CBuf::<256>::of(&[o.ctl]) {
-            sys::unlink(p.ptr());
+            sys::unlink(p.cstr());
         }
     }
     let cmd = sup.shutdown.unwrap_or(libc::LINUX_REBOOT_CMD_POWER_OFF);
@@ -169,7 +170,7 @@ fn open_ctl(path: &'static [u8]) -> Result<c_int, CtlError> {
         sys::close(fd);
         return Err(CtlError(path, sys::Errno(libc::EADDRINUSE)));
     }
-    sys::unlink(p.ptr());
+    sys::unlink(p.cstr());
     sys::listen_unix(path).map_err(|e| CtlError(path, e))
 }
 
@@ -284,14 +285,14 @@ impl Sup<'_> {
         let name = CBuf::<{ services::NAME_MAX + 1 }>::of(&[&s.name]).unwrap_or(CBuf::new());
         let husk = CBuf::<256>::of(&[o.husk]).unwrap_or(CBuf::new());
         let root = CBuf::<256>::of(&[o.husk_root]).unwrap_or(CBuf::new());
-        let run = sys::lit(b"./run\0");
+        let c = |s: &core::ffi::CStr| s.as_ptr();
         let null: *const c_char = core::ptr::null();
         let argv: [*const c_char; 8] = if !s.bundle {
-            [run, null, null, null, null, null, null, null]
+            [c(c"./run"), null, null, null, null, null, null, null]
         } else if cleanup {
-            [husk.ptr(), sys::lit(b"--root\0"), root.ptr(), sys::lit(b"delete\0"), sys::lit(b"--force\0"), name.ptr(), null, null]
+            [c(husk.cstr()), c(c"--root"), c(root.cstr()), c(c"delete"), c(c"--force"), c(name.cstr()), null, null]
         } else {
-            [husk.ptr(), sys::lit(b"--root\0"), root.ptr(), sys::lit(b"run\0"), sys::lit(b"--bundle\0"), sdir.ptr(), name.ptr(), null]
+            [c(husk.cstr()), c(c"--root"), c(root.cstr()), c(c"run"), c(c"--bundle"), c(sdir.cstr()), c(name.cstr()), null]
         };
         let group = Group::Session { cwd: sdir.bytes(), quiet: cleanup };
         // SAFETY: argv is NULL-terminated and its strings live on this stack

@@ -73,15 +73,12 @@ impl<const N: usize> CBuf<N> {
     pub fn bytes(&self) -> &[u8] {
         &self.b[..self.n]
     }
-    pub fn ptr(&self) -> *const c_char {
-        self.b.as_ptr().cast()
+    #[inline(never)]
+    pub fn cstr(&self) -> &CStr {
+        // SAFETY: push() keeps b[n] == 0 (new() starts all zero) and rejects
+        // interior NULs, so b[..=n] is exactly one C string.
+        unsafe { CStr::from_bytes_with_nul_unchecked(&self.b[..self.n + 1]) }
     }
-}
-
-/// A C string pointer from a byte string literal ending in NUL.
-pub fn lit(s: &'static [u8]) -> *const c_char {
-    debug_assert!(s.last() == Some(&0));
-    s.as_ptr().cast()
 }
 
 // ---- processes -------------------------------------------------------------
@@ -262,9 +259,9 @@ pub fn read_signals(fd: c_int, out: &mut [c_int; 16]) -> R<usize> {
 
 // ---- files -----------------------------------------------------------------
 
-pub fn open(path: *const c_char, flags: c_int, mode: libc::mode_t) -> R<c_int> {
-    // SAFETY: path is a valid C string (callers build it with CBuf/lit).
-    check(unsafe { libc::open(path, flags | libc::O_CLOEXEC, mode as libc::c_uint) })
+pub fn open(path: &CStr, flags: c_int, mode: libc::mode_t) -> R<c_int> {
+    // SAFETY: path is a valid C string.
+    check(unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::c_uint) })
 }
 
 pub fn close(fd: c_int) {
@@ -305,7 +302,7 @@ pub fn write_all(fd: c_int, mut buf: &[u8]) -> R<()> {
 }
 
 /// Reads a whole small file into `buf`; returns the bytes read.
-pub fn read_file<'a>(path: *const c_char, buf: &'a mut [u8]) -> R<&'a [u8]> {
+pub fn read_file<'a>(path: &CStr, buf: &'a mut [u8]) -> R<&'a [u8]> {
     let fd = open(path, libc::O_RDONLY, 0)?;
     let mut n = 0;
     while n < buf.len() {
@@ -343,9 +340,9 @@ pub fn close_from(from: c_int) {
     }
 }
 
-pub fn chdir(path: *const c_char) -> R<()> {
+pub fn chdir(path: &CStr) -> R<()> {
     // SAFETY: valid C string.
-    check(unsafe { libc::chdir(path) }).map(drop)
+    check(unsafe { libc::chdir(path.as_ptr()) }).map(drop)
 }
 
 #[derive(Clone, Copy)]
@@ -364,39 +361,39 @@ impl Stat {
     }
 }
 
-pub fn stat(path: *const c_char) -> R<Stat> {
+pub fn stat(path: &CStr) -> R<Stat> {
     // SAFETY: stat is plain data, filled by the kernel.
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
     // SAFETY: valid C string and out pointer.
-    check(unsafe { libc::stat(path, &mut st) })?;
+    check(unsafe { libc::stat(path.as_ptr(), &mut st) })?;
     Ok(Stat { dev: st.st_dev as u64, ino: st.st_ino as u64, mode: st.st_mode as u32 })
 }
 
-pub fn exists(path: *const c_char) -> bool {
+pub fn exists(path: &CStr) -> bool {
     stat(path).is_ok()
 }
 
-pub fn access_x(path: *const c_char) -> bool {
+pub fn access_x(path: &CStr) -> bool {
     // SAFETY: valid C string.
-    unsafe { libc::access(path, libc::X_OK) == 0 }
+    unsafe { libc::access(path.as_ptr(), libc::X_OK) == 0 }
 }
 
-pub fn mkdir(path: *const c_char, mode: libc::mode_t) -> R<()> {
+pub fn mkdir(path: &CStr, mode: libc::mode_t) -> R<()> {
     // SAFETY: valid C string.
-    match check(unsafe { libc::mkdir(path, mode) }) {
+    match check(unsafe { libc::mkdir(path.as_ptr(), mode) }) {
         Err(e) if e.0 == libc::EEXIST => Ok(()),
         r => r.map(drop),
     }
 }
 
-pub fn unlink(path: *const c_char) {
+pub fn unlink(path: &CStr) {
     // SAFETY: valid C string.
-    unsafe { libc::unlink(path) };
+    unsafe { libc::unlink(path.as_ptr()) };
 }
 
-pub fn symlink(target: *const c_char, path: *const c_char) -> R<()> {
+pub fn symlink(target: &CStr, path: &CStr) -> R<()> {
     // SAFETY: valid C strings.
-    check(unsafe { libc::symlink(target, path) }).map(drop)
+    check(unsafe { libc::symlink(target.as_ptr(), path.as_ptr()) }).map(drop)
 }
 
 /// Calls `f(name)` for each entry of the directory open at `fd`
@@ -462,14 +459,15 @@ pub fn sleep_ms(ms: u64) {
 
 // ---- system ----------------------------------------------------------------
 
-pub fn mount(src: *const c_char, target: *const c_char, fstype: *const c_char, flags: libc::c_ulong, data: *const c_char) -> R<()> {
-    // SAFETY: valid C strings (data may be null).
-    check(unsafe { libc::mount(src, target, fstype, flags, data.cast::<c_void>()) }).map(drop)
+pub fn mount(src: Option<&CStr>, target: &CStr, fstype: Option<&CStr>, flags: libc::c_ulong, data: Option<&CStr>) -> R<()> {
+    let p = |c: Option<&CStr>| c.map_or(core::ptr::null(), CStr::as_ptr);
+    // SAFETY: valid C strings or null, as mount(2) allows.
+    check(unsafe { libc::mount(p(src), target.as_ptr(), p(fstype), flags, p(data).cast::<c_void>()) }).map(drop)
 }
 
-pub fn umount(target: *const c_char, flags: c_int) -> R<()> {
+pub fn umount(target: &CStr, flags: c_int) -> R<()> {
     // SAFETY: valid C string.
-    check(unsafe { libc::umount2(target, flags) }).map(drop)
+    check(unsafe { libc::umount2(target.as_ptr(), flags) }).map(drop)
 }
 
 pub fn sethostname(name: &[u8]) -> R<()> {
@@ -487,11 +485,11 @@ pub fn reboot(cmd: c_int) -> R<()> {
     check(unsafe { libc::reboot(cmd) }).map(drop)
 }
 
-pub fn getenv(name: &'static [u8]) -> Option<&'static [u8]> {
-    // SAFETY: name is NUL-terminated; getenv returns a pointer into the
+pub fn getenv(name: &CStr) -> Option<&'static [u8]> {
+    // SAFETY: getenv returns a pointer into the
     // environment block, which lives as long as the process (we never
     // change the environment).
-    let p = unsafe { libc::getenv(lit(name)) };
+    let p = unsafe { libc::getenv(name.as_ptr()) };
     if p.is_null() {
         None
     } else {
