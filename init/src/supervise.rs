@@ -370,7 +370,10 @@ impl Sup<'_> {
             crate::info!("{}: restarting in {} ms", Show(&s.name), d);
             Next::Backoff(now + d)
         } else {
+            // Finished for good (policy, stop or shutdown): it stays down
+            // until someone asks for it again.
             s.restart_now = false;
+            s.want = false;
             Next::Down
         };
         if s.bundle {
@@ -388,12 +391,13 @@ impl Sup<'_> {
     fn apply(&mut self, i: usize, next: Next, _now: u64) {
         let s = &mut self.svcs[i];
         match next {
-            Next::Start if s.want && self.shutdown.is_none() => s.state = State::Pending,
-            Next::Backoff(d) if s.want && self.shutdown.is_none() => {
+            _ if !s.want || self.shutdown.is_some() => s.state = State::Down,
+            Next::Backoff(d) => {
                 s.state = State::Backoff;
                 s.deadline = d;
             }
-            _ => s.state = State::Down,
+            // Start, or Down while `ctl start` asked for it meanwhile.
+            _ => s.state = State::Pending,
         }
     }
 
