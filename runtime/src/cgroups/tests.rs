@@ -26,12 +26,32 @@ fn skip_reason() -> Option<String> {
     None
 }
 
+/// Is this controller usable here (v1: mounted; v2: in the root's
+/// cgroup.controllers)?
+fn has_controller(c: &str) -> bool {
+    let ms = mounts::mounts();
+    match detect() {
+        Mode::Unified => mounts::v2_mount(&ms)
+            .and_then(|m| std::fs::read_to_string(m.mountpoint.join("cgroup.controllers")).ok())
+            .is_some_and(|s| s.split_whitespace().any(|x| x == c)),
+        _ => ms
+            .iter()
+            .any(|m| !m.v2 && m.controllers.iter().any(|x| x == c)),
+    }
+}
+
 macro_rules! skip_if_unfit {
-    () => {
+    ($($ctrl:expr),*) => {
         if let Some(r) = skip_reason() {
             eprintln!("SKIP: {r}");
             return;
         }
+        $(
+            if !has_controller($ctrl) {
+                eprintln!("SKIP: the {} controller is not available on this host", $ctrl);
+                return;
+            }
+        )*
     };
 }
 
@@ -165,7 +185,7 @@ fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
 
 #[test]
 fn memory_limit_is_written_and_oom_kills() {
-    skip_if_unfit!();
+    skip_if_unfit!("memory");
     let limit = 16 << 20;
     // Swap equal to the limit: no swap to escape to, even on hosts with swap.
     let (probe, _) = TestCg::resolve("");
@@ -206,7 +226,7 @@ fn memory_limit_is_written_and_oom_kills() {
 
 #[test]
 fn pids_limit_stops_a_fork_loop() {
-    skip_if_unfit!();
+    skip_if_unfit!("pids");
     let cg = TestCg::new(r#"{"pids":{"limit":8}}"#);
     assert_eq!(cg.read(("pids", "pids.max"), "pids.max"), "8");
     let mut p = run_in(&cg.0, "i=0; while [ $i -lt 40 ]; do sleep 1000 >/dev/null 2>&1 & i=$((i+1)); done; echo loop-done");
@@ -232,7 +252,7 @@ fn pids_limit_stops_a_fork_loop() {
 
 #[test]
 fn cpu_quota_throttles_a_spin_loop() {
-    skip_if_unfit!();
+    skip_if_unfit!("cpu");
     let cg = TestCg::new(r#"{"cpu":{"quota":10000,"period":100000,"shares":512}}"#);
     if cg.0.is_v2() {
         assert_eq!(cg.read(("", ""), "cpu.max"), "10000 100000");
@@ -347,7 +367,7 @@ fn freeze_stops_a_counter_and_thaw_restarts_it() {
 
 #[test]
 fn kill_all_and_destroy_leave_nothing() {
-    skip_if_unfit!();
+    skip_if_unfit!("pids");
     let cg = TestCg::new(r#"{"pids":{"limit":50}}"#);
     let p = run_in(&cg.0, "sleep 1000 & sleep 1000 & wait");
     assert!(
@@ -392,7 +412,7 @@ fn destroy_kills_a_paused_container() {
 
 #[test]
 fn update_changes_live_limits() {
-    skip_if_unfit!();
+    skip_if_unfit!("pids", "memory", "cpuset");
     let cg = TestCg::new(r#"{"pids":{"limit":10},"memory":{"limit":67108864}}"#);
     let _p = run_in(&cg.0, "sleep 1000");
     cmd_update(
@@ -464,8 +484,7 @@ fn update_changes_live_limits() {
 #[test]
 fn missing_knob_errors_and_leaves_nothing() {
     skip_if_unfit!();
-    let (cg, r) =
-        TestCg::resolve(r#"{"pids":{"limit":5},"hugepageLimits":[{"pageSize":"3MB","limit":0}]}"#);
+    let (cg, r) = TestCg::resolve(r#"{"hugepageLimits":[{"pageSize":"3MB","limit":0}]}"#);
     let g = TestCg(cg);
     let e = g.0.create(r.as_ref()).unwrap_err().to_string();
     assert!(e.contains("hugetlb"), "{e}");
@@ -477,10 +496,7 @@ fn missing_knob_errors_and_leaves_nothing() {
         Ok(()) => eprintln!("note: this kernel supports blockIO.weight"),
         Err(e) => {
             let e = e.to_string();
-            assert!(
-                e.contains("weight") && (e.contains("blkio") || e.contains("io")),
-                "{e}"
-            );
+            assert!(e.contains("weight") || e.contains("blockIO"), "{e}");
             g.assert_gone();
         }
     }
