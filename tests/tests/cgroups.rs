@@ -229,6 +229,10 @@ fn memory_limit_on_host_oom_kill_reported_by_events() {
         return;
     }
     let l = layout();
+    if !l.has("memory") {
+        eprintln!("SKIP: no memory controller");
+        return;
+    }
     let limit: u64 = 16 << 20;
     let mut mem = json!({"limit": limit});
     if !l.v2
@@ -356,6 +360,10 @@ fn cpu_quota_throttles_a_spin_loop() {
         return;
     }
     let l = layout();
+    if !l.has("cpu") {
+        eprintln!("SKIP: no cpu controller");
+        return;
+    }
     let (b, id, path, _g) = bundle(
         "while :; do :; done",
         json!({"cpu": {"quota": 10000, "period": 100000}}),
@@ -470,6 +478,18 @@ fn update_changes_limits_of_a_running_container() {
         return;
     }
     let l = layout();
+    if !l.has("pids") {
+        eprintln!("SKIP: no pids controller");
+        return;
+    }
+    if !l.has("memory") {
+        eprintln!("SKIP: no memory controller");
+        return;
+    }
+    if !l.has("cpu") {
+        eprintln!("SKIP: no cpu controller");
+        return;
+    }
     let (b, id, path, _g) = bundle(
         "sleep 1000",
         json!({"pids": {"limit": 10}, "memory": {"limit": 67108864}}),
@@ -532,6 +552,10 @@ fn update_changes_limits_of_a_running_container() {
 #[test]
 fn events_stats_reports_runc_shape() {
     if !ready() {
+        return;
+    }
+    if !layout().has("pids") || !layout().has("memory") {
+        eprintln!("SKIP: events test needs the pids and memory controllers");
         return;
     }
     let (b, id, _path, _g) = bundle("sleep 1000", json!({"pids": {"limit": 42}}));
@@ -673,6 +697,12 @@ fn runs_on_pure_cgroup2() {
         );
         eprintln!("SKIP: host is not pure cgroup v2 (the other tests in this file ran against v1); run in a v2 guest with HUSK_TEST_CGROUP2=1");
         return;
+    }
+    for ctrl in ["memory", "cpu", "pids"] {
+        if !l.has(ctrl) {
+            eprintln!("SKIP: the {ctrl} controller is not enabled at the cgroup2 root");
+            return;
+        }
     }
     let (b, id, path, _g) = bundle(
         "sleep 1000",
