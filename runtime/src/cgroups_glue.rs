@@ -49,10 +49,8 @@ pub fn create(mgr: Manager, spec: &Spec, id: &str) -> Result<Value> {
     serde_json::to_value(&cg).map_err(|e| Error::Other(format!("cgroup state: {e}")))
 }
 
-/// After the config's device rules, allow what every container gets (the
-/// default devices, /dev/console, ptmx and the pts) and `linux.devices`,
-/// as runc and crun do; otherwise a deny-all config could not even make
-/// /dev/null.
+/// After the config's device rules, allow the nodes of `linux.devices`, as
+/// runc and crun do.
 fn allow_container_devices(rules: &mut Vec<cgroups::DeviceRule>, spec: &Spec) {
     let rule = |kind: &str, major: i64, minor: Option<i64>| {
         serde_json::from_value::<cgroups::DeviceRule>(serde_json::json!({
@@ -60,11 +58,9 @@ fn allow_container_devices(rules: &mut Vec<cgroups::DeviceRule>, spec: &Spec) {
         }))
         .ok()
     };
-    let mut extra: Vec<Option<cgroups::DeviceRule>> = [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2)]
-        .iter()
-        .map(|(ma, mi)| rule("c", *ma, Some(*mi)))
-        .collect();
-    extra.push(rule("c", 136, None));
+    // The default devices are allowed by the cgroups module ahead of the
+    // config's rules (so a config can still deny them).
+    let mut extra: Vec<Option<cgroups::DeviceRule>> = Vec::new();
     for d in &spec.linux().devices {
         let kind = if d.typ == "b" { "b" } else { "c" };
         if d.typ != "p" {

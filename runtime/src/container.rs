@@ -392,11 +392,12 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         }
     }
     if st.alive() {
-        if !st.husk.cgroup.is_null() {
-            // destroy() freezes, kills and waits for every member.
-            let _ = signal_pid(&st, Signal::SIGKILL);
-        } else {
+        if st.husk.cgroup.is_null() {
             signal_pid(&st, Signal::SIGKILL)?;
+        } else {
+            // Freezes, kills and waits for every member (a frozen task
+            // cannot die until thawed).
+            cgroups_glue::destroy(&st.husk.cgroup)?;
         }
         wait_gone(&st);
     }

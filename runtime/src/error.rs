@@ -54,7 +54,7 @@ impl fmt::Display for Error {
             Error::State { id, msg } => write!(f, "container \"{id}\": {msg}"),
             Error::Hook { kind, path, msg } => write!(f, "{kind} hook {path}: {msg}"),
             Error::Init(m) => write!(f, "{m}"),
-            Error::Cgroup(m) => write!(f, "cgroup: {m}"),
+            Error::Cgroup(m) => write!(f, "{m}"),
             Error::Seccomp(m) => write!(f, "seccomp: {m}"),
             Error::Other(m) => write!(f, "{m}"),
         }

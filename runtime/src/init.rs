@@ -210,17 +210,20 @@ fn setup_process(plan: &Plan, sync: &Sync) -> Result<()> {
     }
     drop(plan.console.as_ref());
     process::set_rlimits(p)?;
+    if let Some(name) = &p.apparmor_profile {
+        if !name.is_empty() && !Path::new("/sys/kernel/security/apparmor").exists() {
+            return Err(Error::Other(format!("process.apparmorProfile {name:?}: AppArmor is not enabled on this kernel")));
+        }
+    }
+    // cwd is resolved (openat2, inside the root) before a filter that may
+    // not allow openat2 is loaded.
+    process::enter_cwd(&p.cwd)?;
     // Without noNewPrivileges the filter needs CAP_SYS_ADMIN: load it while
     // we still have it (as runc does). Otherwise it is the last step.
     let seccomp_early = !p.no_new_privileges;
     if seccomp_early {
         if let Some(f) = &plan.seccomp {
             crate::seccomp_glue::install(f, host_pid())?;
-        }
-    }
-    if let Some(name) = &p.apparmor_profile {
-        if !name.is_empty() && !Path::new("/sys/kernel/security/apparmor").exists() {
-            return Err(Error::Other(format!("process.apparmorProfile {name:?}: AppArmor is not enabled on this kernel")));
         }
     }
     process::set_identity(p, plan.caps.as_ref(), userns)?;
@@ -230,7 +233,6 @@ fn setup_process(plan: &Plan, sync: &Sync) -> Result<()> {
             return Err(Error::sys("noNewPrivileges", nix::errno::Errno::last()));
         }
     }
-    process::enter_cwd(&p.cwd)?;
     process::find_executable(p)?;
     Ok(())
 }
