@@ -128,12 +128,3 @@ pub fn apply(s: &CapSets) -> Result<()> {
     }
     Ok(())
 }
-
-/// The effective set of the calling thread.
-pub fn current_effective() -> u64 {
-    let hdr = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
-    let mut data = [CapData::default(); 2];
-    // SAFETY: capget writes two data structs we own.
-    unsafe { libc::syscall(libc::SYS_capget, &hdr as *const CapHeader, data.as_mut_ptr()) };
-    data[0].effective as u64 | ((data[1].effective as u64) << 32)
-}

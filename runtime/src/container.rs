@@ -134,6 +134,7 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts, mgr: Manager, attached: boo
         wait_go: new_user || (cg_active && spec.new_ns("cgroup")),
         parent_hooks,
         seccomp,
+        no_new_keyring: o.no_new_keyring,
     };
 
     // Joined pid and time namespaces, and a new time namespace, apply to
@@ -218,6 +219,7 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts, mgr: Manager, attached: boo
     if let Some(pf) = &o.pid_file {
         state::write_atomic(pf, child.to_string().as_bytes())?;
     }
+    crate::log::debug(&format!("created container {id} (pid {child})"));
     rb.armed = false;
     drop(lock);
     drop(child_start_r);

@@ -39,6 +39,8 @@ pub struct Plan<'a> {
     /// Parent runs prestart/createRuntime hooks when we say so.
     pub parent_hooks: bool,
     pub seccomp: Option<crate::seccomp_glue::Filter>,
+    /// `--no-new-keyring`: keep the caller's session keyring.
+    pub no_new_keyring: bool,
 }
 
 static HOST_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
@@ -104,6 +106,15 @@ fn setup(plan: &Plan, sync: &Sync) -> Result<()> {
     }
     nix::sched::unshare(flags).ctx(|| "unshare namespaces")?;
 
+    if !plan.no_new_keyring {
+        // A fresh anonymous session keyring: keys of the host's session
+        // must not be reachable from the container.
+        // SAFETY: keyctl with integer/null arguments only.
+        let r = unsafe { libc::syscall(libc::SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, 0usize) };
+        if r < 0 && nix::errno::Errno::last() != nix::errno::Errno::ENOSYS {
+            return Err(Error::sys("join a new session keyring", nix::errno::Errno::last()));
+        }
+    }
     // Our pid as the host sees it: the host's procfs is still mounted.
     let me: i32 = std::fs::read_link("/proc/self")
         .ok()
@@ -124,8 +135,6 @@ fn setup(plan: &Plan, sync: &Sync) -> Result<()> {
         bundle: plan.bundle,
         userns,
         new_netns: spec.new_ns("network"),
-        new_ipcns: spec.new_ns("ipc"),
-        new_cgroupns: spec.new_ns("cgroup"),
         cgroup_binds: &cgroup_binds,
         cgroup_v2,
     };
@@ -208,7 +217,6 @@ fn setup_process(plan: &Plan, sync: &Sync) -> Result<()> {
         drop(master);
         console::make_stdio(slave.as_fd())?;
     }
-    drop(plan.console.as_ref());
     process::set_rlimits(p)?;
     if let Some(name) = &p.apparmor_profile {
         if !name.is_empty() && !Path::new("/sys/kernel/security/apparmor").exists() {

@@ -137,8 +137,6 @@ pub struct MountCtx<'a> {
     pub bundle: &'a std::path::Path,
     pub userns: bool,
     pub new_netns: bool,
-    pub new_ipcns: bool,
-    pub new_cgroupns: bool,
     /// For v1 `cgroup` mounts: (controller mount point on the host, the
     /// container's cgroup dir under it, subdir name).
     pub cgroup_binds: &'a [(String, String)],

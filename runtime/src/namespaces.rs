@@ -67,18 +67,6 @@ impl Joins {
     }
 }
 
-/// Clone flags for the namespaces created with the container's init.
-/// Cgroup and time namespaces are handled apart (see `create`).
-pub fn clone_flags(spec: &Spec) -> CloneFlags {
-    let mut f = CloneFlags::empty();
-    for kind in ["user", "pid", "network", "ipc", "uts", "mount"] {
-        if spec.new_ns(kind) {
-            f |= flag(kind);
-        }
-    }
-    f
-}
-
 fn map_text(m: &[IdMapping]) -> String {
     m.iter().map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size)).collect()
 }
