@@ -3,7 +3,8 @@
 # Idempotent and quick when everything is already there.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
-pkgs="busybox-static qemu-user-static"
+pkgs="busybox-static qemu-user-static util-linux procps skopeo zstd"
+pkgs="$pkgs ${HUSK_EXTRA_PKGS:-}"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
@@ -11,12 +12,15 @@ done
 if [ -n "$missing" ]; then
     echo "== apt-get install$missing"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 if ! command -v cargo >/dev/null; then
     echo "setup-host: cargo not found; install Rust with rustup first" >&2
     exit 1
 fi
+installed=$(rustup target list --installed)
 for t in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
-    rustup target list --installed | grep -qx "$t" || rustup target add "$t"
+    grep -qx "$t" <<<"$installed" || rustup target add "$t"
 done
+# rust-src lets cross/build.sh rebuild std for size.
+rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src || true
