@@ -1,0 +1,326 @@
+#!/bin/bash
+# Real clients driving an OCI runtime: podman (+conmon) and containerd (+ctr
+# and the io.containerd.runc.v2 shim), offline, with a busybox image made here.
+#
+#   tests/clients/clients.sh RUNTIME_BIN
+#
+# Prints one `PASS flow` / `FAIL flow: reason` line per flow, then
+# `N passed, N failed`. Exit status 0 only when every flow passed.
+#
+# Everything lives under one `mktemp -d /tmp/husk-clients.XXXXXX` folder,
+# inside a private mount + network namespace (unshare) with tmpfs over /run,
+# /var/lib/cni and /var/lib/containers, so nothing the engines write to
+# fixed paths reaches the host. Daemons, shims and conmons are stopped by
+# PID; cgroups the engines made are emptied and removed.
+#
+# Environment:
+#   CLIENTS_INIT=PATH     init binary for `podman run --init` (default: husk-init
+#                         next to the runtime, else /usr/bin/catatonit)
+#   CLIENTS_HUSK_ROOTFS=PATH  husk-rootfs used to build the image (default: next
+#                         to the runtime, else dist/x86_64/husk-rootfs)
+#   CLIENTS_TRACE=FILE    the runtime's argv is appended to FILE on every call
+#   CLIENTS_TIMEOUT=N     time limit in seconds per engine command (default 60)
+#   CLIENTS_KEEP=1        keep the temp folder
+#   CLIENTS_ONLY=podman|containerd   run one engine's flows only
+#   CLIENTS_NO_INSTALL=1  never apt-get (missing tools make the flows fail)
+set -u
+
+die() { echo "clients.sh: $*" >&2; exit 2; }
+[ $# -eq 1 ] || die "usage: clients.sh RUNTIME_BIN"
+[ "$(id -u)" = 0 ] || die "needs root"
+RT_REAL=$(readlink -f "$1") || die "runtime $1 not found"
+[ -x "$RT_REAL" ] || die "runtime $1 is not executable"
+HERE=$(cd "$(dirname "$0")" && pwd)
+SELF="$HERE/$(basename "$0")"
+
+if [ -z "${CLIENTS_INNER:-}" ]; then
+    PKGS="containerd podman buildah skopeo busybox-static catatonit tini"
+    missing=
+    for c in containerd:containerd ctr:containerd podman:podman conmon:podman buildah:buildah \
+             catatonit:catatonit tini-static:tini unshare:util-linux script:bsdutils; do
+        command -v "${c%%:*}" >/dev/null 2>&1 || missing=1
+    done
+    [ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q dynamic && missing=1
+    if [ -n "$missing" ] && [ -z "${CLIENTS_NO_INSTALL:-}" ]; then
+        echo "clients.sh: installing $PKGS" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        { apt-get install -y --no-install-recommends $PKGS || { apt-get update && apt-get install -y --no-install-recommends $PKGS; }; } >&2
+    fi
+    command -v unshare >/dev/null || die "unshare missing"
+    exec env CLIENTS_INNER=1 unshare --mount --net --propagation private -- bash "$SELF" "$RT_REAL"
+fi
+
+# ---------------------------------------------------------------- setup
+TO=${CLIENTS_TIMEOUT:-60}
+T=$(mktemp -d /tmp/husk-clients.XXXXXX)
+RTNAME=$(basename "$RT_REAL")
+TAG=hc$$
+PASSED=0 FAILED=0
+CTD_PID=
+mount -t tmpfs tmpfs /run
+mkdir -p /var/lib/cni /var/lib/containers
+mount -t tmpfs tmpfs /var/lib/cni
+mount -t tmpfs tmpfs /var/lib/containers
+ip link set lo up 2>/dev/null
+CG_TOP_BEFORE=$(ls -a /sys/fs/cgroup)
+CONMON_TERM_BEFORE=$(ls -d /tmp/conmon-term.* 2>/dev/null)
+
+# The runtime the engines see: the real binary, or an argv-logging wrapper
+# with the same basename (podman picks global flags by runtime name).
+mkdir -p "$T/rt"
+if [ -n "${CLIENTS_TRACE:-}" ]; then
+    RT="$T/rt/$RTNAME"
+    printf '#!/bin/sh\necho "$PPID:$(cat /proc/$PPID/comm) $*" >>%q\nexec %q "$@"\n' "$CLIENTS_TRACE" "$RT_REAL" >"$RT"
+    chmod +x "$RT"
+else
+    RT="$RT_REAL"
+fi
+INIT=${CLIENTS_INIT:-}
+if [ -z "$INIT" ]; then
+    if [ -x "$(dirname "$RT_REAL")/husk-init" ]; then INIT="$(dirname "$RT_REAL")/husk-init"; else INIT=/usr/bin/catatonit; fi
+fi
+HR=${CLIENTS_HUSK_ROOTFS:-}
+if [ -z "$HR" ]; then
+    if [ -x "$(dirname "$RT_REAL")/husk-rootfs" ]; then HR="$(dirname "$RT_REAL")/husk-rootfs"; else HR="$HERE/../../dist/x86_64/husk-rootfs"; fi
+fi
+
+pass() { echo "PASS $1"; PASSED=$((PASSED + 1)); }
+fail() { echo "FAIL $1: $2" | tr '\n' ' ' | cut -c1-600; FAILED=$((FAILED + 1)); }
+# x CMD...: runs with a time limit, stdin from /dev/null; sets $code, $out
+# (NUL and CR stripped), $err (last bytes, one line).
+x() {
+    timeout -k 5 "$TO" "$@" >"$T/out" 2>"$T/err" </dev/null
+    code=$?
+    out=$(tr -d '\0\r' <"$T/out")
+    err=$(tail -c 400 "$T/err" | tr '\n' ' ')
+}
+# xs CMD...: the same through `script`, so CMD gets a terminal.
+xs() {
+    local q
+    q=$(printf '%q ' "$@")
+    timeout -k 5 "$TO" script -qec "$q" /dev/null >"$T/out" 2>"$T/err" </dev/null
+    code=$?
+    # ctr writes a NUL to the terminal, which echoes it as "^@".
+    out=$(tr -d '\0\r' <"$T/out" | sed 's/^^@//')
+    err=$(tail -c 400 "$T/err" | tr '\n' ' ')
+}
+why() { echo "exit $code, stdout [$(echo "$out" | tail -c 200 | tr '\n' ' ')], stderr [$err]"; }
+# expect FLOW WANT_CODE WANT_STDOUT_REGEX: after an x/xs call.
+expect() {
+    if [ "$code" = "$2" ] && echo "$out" | grep -Eq -- "$3"; then pass "$1"; else fail "$1" "want exit $2 and /$3/; got $(why)"; fi
+}
+
+cleanup() {
+    set +e
+    [ -n "$CTD_PID" ] && kill -TERM "$CTD_PID" 2>/dev/null && { for _ in $(seq 50); do kill -0 "$CTD_PID" 2>/dev/null || break; sleep 0.1; done; kill -KILL "$CTD_PID" 2>/dev/null; }
+    # Shims, conmons and anything else started with our folder in its argv.
+    for p in /proc/[0-9]*; do
+        pid=${p#/proc/}
+        [ "$pid" = $$ ] && continue
+        if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$T"; then kill -KILL "$pid" 2>/dev/null; fi
+    done
+    # Container processes left in the engines' cgroups, then the cgroups.
+    for top in /sys/fs/cgroup/*/ /sys/fs/cgroup/unified/; do
+        for d in "$top$TAG" "${top}libpod_parent"; do
+            [ -d "$d" ] || continue
+            find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -KILL 2>/dev/null
+        done
+    done
+    sleep 0.2
+    for top in /sys/fs/cgroup/*/ /sys/fs/cgroup/unified/; do
+        for d in "$top$TAG" "${top}libpod_parent"; do
+            [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+        done
+    done
+    # Plain folders podman made in the /sys/fs/cgroup tmpfs for unmounted controllers.
+    for e in $(ls -a /sys/fs/cgroup); do
+        echo "$CG_TOP_BEFORE" | grep -qx -- "$e" && continue
+        mountpoint -q "/sys/fs/cgroup/$e" || rm -rf --one-file-system "/sys/fs/cgroup/$e"
+    done
+    for c in $(ls -d /tmp/conmon-term.* 2>/dev/null); do
+        echo "$CONMON_TERM_BEFORE" | grep -qx -- "$c" || rm -rf "$c"
+    done
+    # Overlay and shm mounts under our folder, deepest first.
+    awk -v t="$T" '$5 == t || index($5, t "/") == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
+    if [ -z "${CLIENTS_KEEP:-}" ]; then rm -rf --one-file-system "$T"; else echo "kept $T" >&2; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- image
+IMG=localhost/husk-busybox:latest
+if x "$HR" busybox "$T/rootfs" && [ "$code" = 0 ] && x "$HR" pack "$T/rootfs" "$T/busybox.tar" && [ "$code" = 0 ]; then
+    pass rootfs
+else
+    fail rootfs "husk-rootfs busybox/pack: $(why)"
+fi
+
+# ---------------------------------------------------------------- podman
+podman_flows() {
+    mkdir -p "$T"/pm/{root,runroot,tmp,conf,cni} "$T/home/.config/containers"
+    echo '{"default":[{"type":"insecureAcceptAnything"}]}' >"$T/home/.config/containers/policy.json"
+    echo 'unqualified-search-registries = []' >"$T/pm/conf/registries.conf"
+    printf '[storage]\ndriver = "overlay"\nrunroot = "%s"\ngraphroot = "%s"\n' "$T/pm/runroot" "$T/pm/root" >"$T/pm/conf/storage.conf"
+    local ulimits=
+    # Without CAP_SYS_RESOURCE the 1048576 nofile/nproc podman asks for
+    # cannot be set: ask for what this process may have.
+    local eff
+    eff=$(awk '/^CapEff/ {print $2}' /proc/self/status)
+    if (( (0x$eff >> 24 & 1) == 0 )); then
+        local n u
+        n=$(ulimit -Hn); u=$(ulimit -Hu); [ "$u" = unlimited ] || [ "$u" -gt 32768 ] && u=32768
+        ulimits="default_ulimits = [\"nofile=$n:$n\", \"nproc=$u:$u\"]"
+    fi
+    cat >"$T/pm/conf/containers.conf" <<EOF
+[containers]
+$ulimits
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+[network]
+network_config_dir = "$T/pm/cni"
+EOF
+    export HOME=$T/home TMPDIR=$T/pm/tmp CONTAINERS_CONF=$T/pm/conf/containers.conf \
+        CONTAINERS_REGISTRIES_CONF=$T/pm/conf/registries.conf CONTAINERS_STORAGE_CONF=$T/pm/conf/storage.conf
+    P=(podman --root "$T/pm/root" --runroot "$T/pm/runroot" --storage-driver overlay --cgroup-manager cgroupfs
+        --events-backend file --tmpdir "$T/pm/tmp" --runtime "$RT")
+    local CGP=(--cgroup-parent "/$TAG")
+
+    x "${P[@]}" import "$T/busybox.tar" "$IMG"
+    if [ "$code" = 0 ]; then pass podman-import; else fail podman-import "$(why)"; fi
+    x "${P[@]}" info --format '{{.Host.OCIRuntime.Path}}'
+    expect podman-info 0 "$RTNAME"
+    x "${P[@]}" run --rm "${CGP[@]}" "$IMG" echo hi
+    expect podman-run-echo 0 '^hi$'
+    x "${P[@]}" run --rm "${CGP[@]}" "$IMG" sh -c 'exit 3'
+    expect podman-exit-code 3 ''
+    code=0
+    out=$(echo piped | timeout -k 5 "$TO" "${P[@]}" run --rm -i "${CGP[@]}" "$IMG" cat 2>"$T/err") || code=$?
+    err=$(tail -c 400 "$T/err" | tr '\n' ' ')
+    expect podman-stdin 0 '^piped$'
+    xs "${P[@]}" run --rm -t "${CGP[@]}" "$IMG" sh -c 'tty; [ -t 0 ] && echo interactive'
+    expect podman-tty 0 '^/dev/pts/[0-9]+'
+    x "${P[@]}" run -d --name d1 "${CGP[@]}" "$IMG" sh -c 'echo started; exec sleep 100'
+    expect podman-run-detached 0 '^[0-9a-f]{64}$'
+    x "${P[@]}" exec d1 sh -c 'echo in-$(hostname); exit 5'
+    expect podman-exec 5 '^in-'
+    xs "${P[@]}" exec -t d1 tty
+    expect podman-exec-tty 0 '^/dev/pts/[0-9]+'
+    x "${P[@]}" logs d1
+    expect podman-logs 0 '^started$'
+    local paused=
+    x "${P[@]}" pause d1 && [ "$code" = 0 ] && x "${P[@]}" inspect --format '{{.State.Status}}' d1 && paused=$out
+    x "${P[@]}" unpause d1
+    if [ "$paused" = paused ] && [ "$code" = 0 ]; then pass podman-pause; else fail podman-pause "state [$paused]; unpause $(why)"; fi
+    x "${P[@]}" stop -t 2 d1
+    local sc=$code
+    x "${P[@]}" inspect --format '{{.State.Status}} {{.State.ExitCode}}' d1
+    if [ "$sc" = 0 ] && echo "$out" | grep -Eq '^(exited|stopped) 137$'; then pass podman-stop; else fail podman-stop "stop exit $sc; inspect $(why)"; fi
+    x "${P[@]}" rm d1
+    local rc=$code
+    x "${P[@]}" ps -a --format '{{.Names}}'
+    if [ "$rc" = 0 ] && ! echo "$out" | grep -qx d1; then pass podman-rm; else fail podman-rm "rm exit $rc; ps -a [$out]"; fi
+    # --init with the chosen init binary bind-mounted at /run/podman-init.
+    x "${P[@]}" run --rm --init --init-path "$INIT" "${CGP[@]}" "$IMG" sh -c 'tr "\0" " " </proc/1/cmdline; echo; echo pid=$$'
+    expect podman-init 0 '^/run/podman-init -- sh'
+    x "${P[@]}" run --rm --memory 4m "${CGP[@]}" "$IMG" sh -c 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max'
+    expect podman-memory 0 '^4194304$'
+    x "${P[@]}" run --rm --memory 4m --memory-swap 4m "${CGP[@]}" "$IMG" sh -c 'x=$(head -c 20000000 /dev/zero | tr "\0" a); echo survived'
+    expect podman-oom 137 ''
+    x "${P[@]}" run --rm "${CGP[@]}" "$IMG" sh -c 'ip -o -4 addr show eth0'
+    expect podman-network 0 'inet [0-9.]+'
+}
+
+# ---------------------------------------------------------------- containerd
+containerd_flows() {
+    mkdir -p "$T"/ctd/{root,state,opt,rtroot,fifo,tmp} "$T"/bh/{root,runroot}
+    cat >"$T/ctd/config.toml" <<EOF
+version = 2
+root = "$T/ctd/root"
+state = "$T/ctd/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$T/ctd/containerd.sock"
+[ttrpc]
+  address = ""
+[debug]
+  address = ""
+[plugins]
+  [plugins."io.containerd.internal.v1.opt"]
+    path = "$T/ctd/opt"
+EOF
+    TMPDIR=$T/ctd/tmp containerd --config "$T/ctd/config.toml" >"$T/ctd/containerd.log" 2>&1 &
+    CTD_PID=$!
+    local i
+    for i in $(seq 200); do [ -S "$T/ctd/containerd.sock" ] && break; kill -0 $CTD_PID 2>/dev/null || break; sleep 0.1; done
+    if [ -S "$T/ctd/containerd.sock" ]; then pass containerd-start; else fail containerd-start "$(tail -c 300 "$T/ctd/containerd.log")"; return; fi
+
+    # OCI archive: buildah unpacks the tarball into a scratch image.
+    local B=(buildah --root "$T/bh/root" --runroot "$T/bh/runroot" --storage-driver overlay)
+    local c ok=
+    x "${B[@]}" from scratch; c=$out
+    if [ "$code" = 0 ] && x "${B[@]}" add "$c" "$T/busybox.tar" / && [ "$code" = 0 ] &&
+        x "${B[@]}" config --cmd '["/bin/sh"]' --env PATH=/usr/sbin:/usr/bin:/sbin:/bin "$c" && [ "$code" = 0 ] &&
+        x "${B[@]}" commit "$c" "$IMG" && [ "$code" = 0 ] &&
+        x "${B[@]}" push "$IMG" "oci-archive:$T/busybox-oci.tar:$IMG" && [ "$code" = 0 ]; then
+        ok=1; pass oci-archive
+    else
+        fail oci-archive "$(why)"
+    fi
+    C=(ctr -a "$T/ctd/containerd.sock" -n "$TAG")
+    R=(--runc-binary "$RT" --runc-root "$T/ctd/rtroot" --fifo-dir "$T/ctd/fifo")
+    x "${C[@]}" image import "$T/busybox-oci.tar"
+    x "${C[@]}" image ls -q
+    expect ctr-import 0 "^$IMG\$"
+    x "${C[@]}" run --rm "${R[@]}" "$IMG" c1 echo hi
+    expect ctr-run-echo 0 '^hi$'
+    x "${C[@]}" run --rm "${R[@]}" "$IMG" c2 sh -c 'exit 3'
+    expect ctr-exit-code 3 ''
+    x "${C[@]}" run -d "${R[@]}" "$IMG" d1 sh -c 'echo started; exec sleep 100'
+    local rc=$code
+    x "${C[@]}" task ls
+    if [ "$rc" = 0 ] && echo "$out" | grep -Eq '^d1 +[0-9]+ +RUNNING'; then pass ctr-run-detached; else fail ctr-run-detached "run exit $rc; task ls $(why)"; fi
+    x "${C[@]}" task exec --fifo-dir "$T/ctd/fifo" --exec-id e1 d1 sh -c 'echo in-exec; exit 5'
+    expect ctr-exec 5 '^in-exec$'
+    xs "${C[@]}" task exec -t --fifo-dir "$T/ctd/fifo" --exec-id e2 d1 tty
+    expect ctr-exec-tty 0 '^/dev/pts/[0-9]+'
+    x "${C[@]}" task ps d1
+    if [ "$code" = 0 ] && [ "$(echo "$out" | grep -Ec '^[0-9]+ ')" -ge 1 ]; then pass ctr-ps; else fail ctr-ps "$(why)"; fi
+    local st1 st2
+    x "${C[@]}" task pause d1 && x "${C[@]}" task ls && st1=$(echo "$out" | awk '$1 == "d1" {print $3}')
+    x "${C[@]}" task resume d1 && x "${C[@]}" task ls && st2=$(echo "$out" | awk '$1 == "d1" {print $3}')
+    if [ "$st1" = PAUSED ] && [ "$st2" = RUNNING ]; then pass ctr-pause; else fail ctr-pause "states [$st1] [$st2]; $(why)"; fi
+    x "${C[@]}" task kill -s SIGKILL d1
+    rc=$code
+    local st=
+    for i in $(seq 100); do
+        x "${C[@]}" task ls; st=$(echo "$out" | awk '$1 == "d1" {print $3}')
+        [ "$st" = STOPPED ] && break; sleep 0.1
+    done
+    if [ "$rc" = 0 ] && [ "$st" = STOPPED ]; then pass ctr-kill; else fail ctr-kill "kill exit $rc; state [$st]"; fi
+    x "${C[@]}" task delete d1
+    rc=$code
+    x "${C[@]}" container rm d1
+    local rc2=$code
+    x "${C[@]}" task ls -q
+    if [ "$rc" = 0 ] && [ "$rc2" = 0 ] && ! echo "$out" | grep -qx d1 && [ -z "$(ls -A "$T/ctd/rtroot/$TAG" 2>/dev/null)" ]; then
+        pass ctr-delete
+    else
+        fail ctr-delete "task delete $rc, container rm $rc2, tasks [$out], runtime state [$(ls "$T/ctd/rtroot/$TAG" 2>/dev/null)]"
+    fi
+    xs "${C[@]}" run --rm -t "${R[@]}" "$IMG" t1 sh -c 'tty; exit 4'
+    expect ctr-tty 4 '^/dev/pts/[0-9]+'
+    x "${C[@]}" run --rm "${R[@]}" --memory-limit 4194304 "$IMG" m1 sh -c 'x=$(head -c 20000000 /dev/zero | tr "\0" a); echo survived'
+    expect ctr-memory 137 ''
+    kill -TERM $CTD_PID
+    for i in $(seq 100); do kill -0 $CTD_PID 2>/dev/null || break; sleep 0.1; done
+    if kill -0 $CTD_PID 2>/dev/null; then fail containerd-stop "still running after 10 s"; else pass containerd-stop; CTD_PID=; fi
+}
+
+case "${CLIENTS_ONLY:-}" in
+    podman) podman_flows ;;
+    containerd) containerd_flows ;;
+    *) podman_flows; containerd_flows ;;
+esac
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" = 0 ]
