@@ -22,6 +22,8 @@ fi
 [ "$min_std" = 1 ] || echo "cross/build.sh: rust-src unavailable: husk is built without build-std (larger)" >&2
 
 fail=0
+# Copy by rename: a binary in use (a running test) cannot be overwritten.
+put() { local dst=$1; shift; for f in "$@"; do cp "$f" "$dst/.$(basename "$f").new" && mv -f "$dst/.$(basename "$f").new" "$dst/$(basename "$f")"; done; }
 printf '%-8s %-12s %10s  %s\n' ARCH BINARY BYTES STATIC
 for arch in $ARCHES; do
     t=$arch-unknown-linux-musl
@@ -30,13 +32,13 @@ for arch in $ARCHES; do
     if [ "$min_std" = 1 ]; then
         RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort" CARGO_TARGET_DIR="$MIN_TARGET" \
             cargo build -q --release --target "$t" -p husk -p husk-rootfs -Z build-std=std,panic_abort
-        cp "$MIN_TARGET/$t/release/husk" "$MIN_TARGET/$t/release/husk-rootfs" "$out/"
+        put "$out" "$MIN_TARGET/$t/release/husk" "$MIN_TARGET/$t/release/husk-rootfs"
     else
         cargo build -q --release --target "$t" -p husk -p husk-rootfs
-        cp "target/$t/release/husk" "target/$t/release/husk-rootfs" "$out/"
+        put "$out" "target/$t/release/husk" "target/$t/release/husk-rootfs"
     fi
     cargo build -q --release --target "$t" -p husk-init
-    cp "target/$t/release/husk-init" "$out/"
+    put "$out" "target/$t/release/husk-init"
     for b in husk husk-init husk-rootfs; do
         f=$out/$b
         static=yes
