@@ -204,6 +204,12 @@ EOF
     expect podman-run-detached 0 '^[0-9a-f]{64}$'
     x "${P[@]}" exec d1 sh -c 'echo in-$(hostname); exit 5'
     expect podman-exec 5 '^in-'
+    x "${P[@]}" exec -u 1000:1000 -w /tmp -e FOO=bar d1 sh -c 'echo $(id -u):$(id -g) $(pwd) $FOO'
+    expect podman-exec-user 0 '^1000:1000 /tmp bar$'
+    x "${P[@]}" exec d1 /no/such/program
+    local ec=$code ee=$err
+    x "${P[@]}" exec d1 true
+    if [ "$ec" = 127 ] && [ "$code" = 0 ]; then pass podman-exec-missing; else fail podman-exec-missing "want 127 then 0; got $ec [$ee], then $(why)"; fi
     xs "${P[@]}" exec -t d1 tty
     expect podman-exec-tty 0 '^/dev/pts/[0-9]+'
     x "${P[@]}" logs d1
@@ -222,7 +228,16 @@ EOF
     if [ "$rc" = 0 ] && ! echo "$out" | grep -qx d1; then pass podman-rm; else fail podman-rm "rm exit $rc; ps -a [$out]"; fi
     # --init with the chosen init binary bind-mounted at /run/podman-init.
     x "${P[@]}" run --rm --init --init-path "$INIT" "${CGP[@]}" "$IMG" sh -c 'tr "\0" " " </proc/1/cmdline; echo; echo pid=$$'
-    expect podman-init 0 '^/run/podman-init -- sh'
+    local want_md5
+    want_md5=$(md5sum <"$INIT" | cut -d' ' -f1)
+    if [ "$code" = 0 ] && echo "$out" | grep -q '^/run/podman-init -- sh' && echo "$out" | grep -Eq '^pid=([2-9]|[1-9][0-9]+)$'; then
+        x "${P[@]}" run --rm --init --init-path "$INIT" "${CGP[@]}" "$IMG" md5sum /run/podman-init
+        expect podman-init 0 "^$want_md5 "
+    else
+        fail podman-init "want PID 1 = /run/podman-init -- sh, sh not PID 1; got $(why)"
+    fi
+    x "${P[@]}" run --rm "${CGP[@]}" "$IMG" /no/such/program
+    if [ "$code" = 127 ] && echo "$err" | grep -q /no/such/program; then pass podman-run-missing; else fail podman-run-missing "want 127 naming the program; got $(why)"; fi
     x "${P[@]}" run --rm --memory 4m "${CGP[@]}" "$IMG" sh -c 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max'
     expect podman-memory 0 '^4194304$'
     x "${P[@]}" run --rm --memory 4m --memory-swap 4m "${CGP[@]}" "$IMG" sh -c 'x=$(head -c 20000000 /dev/zero | tr "\0" a); echo survived'
@@ -282,6 +297,10 @@ EOF
     if [ "$rc" = 0 ] && echo "$out" | grep -Eq '^d1 +[0-9]+ +RUNNING'; then pass ctr-run-detached; else fail ctr-run-detached "run exit $rc; task ls $(why)"; fi
     x "${C[@]}" task exec --fifo-dir "$T/ctd/fifo" --exec-id e1 d1 sh -c 'echo in-exec; exit 5'
     expect ctr-exec 5 '^in-exec$'
+    x "${C[@]}" task exec --fifo-dir "$T/ctd/fifo" --exec-id e3 d1 /no/such/program
+    local ec=$code ee=$err
+    x "${C[@]}" task exec --fifo-dir "$T/ctd/fifo" --exec-id e4 d1 true
+    if [ "$ec" != 0 ] && echo "$ee" | grep -q /no/such/program && [ "$code" = 0 ]; then pass ctr-exec-missing; else fail ctr-exec-missing "want an error naming the program, then exit 0; got $ec [$ee], then $(why)"; fi
     xs "${C[@]}" task exec -t --fifo-dir "$T/ctd/fifo" --exec-id e2 d1 tty
     expect ctr-exec-tty 0 '^/dev/pts/[0-9]+'
     x "${C[@]}" task ps d1
@@ -310,6 +329,10 @@ EOF
     fi
     xs "${C[@]}" run --rm -t "${R[@]}" "$IMG" t1 sh -c 'tty; exit 4'
     expect ctr-tty 4 '^/dev/pts/[0-9]+'
+    x "${C[@]}" run --rm "${R[@]}" "$IMG" c3 /no/such/program
+    if [ "$code" != 0 ] && echo "$err" | grep -q /no/such/program; then pass ctr-run-missing; else fail ctr-run-missing "want an error naming the program; got $(why)"; fi
+    x "${C[@]}" container ls -q
+    echo "$out" | grep -qx c3 && x "${C[@]}" container rm c3
     x "${C[@]}" run --rm "${R[@]}" --memory-limit 4194304 "$IMG" m1 sh -c 'x=$(head -c 20000000 /dev/zero | tr "\0" a); echo survived'
     expect ctr-memory 137 ''
     kill -TERM $CTD_PID
