@@ -117,7 +117,7 @@ cleanup() {
     for p in /proc/[0-9]*; do
         pid=${p#/proc/}
         [ "$pid" = $$ ] && continue
-        if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$T"; then kill -KILL "$pid" 2>/dev/null; fi
+        if tr "\\0" " " 2>/dev/null <"$p/cmdline" | grep -qF -- "$T"; then kill -KILL "$pid" 2>/dev/null; fi
     done
     # Container processes left in the engines' cgroups, then the cgroups.
     for top in /sys/fs/cgroup/*/ /sys/fs/cgroup/unified/; do

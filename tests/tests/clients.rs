@@ -1,0 +1,105 @@
+//! Real clients drive husk unchanged: podman (+conmon) and containerd (+ctr
+//! and the io.containerd.runc.v2 shim) run the flows of
+//! tests/clients/clients.sh, once with Debian's runc and once with husk.
+//! A flow that fails with runc too is an environment problem (printed, not
+//! a husk failure); every flow that passes with runc must pass with husk.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use husk_tests::*;
+
+fn have(cmd: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
+        .unwrap_or(false)
+}
+
+/// Runs the script with `runtime` and returns (flow → PASS/FAIL reason,
+/// the whole output).
+fn run_flows(runtime: &Path) -> (BTreeMap<String, Result<(), String>>, String) {
+    let script = workspace().join("tests/clients/clients.sh");
+    let o = Command::new("bash")
+        .arg(&script)
+        .arg(runtime)
+        .env("CLIENTS_NO_INSTALL", "1")
+        .env("CLIENTS_INIT", bin("husk-init"))
+        .env("CLIENTS_HUSK_ROOTFS", bin("husk-rootfs"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run clients.sh");
+    let text = stdout(&o);
+    let mut flows = BTreeMap::new();
+    for l in text.lines() {
+        if let Some(name) = l.strip_prefix("PASS ") {
+            flows.insert(name.trim().to_string(), Ok(()));
+        } else if let Some(rest) = l.strip_prefix("FAIL ") {
+            let (name, why) = rest.split_once(": ").unwrap_or((rest, ""));
+            flows.insert(name.trim().to_string(), Err(why.to_string()));
+        }
+    }
+    // Indented, so the script's own "N passed, N failed" line is not taken
+    // for the test runner's summary.
+    let all = format!("{text}--- stderr ---\n{}", stderr(&o)).lines().map(|l| format!("  | {l}\n")).collect();
+    (flows, all)
+}
+
+#[test]
+fn podman_and_containerd_drive_husk_like_runc() {
+    if skip_unless_root() {
+        return;
+    }
+    let tools = ["podman", "conmon", "containerd", "ctr", "containerd-shim-runc-v2", "buildah", "unshare", "script"];
+    let missing: Vec<&str> = tools.iter().copied().filter(|t| !have(t)).collect();
+    if skip_unless(
+        missing.is_empty(),
+        &format!(
+            "missing {missing:?}: apt-get install -y --no-install-recommends containerd podman buildah skopeo busybox-static catatonit tini"
+        ),
+    ) {
+        return;
+    }
+    let runc = ["/usr/sbin/runc", "/usr/bin/runc"].into_iter().map(Path::new).find(|p| p.exists());
+    let Some(runc) = runc else {
+        eprintln!("SKIP: runc is not installed: no reference to compare husk with");
+        return;
+    };
+    let husk = bin("husk");
+    let (with_runc, out_runc) = run_flows(runc);
+    let (with_husk, out_husk) = run_flows(&husk);
+    eprintln!("=== runc ===\n{out_runc}\n=== husk ===\n{out_husk}");
+    assert!(!with_runc.is_empty(), "clients.sh printed no flow with runc:\n{out_runc}");
+    assert!(!with_husk.is_empty(), "clients.sh printed no flow with husk:\n{out_husk}");
+
+    if !with_runc.values().any(|r| r.is_ok()) {
+        eprintln!("SKIP: environment problem: no client flow works even with runc");
+        return;
+    }
+    let mut husk_failures = Vec::new();
+    for (flow, r) in &with_runc {
+        let h = with_husk.get(flow);
+        let hs = match h {
+            Some(Ok(())) => "PASS".to_string(),
+            Some(Err(w)) => format!("FAIL ({w})"),
+            None => "not run".to_string(),
+        };
+        match r {
+            Ok(()) => {
+                println!("{flow:<22} runc PASS  husk {hs}");
+                if !matches!(h, Some(Ok(()))) {
+                    husk_failures.push(format!("{flow}: {hs}"));
+                }
+            }
+            Err(w) => println!("{flow:<22} runc FAIL ({w}) husk {hs}  [environment problem: fails with runc too]"),
+        }
+    }
+    for flow in with_husk.keys().filter(|f| !with_runc.contains_key(*f)) {
+        println!("{flow:<22} runc not run  husk {:?}", with_husk[flow]);
+    }
+    // The core flows must have run at all (not merely failed with both).
+    for core in ["podman-run-echo", "podman-exec", "ctr-run-echo", "ctr-exec", "ctr-tty"] {
+        assert!(with_runc.contains_key(core), "flow {core} was not run:\n{out_runc}");
+    }
+    assert!(husk_failures.is_empty(), "flows that pass with runc but not with husk:\n{}", husk_failures.join("\n"));
+}
