@@ -440,3 +440,171 @@ fn json_log_for_failures() {
     assert!(v["msg"].as_str().unwrap().contains("does not exist"));
     assert!(v["time"].is_string());
 }
+
+/// Receives one fd sent with SCM_RIGHTS on a connected unix stream.
+fn recv_fd(sock: &std::os::unix::net::UnixStream) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut buf = [0u8; 256];
+    let mut cbuf = [0u8; 64];
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    // SAFETY: msghdr points at buffers we own for the duration of the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = cbuf.len() as _;
+    // SAFETY: recvmsg on a socket we own.
+    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, 0) };
+    if n < 0 {
+        return None;
+    }
+    // SAFETY: walking the control buffer the kernel filled.
+    unsafe {
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        if c.is_null() || (*c).cmsg_type != libc::SCM_RIGHTS {
+            return None;
+        }
+        let fd = *(libc::CMSG_DATA(c) as *const i32);
+        Some(std::os::fd::OwnedFd::from_raw_fd(fd))
+    }
+}
+
+#[test]
+fn terminal_over_console_socket() {
+    if skip_unless_root() {
+        return;
+    }
+    let mut b = Bundle::new();
+    b.args(&["sh", "-c", "tty; echo rows=$(stty size)"]);
+    b.config["process"]["terminal"] = json!(true);
+    b.config["process"]["consoleSize"] = json!({"height": 33, "width": 101});
+    let sock_path = b.dir.join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
+    let id = unique("tty");
+    b.write_config();
+    let sp = sock_path.to_str().unwrap().to_string();
+    let h = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        recv_fd(&s)
+    });
+    let o = b.create_cmd(&id, &["--console-socket", &sp]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c = Container { bundle: &b, id: id.clone() };
+    let master = h.join().unwrap().expect("pty master received");
+    assert!(c.cmd(&["start", &id]).status.success());
+    let mut f = std::fs::File::from(master);
+    let mut out = Vec::new();
+    use std::io::Read;
+    let mut buf = [0u8; 1024];
+    // EIO when the slave side closes.
+    while let Ok(n) = f.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.contains("/dev/pts/0"), "{text}");
+    assert!(text.contains("rows=33 101"), "{text}");
+}
+
+#[test]
+fn preserve_fds_and_no_other_fd_leaks() {
+    if skip_unless_root() {
+        return;
+    }
+    let mut b = Bundle::new();
+    b.args(&["sh", "-c", "ls /proc/self/fd | sort -n | tr '\\n' ' '; echo; echo $LISTEN_FDS; cat <&3"]);
+    b.write_config();
+    let extra = b.dir.join("extra");
+    std::fs::write(&extra, "through-fd-3\n").unwrap();
+    let f = std::fs::File::open(&extra).unwrap();
+    use std::os::fd::AsRawFd;
+    let raw = f.as_raw_fd();
+    let mut cmd = b.husk();
+    cmd.args(["run", "--preserve-fds", "1", "--bundle"]).arg(b.path()).arg(unique("fds"));
+    cmd.env("LISTEN_FDS", "1");
+    // SAFETY: dup2 in the child before exec onto fd 3.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(move || {
+            if libc::dup2(raw, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let o = run_cmd(&mut cmd);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let mut lines = out.lines();
+    // 0,1,2, the preserved 3, and the fd ls itself opened for /proc/self/fd.
+    let fds: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert!(fds.len() <= 5 && fds[..4] == ["0", "1", "2", "3"], "fds: {fds:?}");
+    assert_eq!(lines.next(), Some("1"));
+    assert_eq!(lines.next(), Some("through-fd-3"));
+}
+
+#[test]
+fn time_namespace_offsets() {
+    if skip_unless_root() {
+        return;
+    }
+    if skip_unless(Path::new("/proc/self/ns/time").exists(), "kernel has no time namespaces") {
+        return;
+    }
+    let mut b = Bundle::new();
+    b.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
+    b.config["linux"]["timeOffsets"] = json!({"boottime": {"secs": 864000, "nanosecs": 0}});
+    let (code, out, err) = run_sh(&mut b, "cut -d. -f1 /proc/uptime");
+    assert_eq!(code, 0, "{err}");
+    let host: f64 = std::fs::read_to_string("/proc/uptime").unwrap().split('.').next().unwrap().parse().unwrap();
+    let inside: f64 = out.trim().parse().unwrap();
+    assert!(inside - host > 863000.0, "uptime inside {inside}, host {host}");
+}
+
+#[test]
+fn no_pivot_root() {
+    if skip_unless_root() {
+        return;
+    }
+    let mut b = Bundle::new();
+    sh(&mut b, "echo pid=$$; ls /");
+    b.write_config();
+    let o = run_cmd(b.husk().args(["run", "--no-pivot", "--bundle"]).arg(b.path()).arg(unique("nopivot")));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("pid=1\n"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("bin"));
+}
+
+#[test]
+fn failed_create_leaves_no_cgroup_or_process() {
+    if skip_unless_root() {
+        return;
+    }
+    let mut b = Bundle::new();
+    // Fails late: after the cgroup exists and the init is running.
+    b.args(&["/does/not/exist"]);
+    let id = unique("rollback");
+    b.config["linux"]["cgroupsPath"] = json!(format!("/husk-test-rollback/{id}"));
+    b.write_config();
+    let o = b.create_cmd(&id, &[]);
+    assert!(!o.status.success());
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert_clean(&b, &id);
+    for ctrl in ["memory", "pids", "cpu", "freezer", "devices"] {
+        let d = Path::new("/sys/fs/cgroup").join(ctrl).join("husk-test-rollback").join(&id);
+        assert!(!d.exists(), "cgroup left: {}", d.display());
+    }
+    let v2 = Path::new("/sys/fs/cgroup/husk-test-rollback").join(&id);
+    assert!(!v2.exists());
+    // No process of ours is left with the rootfs as its root.
+    let rootfs = b.rootfs();
+    let left = std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        std::fs::read_link(e.path().join("root")).map(|r| r == rootfs).unwrap_or(false)
+    });
+    assert!(!left, "a process is left in the rootfs");
+    for ctrl in ["memory", "pids", "cpu", "freezer", "devices", "cpuset", "cpuacct", "blkio"] {
+        let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(ctrl).join("husk-test-rollback"));
+    }
+}
