@@ -1,0 +1,22 @@
+# Sourced by the cross/qemu scripts: paths, arch names, messages.
+# HUSK_QEMU_CACHE (default /var/cache/husk-qemu) holds everything downloaded
+# or built (kernels, busybox trees, initramfs images); nothing is written
+# into the repository.
+QEMU_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$QEMU_DIR/../.." && pwd)
+CACHE=${HUSK_QEMU_CACHE:-/var/cache/husk-qemu}
+# Exit code for "this machine cannot do it" (no qemu, no kernel): callers
+# (tests/tests/qemu.rs) turn it into a SKIP with the printed reason.
+EX_UNAVAILABLE=77
+
+die() { echo "${0##*/}: $*" >&2; exit 1; }
+unavailable() { echo "${0##*/}: unavailable: $*" >&2; exit $EX_UNAVAILABLE; }
+
+# deb_arch ARCH → amd64|arm64
+deb_arch() {
+    case $1 in
+        x86_64) echo amd64 ;;
+        aarch64) echo arm64 ;;
+        *) die "unknown arch '$1' (x86_64 or aarch64)" ;;
+    esac
+}

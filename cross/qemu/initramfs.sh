@@ -1,0 +1,88 @@
+#!/bin/bash
+# cross/qemu/initramfs.sh ARCH OUT.cpio.gz — the guest's initramfs, packed
+# by husk-rootfs (newc cpio, reproducible):
+#   /init               husk-init (PID 1 after /qemu/stage0 moved / to a tmpfs)
+#   /usr/bin/husk, /usr/bin/husk-init
+#   busybox tree        `husk-rootfs busybox --arch ARCH` (guest shell and tools)
+#   /etc/husk/services  the test services (cross/qemu/guest/services)
+#     limits/, app/     OCI bundles: rootfs = the busybox tree + guest/container/*.sh
+#   /qemu/              stage0, make-bundles, the cg2 bundle, modules list
+#   /lib/modules/VER/   the .ko files of QEMU_MODULES and their dependencies
+#                       (loaded by stage0 in the order of /qemu/modules)
+# Environment: HUSK_QEMU_DIST (default dist/ARCH: static husk, husk-init),
+# QEMU_MODULES (default "overlay veth bridge"), KERNEL_DIR (default: kernel.sh ARCH).
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+[ $# = 2 ] || die "usage: initramfs.sh x86_64|aarch64 OUT.cpio.gz"
+arch=$1 out=$2
+deb_arch "$arch" >/dev/null
+dist=${HUSK_QEMU_DIST:-$REPO/dist/$arch}
+host=$(uname -m)
+rootfs_tool=${HUSK_ROOTFS:-$REPO/dist/$host/husk-rootfs}
+for f in "$dist/husk" "$dist/husk-init" "$rootfs_tool"; do
+    [ -x "$f" ] || unavailable "$f is missing: run cross/build.sh first"
+done
+for f in "$dist/husk" "$dist/husk-init"; do
+    if readelf -l "$f" | grep -q 'program interpreter'; then die "$f is not static"; fi
+done
+modules=${QEMU_MODULES-overlay veth bridge}
+kdir=${KERNEL_DIR:-}
+if [ -n "$modules" ] && [ -z "$kdir" ]; then
+    kdir=$("$QEMU_DIR/kernel.sh" "$arch")
+fi
+
+mkdir -p "$CACHE"
+bb=$CACHE/busybox-$arch
+if [ ! -x "$bb/bin/busybox" ]; then
+    rm -rf "$bb"
+    "$rootfs_tool" busybox "$bb" --arch "$arch" >&2 || unavailable "husk-rootfs busybox --arch $arch failed"
+fi
+
+stage=$(mktemp -d "$CACHE/.initramfs-$arch.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+G=$QEMU_DIR/guest
+cp -a "$bb/." "$stage/"
+install -m 755 "$dist/husk" "$stage/usr/bin/husk"
+install -m 755 "$dist/husk-init" "$stage/usr/bin/husk-init"
+ln "$stage/usr/bin/husk-init" "$stage/init"
+mkdir -p "$stage/qemu" "$stage/etc/husk"
+cp -a "$G/qemu/." "$stage/qemu/"
+cp -a "$G/services" "$stage/etc/husk/services"
+# Container rootfs: hard links to the busybox tree (one copy in the cpio).
+for b in etc/husk/services/limits etc/husk/services/app qemu/cg2; do
+    mkdir -p "$stage/$b"
+    cp -al "$bb" "$stage/$b/rootfs"
+    mkdir -p "$stage/$b/rootfs/qemu"
+    cp "$G"/container/*.sh "$stage/$b/rootfs/qemu/"
+done
+
+: > "$stage/qemu/modules"
+if [ -n "$modules" ]; then
+    mdir=$(ls -d "$kdir"/lib/modules/*/ | head -1); mdir=${mdir%/}
+    ver=${mdir##*/}
+    # The .deb has no modules.dep (depmod runs at install time): follow the
+    # `depends=` field of each module's .modinfo section instead, loading
+    # dependencies first.
+    declare -A seen=()
+    add_module() { # NAME (as in depends=: underscores or dashes)
+        local m=$1 n ko dep
+        n=${m//-/_}
+        [ -n "${seen[$n]:-}" ] && return 0
+        seen[$n]=1
+        ko=$(find "$mdir/kernel" \( -name "$n.ko" -o -name "${n//_/-}.ko" \) | head -1)
+        if [ -z "$ko" ]; then
+            grep -qE "/($n|${n//_/-})\.ko$" "$mdir/modules.builtin" && return 0
+            die "module $m is neither in $mdir/kernel nor built in"
+        fi
+        for dep in $(tr '\0' '\n' < "$ko" | sed -n 's/^depends=//p' | head -1 | tr , ' '); do
+            add_module "$dep"
+        done
+        ko=${ko#"$mdir/"}
+        mkdir -p "$stage/lib/modules/$ver/$(dirname "$ko")"
+        cp "$mdir/$ko" "$stage/lib/modules/$ver/$ko"
+        echo "/lib/modules/$ver/$ko" >> "$stage/qemu/modules"
+    }
+    for m in $modules; do add_module "$m"; done
+fi
+mkdir -p "$(dirname "$out")"
+"$rootfs_tool" pack "$stage" "$out" --mtime 0

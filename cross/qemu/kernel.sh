@@ -1,0 +1,55 @@
+#!/bin/bash
+# cross/qemu/kernel.sh ARCH — fetches Debian's kernel for ARCH (x86_64:
+# linux-image-amd64, aarch64: linux-image-arm64 with `dpkg --add-architecture
+# arm64`) with `apt-get download`, unpacks it with `dpkg -x` into
+# $HUSK_QEMU_CACHE/kernel-<package>/ and prints that directory. It holds
+# vmlinuz, config, and lib/modules/<version>/. Reused while the metapackage
+# still points at the same package.
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+[ $# = 1 ] || die "usage: kernel.sh x86_64|aarch64"
+arch=$1
+da=$(deb_arch "$arch")
+host_da=$(dpkg --print-architecture 2>/dev/null) || unavailable "dpkg not found (a Debian host is needed to fetch kernels)"
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.kernel.lock"
+flock 9
+
+qual=""
+if [ "$da" != "$host_da" ]; then
+    qual=":$da"
+    if ! dpkg --print-foreign-architectures | grep -qx "$da"; then
+        dpkg --add-architecture "$da"
+        apt-get update -qq >&2 || true
+    fi
+fi
+# The metapackage names the current kernel package (linux-image-6.1.0-N-amd64).
+resolve() { apt-cache depends "linux-image-$da$qual" 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9][^:]*\).*/\1/p' | head -1; }
+pkg=$(resolve)
+if [ -z "$pkg" ]; then
+    apt-get update -qq >&2 || true
+    pkg=$(resolve)
+fi
+if [ -z "$pkg" ]; then
+    # Offline: fall back to a kernel already in the cache.
+    dir=$(ls -d "$CACHE"/kernel-linux-image-*-"$da" 2>/dev/null | sort -V | tail -1 || true)
+    [ -n "$dir" ] && [ -f "$dir/vmlinuz" ] || unavailable "apt knows no linux-image-$da$qual and none is cached in $CACHE"
+    echo "$dir"; exit 0
+fi
+dir=$CACHE/kernel-$pkg
+if [ ! -f "$dir/vmlinuz" ]; then
+    tmp=$(mktemp -d "$CACHE/.kernel-tmp.XXXXXX")
+    trap 'rm -rf "$tmp"' EXIT
+    # apt's sandbox user must be able to write the download directory.
+    chmod 755 "$tmp"; chown _apt "$tmp" 2>/dev/null || true
+    (cd "$tmp" && apt-get download -q "$pkg$qual" >&2) || unavailable "apt-get download $pkg$qual failed"
+    dpkg -x "$tmp"/"$pkg"_*.deb "$tmp/x"
+    mkdir -p "$tmp/k"
+    mv "$tmp"/x/boot/vmlinuz-* "$tmp/k/vmlinuz"
+    mv "$tmp"/x/boot/config-* "$tmp/k/config"
+    mkdir -p "$tmp/k/lib"
+    mv "$tmp/x/lib/modules" "$tmp/k/lib/modules"
+    rm -rf "$dir"
+    mv "$tmp/k" "$dir"
+fi
+echo "$dir"
