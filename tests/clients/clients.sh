@@ -182,8 +182,9 @@ network_config_dir = "$T/pm/cni"
 EOF
     export HOME=$T/home TMPDIR=$T/pm/tmp CONTAINERS_CONF=$T/pm/conf/containers.conf \
         CONTAINERS_REGISTRIES_CONF=$T/pm/conf/registries.conf CONTAINERS_STORAGE_CONF=$T/pm/conf/storage.conf
-    P=(podman --root "$T/pm/root" --runroot "$T/pm/runroot" --storage-driver overlay --cgroup-manager cgroupfs
-        --events-backend file --tmpdir "$T/pm/tmp" --runtime "$RT")
+    local PD=(podman --root "$T/pm/root" --runroot "$T/pm/runroot" --storage-driver overlay --cgroup-manager cgroupfs
+        --events-backend file --tmpdir "$T/pm/tmp")
+    P=("${PD[@]}" --runtime "$RT")
     local CGP=(--cgroup-parent "/$TAG")
 
     x "${P[@]}" import "$T/busybox.tar" "$IMG"
@@ -244,6 +245,22 @@ EOF
     expect podman-oom 137 ''
     x "${P[@]}" run --rm "${CGP[@]}" "$IMG" sh -c 'ip -o -4 addr show eth0'
     expect podman-network 0 'inet [0-9.]+'
+    # The runtime as podman's default, set in containers.conf the way
+    # docs/clients.md tells (no --runtime), with its name in
+    # runtime_supports_json so conmon passes --log-format=json --log FILE.
+    sed -e '/^\[engine\]/a runtime = "'"$RTNAME"'"\nruntime_supports_json = ["crun", "runc", "kata", "runsc", "krun", "husk"]' \
+        "$T/pm/conf/containers.conf" >"$T/pm/conf/default-runtime.conf"
+    printf '[engine.runtimes]\n%s = ["%s"]\n' "$RTNAME" "$RT" >>"$T/pm/conf/default-runtime.conf"
+    x env CONTAINERS_CONF="$T/pm/conf/default-runtime.conf" "${PD[@]}" info --format '{{.Host.OCIRuntime.Path}}'
+    local info=$out
+    x env CONTAINERS_CONF="$T/pm/conf/default-runtime.conf" "${PD[@]}" run --rm "${CGP[@]}" "$IMG" echo hi
+    local c1=$code o1=$out
+    x env CONTAINERS_CONF="$T/pm/conf/default-runtime.conf" "${PD[@]}" run --rm "${CGP[@]}" "$IMG" /no/such/program
+    if [ "$info" = "$RT" ] && [ "$c1" = 0 ] && [ "$o1" = hi ] && [ "$code" = 127 ] && echo "$err" | grep -q /no/such/program; then
+        pass podman-default-runtime
+    else
+        fail podman-default-runtime "info [$info] (want $RT), echo $c1 [$o1], missing program $(why)"
+    fi
 }
 
 # ---------------------------------------------------------------- containerd
