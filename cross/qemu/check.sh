@@ -40,6 +40,13 @@ for s in app second first; do
     fi
     prev=$n
 done
+# The finish service stopped PID 1 with SIGTERM (husk.stop=term) or busybox
+# poweroff, which sends SIGUSR2 (husk.stop=poweroff).
+stop=$(grep -a -m1 '^HUSK-QEMU-RESULT name=finish ' "$log" | sed -n 's/.* stop=\([a-z]*\).*/\1/p')
+case $stop in
+    term) has "SIGTERM: stopping all services" || fail "husk-init did not stop the services on SIGTERM" ;;
+    poweroff) has "SIGUSR2: stopping all services" || fail "husk-init did not stop the services on poweroff (SIGUSR2)" ;;
+esac
 has "all services stopped" || fail "husk-init did not report 'all services stopped'"
 has "reboot: Power down" || fail "the kernel did not power down"
 

@@ -33,11 +33,14 @@ fi
 
 mkdir -p "$CACHE"
 bb=$CACHE/busybox-$arch
+exec 9>"$CACHE/.busybox-$arch.lock"
+flock 9
 if [ ! -x "$bb/bin/busybox" ]; then
     rm -rf "$bb"
     "$rootfs_tool" busybox "$bb" --arch "$arch" >&2 || unavailable "husk-rootfs busybox --arch $arch failed"
 fi
 
+flock -u 9
 stage=$(mktemp -d "$CACHE/.initramfs-$arch.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 G=$QEMU_DIR/guest

@@ -1,0 +1,211 @@
+//! QEMU boots (cross/qemu/, docs/qemu.md): Debian's kernel for each arch
+//! boots an initramfs built by husk-rootfs with husk-init as PID 1 in
+//! appliance mode on pure cgroup v2. The guest's services check, and report
+//! on the serial console:
+//! * `limits`, a container service (husk run of an OCI bundle) with
+//!   memory.max 32 MiB and pids.max 16, both enforced (OOM kill, fork fails);
+//! * `cgroup2`, the cgroups issue's v2 checks through husk create/update/
+//!   pause/resume/delete;
+//! * `modules`, kernel modules loaded from the initramfs;
+//! * `crash`, always failing: restarted after 250, 500, 1000 ms;
+//! * at the end SIGTERM (x86_64) or busybox poweroff (aarch64) to PID 1
+//!   stops app, second, first in that order and the kernel powers down
+//!   without a panic.
+//!
+//! Each boot is bounded (`QEMU_TIMEOUT`, default 120 s under TCG) by
+//! boot.sh, which kills QEMU and reports the timeout. Needs root (kernel
+//! fetch with apt, qemu install), qemu-system-* and the static binaries in
+//! dist/<arch>/ (cross/build.sh); otherwise SKIP with the reason.
+
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use husk_tests::{skip_unless_root, workspace, TempDir};
+
+/// The static binaries for `arch`: `$HUSK_BIN_DIR` when it is
+/// `…/dist/<arch>`-like (run-tests.sh sets it to dist/x86_64) with the arch
+/// replaced, else the workspace's dist/<arch>.
+fn dist_dir(arch: &str) -> PathBuf {
+    if let Some(d) = std::env::var_os("HUSK_BIN_DIR").map(PathBuf::from) {
+        let name = d.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name == "x86_64" || name == "aarch64" {
+            return d.with_file_name(arch);
+        }
+    }
+    workspace().join("dist").join(arch)
+}
+
+/// Kills the boot's whole process group (boot.sh, timeout, qemu) if the
+/// test ends before it does.
+struct Group(Child);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            // SAFETY: kill has no memory-safety preconditions; the group is
+            // the one this test created for the child (process_group(0)).
+            unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
+            let _ = self.0.wait();
+        }
+    }
+}
+
+struct Boot {
+    code: i32,
+    /// boot.sh's stdout: the verdict and, on failure, the failed checks.
+    out: String,
+    console: String,
+    _dir: TempDir,
+}
+
+/// Runs cross/qemu/boot.sh; None when the machine cannot boot guests
+/// (SKIP printed).
+fn boot(arch: &str, args: &[&str]) -> Option<Boot> {
+    if skip_unless_root() {
+        return None;
+    }
+    let dist = dist_dir(arch);
+    for b in ["husk", "husk-init"] {
+        if !dist.join(b).exists() {
+            eprintln!("SKIP: {} missing: run cross/build.sh", dist.join(b).display());
+            return None;
+        }
+    }
+    let dir = TempDir::new("husk-qemu");
+    let log = dir.join("console.log");
+    let child = Command::new("bash")
+        .arg(workspace().join("cross/qemu/boot.sh"))
+        .arg(arch)
+        .arg("--log")
+        .arg(&log)
+        .args(args)
+        .env("HUSK_QEMU_DIST", &dist)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("run cross/qemu/boot.sh");
+    let mut g = Group(child);
+    // Read both pipes to the end (boot.sh bounds QEMU with its timeout).
+    let mut err = g.0.stderr.take().unwrap();
+    let t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut s);
+        s
+    });
+    let mut out = String::new();
+    let _ = std::io::Read::read_to_string(g.0.stdout.as_mut().unwrap(), &mut out);
+    let status = g.0.wait().expect("wait for boot.sh");
+    let err = t.join().unwrap();
+    let code = status.code().unwrap_or(-1);
+    if code == 77 {
+        let why = err.lines().rfind(|l| l.contains("unavailable")).unwrap_or(err.trim());
+        eprintln!("SKIP: cannot boot a {arch} guest: {why}");
+        return None;
+    }
+    eprintln!("{err}");
+    let console = std::fs::read_to_string(&log).unwrap_or_default();
+    Some(Boot { code, out, console, _dir: dir })
+}
+
+/// The `HUSK-QEMU-RESULT name=NAME …` line, as `key=value` pairs.
+fn result(console: &str, name: &str) -> Vec<(String, String)> {
+    let prefix = format!("HUSK-QEMU-RESULT name={name} ");
+    let line = console
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no result line from {name} in the console log:\n{console}"));
+    line.split_whitespace()
+        .skip(1)
+        .filter_map(|w| w.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn get<'a>(r: &'a [(String, String)], k: &str) -> &'a str {
+    r.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str()).unwrap_or_else(|| panic!("no {k}= in {r:?}"))
+}
+
+/// Index of the first console line containing `s`.
+fn line_of(console: &str, s: &str) -> usize {
+    console
+        .lines()
+        .position(|l| l.contains(s))
+        .unwrap_or_else(|| panic!("'{s}' not in the console log:\n{console}"))
+}
+
+fn check_boot(arch: &str, stop: &str, signal: &str) {
+    let Some(b) = boot(arch, &["--stop", stop]) else { return };
+    let c = &b.console;
+    assert!(!c.contains("Kernel panic"), "kernel panic:\n{c}");
+    assert_eq!(b.code, 0, "boot.sh failed:\n{}", b.out);
+    assert!(b.out.contains(&format!("HUSK-QEMU arch={arch} ok")), "{}", b.out);
+
+    // The container service with cgroup v2 limits, enforced in the guest.
+    let r = result(c, "limits");
+    assert_eq!(get(&r, "rc"), "0", "{r:?}");
+    assert_eq!(get(&r, "memory.max"), "33554432");
+    assert_eq!(get(&r, "pids.max"), "16");
+    assert_eq!(get(&r, "hog"), "137", "the memory hog was not SIGKILLed");
+    assert!(get(&r, "oom_kill").parse::<u32>().unwrap() >= 1);
+    assert!(get(&r, "forks").parse::<u32>().unwrap() <= 14);
+    assert!(get(&r, "pids.events.max").parse::<u32>().unwrap() >= 1);
+    assert!(c.contains("limits: started"), "limits was not started by husk-init");
+
+    // husk's cgroup checks on pure v2.
+    let r = result(c, "cgroup2");
+    assert_eq!(get(&r, "rc"), "0", "{r:?}");
+    assert_eq!(get(&r, "fs"), "cgroup2");
+    assert_eq!(get(&r, "v1-mounts"), "0");
+
+    let r = result(c, "modules");
+    assert_eq!(get(&r, "rc"), "0", "{r:?}");
+    assert!(get(&r, "loaded").parse::<u32>().unwrap() >= 3);
+
+    // A crashing service restarted with exponential backoff.
+    let b250 = line_of(c, "crash: restarting in 250 ms");
+    let b500 = line_of(c, "crash: restarting in 500 ms");
+    let b1000 = line_of(c, "crash: restarting in 1000 ms");
+    assert!(b250 < b500 && b500 < b1000, "backoff out of order");
+    assert!(c.matches("HUSK-QEMU-CRASH").count() >= 4);
+
+    // Ordered shutdown from the requested signal to power-off.
+    let r = result(c, "finish");
+    assert_eq!(get(&r, "rc"), "0", "{r:?}");
+    assert_eq!(get(&r, "stop"), stop);
+    let sig = line_of(c, &format!("{signal}: stopping all services"));
+    let app = line_of(c, "HUSK-QEMU-STOP name=app");
+    let second = line_of(c, "HUSK-QEMU-STOP name=second");
+    let first = line_of(c, "HUSK-QEMU-STOP name=first");
+    let all = line_of(c, "all services stopped");
+    let down = line_of(c, "reboot: Power down");
+    assert!(sig < app && app < second && second < first && first < all && all < down, "shutdown out of order:\n{c}");
+}
+
+#[test]
+fn x86_64_guest_boots_runs_services_and_powers_off() {
+    check_boot("x86_64", "term", "SIGTERM");
+}
+
+#[test]
+fn aarch64_guest_boots_runs_services_and_powers_off() {
+    check_boot("aarch64", "poweroff", "SIGUSR2");
+}
+
+/// A guest that does not finish in time is killed and reported as a
+/// timeout, not left running.
+#[test]
+fn hung_guest_is_killed_and_reported() {
+    let Some(b) = boot("x86_64", &["--timeout", "3"]) else { return };
+    assert_eq!(b.code, 1, "{}", b.out);
+    assert!(
+        b.out.contains("FAIL: timeout: the guest did not power off within 3s (QEMU killed)"),
+        "{}",
+        b.out
+    );
+    assert!(b.out.contains("HUSK-QEMU arch=x86_64 FAIL"), "{}", b.out);
+    assert!(!b.console.contains("reboot: Power down"));
+}
