@@ -153,14 +153,28 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32> {
     let (err_r, err_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).ctx(|| "pipe")?;
     let (sync_parent, sync_child) = crate::sync::pair()?;
 
-    // pid and time namespaces apply to our children.
+    // pid and time namespaces apply to our children. Ours are kept open to
+    // go back to after the fork: while our children's pid namespace differs
+    // from our own, the kernel refuses to start threads (the tty proxy).
+    let mut ours = Vec::new();
     for (kind, fd) in &nss {
         if *kind == "pid" || *kind == "time" {
+            let file = if *kind == "pid" { "pid_for_children" } else { "time_for_children" };
+            let own = format!("/proc/self/ns/{file}");
+            let own_fd = nix::fcntl::open(own.as_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).ctx(|| format!("open {own}"))?;
             nix::sched::setns(fd.as_fd(), namespaces::flag(kind)).ctx(|| format!("join {kind} namespace"))?;
+            ours.push((*kind, own_fd));
         }
     }
     // SAFETY: single-threaded; the child ends in execve or _exit.
     let fork = unsafe { nix::unistd::fork() }.ctx(|| "fork")?;
+    if let nix::unistd::ForkResult::Parent { .. } = fork {
+        for (kind, fd) in &ours {
+            if let Err(e) = nix::sched::setns(fd.as_fd(), namespaces::flag(kind)) {
+                crate::log::warn(&format!("return to our own {kind} namespace: {e}"));
+            }
+        }
+    }
     if let nix::unistd::ForkResult::Child = fork {
         drop(err_r);
         drop(sync_parent);
