@@ -255,6 +255,24 @@ fn exec_tty_through_console_socket() {
 }
 
 #[test]
+fn exec_tty_without_console_socket_is_proxied() {
+    if skip_unless_root() {
+        return;
+    }
+    // husk holds the pty itself and copies it to its stdout (a thread that
+    // must start although husk joined the container's pid namespace).
+    let b = sleeper();
+    let c = start(&b, "exec");
+    let (code, out, err) = exec(&c, &["--tty"], &["sh", "-c", "tty; [ -t 1 ] && echo is-a-tty; exit 4"]);
+    assert_eq!(code, 4, "stderr: {err}");
+    let out = out.replace('\r', "");
+    let mut lines = out.lines();
+    assert!(lines.next().unwrap_or("").starts_with("/dev/pts/"), "{out:?}");
+    assert_eq!(lines.next(), Some("is-a-tty"), "{out:?}");
+    assert_untouched(&c, c.pid(), "proxied tty exec");
+}
+
+#[test]
 fn exec_bad_input_one_line_container_unaffected() {
     if skip_unless_root() {
         return;
