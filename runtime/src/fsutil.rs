@@ -39,10 +39,14 @@ pub fn open_path_nofollow_in(root: BorrowedFd, path: &str) -> nix::Result<OwnedF
 /// resolved in the root) and returns an O_PATH fd of the final directory.
 pub fn mkdir_all_in(root: BorrowedFd, path: &str, mode: u32) -> Result<OwnedFd> {
     let mut cur = open_path_in(root, "/").ctx(|| "open rootfs")?;
+    let mut sofar = String::new();
     for comp in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
-        // Each component is resolved relative to the directory reached so
-        // far, but still inside the root ("..", symlinks).
-        let next = openat2(cur.as_fd(), comp, how(OFlag::O_PATH | OFlag::O_DIRECTORY));
+        sofar.push('/');
+        sofar.push_str(comp);
+        // Each step is resolved from the rootfs, so a symlink met on the
+        // way (absolute, or climbing with "..") is followed inside the
+        // rootfs, as it would be after the root switch.
+        let next = openat2(root, sofar.trim_start_matches('/'), how(OFlag::O_PATH | OFlag::O_DIRECTORY));
         cur = match next {
             Ok(fd) => fd,
             Err(Errno::ENOENT) => {
@@ -51,7 +55,7 @@ pub fn mkdir_all_in(root: BorrowedFd, path: &str, mode: u32) -> Result<OwnedFd> 
                     Ok(()) | Err(Errno::EEXIST) => {}
                     Err(e) => return Err(Error::sys(format!("mkdir {path}"), e)),
                 }
-                openat2(cur.as_fd(), comp, how(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW))
+                openat2(dfd.as_fd(), comp, how(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW))
                     .ctx(|| format!("open {path}"))?
             }
             Err(e) => return Err(Error::sys(format!("open {path}"), e)),
