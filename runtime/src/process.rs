@@ -142,6 +142,26 @@ pub fn cloexec_from(first: i32) {
     }
 }
 
+/// Closes every fd from `first` up. `husk create` calls it first thing:
+/// fds its caller leaked to it (not close-on-exec) must not be inherited by
+/// the container's init, where a process joined by `husk exec` could reach
+/// them through /proc/1/fd before start (CVE-2024-21626).
+pub fn close_from(first: i32) {
+    // SAFETY: close_range only closes fds; nothing of ours is open above
+    // `first` when this is called.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first as libc::c_uint, libc::c_uint::MAX, 0 as libc::c_uint) };
+    if r != 0 {
+        if let Ok(rd) = std::fs::read_dir("/proc/self/fd") {
+            let fds: Vec<i32> = rd.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
+            for fd in fds.into_iter().filter(|&f| f >= first) {
+                // SAFETY: closing an integer fd; the directory's own fd is
+                // already closed by then or fails harmlessly.
+                unsafe { libc::close(fd) };
+            }
+        }
+    }
+}
+
 /// Environment with LISTEN_FDS/LISTEN_PID adjusted for the container.
 pub fn container_env(p: &Process, listen_fds: u32) -> Vec<String> {
     let mut env: Vec<String> = p.env.clone();
