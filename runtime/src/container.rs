@@ -69,6 +69,7 @@ fn listen_fds() -> u32 {
 pub fn create(root: &Path, id: &str, o: &CreateOpts, mgr: Manager, attached: bool) -> Result<Created> {
     // Only stdio and the fds handed on on purpose reach the init.
     crate::process::close_from(3 + o.preserve_fds.max(listen_fds()) as i32);
+    crate::process::reexec_sealed()?;
     state::validate_id(id)?;
     let bundle = std::fs::canonicalize(&o.bundle).map_err(|e| Error::io(&o.bundle, e))?;
     let spec = config::load(&bundle)?;

@@ -81,6 +81,15 @@ fn exit(code: i32) -> ! {
 fn setup(plan: &Plan, sync: &Sync) -> Result<()> {
     let spec = plan.spec;
     let userns = spec.ns("user").is_some();
+    // Until the exec, this process is the host's husk binary holding the
+    // runtime's fds: a process that `husk exec` adds to a created container
+    // must not open /proc/1/exe (CVE-2019-5736) or /proc/1/fd/N
+    // (CVE-2024-21626). Non-dumpable makes those need CAP_SYS_PTRACE; execve
+    // of the program makes it dumpable again.
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        return Err(Error::sys("prctl(PR_SET_DUMPABLE)", nix::errno::Errno::last()));
+    }
     // Ignore the SIGPIPE of a write to an exec pipe nobody reads.
     // SAFETY: setting a signal disposition to SIG_IGN.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
