@@ -3,8 +3,9 @@
 # linux-image-amd64, aarch64: linux-image-arm64 with `dpkg --add-architecture
 # arm64`) with `apt-get download`, unpacks it with `dpkg -x` into
 # $HUSK_QEMU_CACHE/kernel-<package>/ and prints that directory. It holds
-# vmlinuz, config, and lib/modules/<version>/. Reused while the metapackage
-# still points at the same package.
+# vmlinuz, config, version, modules.builtin, modules.deps (an index of the
+# modules' dependencies) and linux-image.deb (modules are taken from it by
+# initramfs.sh). Reused while the metapackage points at the same package.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 [ $# = 1 ] || die "usage: kernel.sh x86_64|aarch64"
@@ -43,12 +44,20 @@ if [ ! -f "$dir/vmlinuz" ]; then
     # apt's sandbox user must be able to write the download directory.
     chmod 755 "$tmp"; chown _apt "$tmp" 2>/dev/null || true
     (cd "$tmp" && apt-get download -q "$pkg$qual" >&2) || unavailable "apt-get download $pkg$qual failed"
-    dpkg -x "$tmp"/"$pkg"_*.deb "$tmp/x"
+    deb=$(ls "$tmp"/"$pkg"_*.deb)
+    dpkg -x "$deb" "$tmp/x"
     mkdir -p "$tmp/k"
     mv "$tmp"/x/boot/vmlinuz-* "$tmp/k/vmlinuz"
     mv "$tmp"/x/boot/config-* "$tmp/k/config"
-    mkdir -p "$tmp/k/lib"
-    mv "$tmp/x/lib/modules" "$tmp/k/lib/modules"
+    m=$(ls -d "$tmp"/x/lib/modules/*/ | head -1); m=${m%/}
+    echo "${m##*/}" > "$tmp/k/version"
+    cp "$m/modules.builtin" "$tmp/k/modules.builtin"
+    # The .deb has no modules.dep (depmod runs at install time, and kmod
+    # may be absent): index each module's `depends=` .modinfo field, as
+    # "kernel/…/name.ko:depends=a,b". The unpacked modules (~400 MiB) are
+    # dropped; initramfs.sh takes the ones it needs from the kept .deb.
+    (cd "$m" && grep -r -a -o -m1 'depends=[a-z0-9_,-]*' --include='*.ko' kernel) > "$tmp/k/modules.deps"
+    mv "$deb" "$tmp/k/linux-image.deb"
     rm -rf "$dir"
     mv "$tmp/k" "$dir"
 fi
