@@ -128,7 +128,10 @@ fn container_namespaces(pid: i32) -> Result<Vec<(&'static str, OwnedFd)>> {
 }
 
 pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32> {
-    // CVE-2019-5736: the child enters the container as this binary.
+    // CVE-2024-21626: fds leaked to us must not sit in the child while it
+    // is in the container. CVE-2019-5736: the child enters the container
+    // as this binary: run it from a sealed copy.
+    process::close_from(3 + o.preserve_fds as i32);
     process::reexec_sealed()?;
     let st = State::load(root, id)?;
     match st.status() {
@@ -239,6 +242,12 @@ fn child(
     sync: &crate::sync::Sync,
     o: &ExecOpts,
 ) -> Error {
+    // Until the execve, container processes must not reach our
+    // /proc/PID/exe or /proc/PID/fd (the exec makes us dumpable again).
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        return Error::sys("prctl(PR_SET_DUMPABLE)", nix::errno::Errno::last());
+    }
     let r = (|| -> Result<()> {
         sync.expect(crate::sync::Msg::Go)?;
         for (kind, fd) in nss {
