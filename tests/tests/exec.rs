@@ -182,6 +182,15 @@ fn exec_process_file_detach_pid_file_and_ps() {
     let t = stdout(&o);
     assert!(t.lines().next().unwrap_or("").contains("PID"), "{t}");
     assert_eq!(t.lines().count(), 3, "header + 2 processes:\n{t}");
+    // Arguments after `--` go to the host's ps.
+    let o = c.cmd(&["ps", &c.id, "--", "-e", "-o", "pid,args"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t = stdout(&o);
+    assert_eq!(t.lines().next().map(str::split_whitespace).map(|w| w.collect::<Vec<_>>()), Some(vec!["PID", "COMMAND"]), "{t}");
+    for p in [init as i64, epid] {
+        assert!(t.lines().any(|l| l.trim_start().starts_with(&format!("{p} ")) && l.ends_with("sleep 1000")), "{p}: {t}");
+    }
+    assert_eq!(t.lines().count(), 3, "{t}");
     // Killing the container (--all) takes the exec'd process too.
     let o = c.cmd(&["kill", "--all", &c.id, "KILL"]);
     assert!(o.status.success(), "{}", stderr(&o));
