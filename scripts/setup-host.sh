@@ -4,6 +4,8 @@
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 pkgs="busybox-static qemu-user-static util-linux procps skopeo zstd"
+# real clients (tests/clients): containerd and podman drive husk like runc
+pkgs="$pkgs containerd podman buildah catatonit tini runc"
 pkgs="$pkgs ${HUSK_EXTRA_PKGS:-}"
 missing=""
 for p in $pkgs; do
