@@ -5,17 +5,17 @@ set -uo pipefail
 arch=$1 log=$2 st=$3 secs=$4 timeout=$5
 fails=()
 fail() { fails+=("$*"); }
-has() { grep -qF -- "$1" "$log"; }
+has() { grep -aqF -- "$1" "$log"; }
 # line_no TEXT: first line holding TEXT (0 if none)
-line_no() { grep -nF -- "$1" "$log" | head -1 | cut -d: -f1 | grep . || echo 0; }
+line_no() { grep -anF -- "$1" "$log" | head -1 | cut -d: -f1 | grep . || echo 0; }
 
 if [ "$st" = 124 ] || [ "$st" = 137 ]; then
     fail "timeout: the guest did not power off within ${timeout}s (QEMU killed)"
 elif [ "$st" != 0 ]; then
     fail "qemu exited with status $st"
 fi
-has "Kernel panic" && fail "kernel panic: $(grep -m1 -F 'Kernel panic' "$log")"
-has "name=stage0" && fail "stage0: $(grep -m1 -F 'name=stage0' "$log")"
+has "Kernel panic" && fail "kernel panic: $(grep -a -m1 -F 'Kernel panic' "$log")"
+has "name=stage0" && fail "stage0: $(grep -a -m1 -F 'name=stage0' "$log")"
 for n in limits cgroup2 modules finish; do
     l=$(grep -a -m1 "^HUSK-QEMU-RESULT name=$n " "$log" | tr -d '\r')
     if [ -z "$l" ]; then fail "no result line from $n"

@@ -68,7 +68,10 @@ fn boot(arch: &str, args: &[&str]) -> Option<Boot> {
     let dist = dist_dir(arch);
     for b in ["husk", "husk-init"] {
         if !dist.join(b).exists() {
-            eprintln!("SKIP: {} missing: run cross/build.sh", dist.join(b).display());
+            eprintln!(
+                "SKIP: {} missing: run cross/build.sh",
+                dist.join(b).display()
+            );
             return None;
         }
     }
@@ -101,13 +104,21 @@ fn boot(arch: &str, args: &[&str]) -> Option<Boot> {
     let err = t.join().unwrap();
     let code = status.code().unwrap_or(-1);
     if code == 77 {
-        let why = err.lines().rfind(|l| l.contains("unavailable")).unwrap_or(err.trim());
+        let why = err
+            .lines()
+            .rfind(|l| l.contains("unavailable"))
+            .unwrap_or(err.trim());
         eprintln!("SKIP: cannot boot a {arch} guest: {why}");
         return None;
     }
     eprintln!("{err}");
     let console = std::fs::read_to_string(&log).unwrap_or_default();
-    Some(Boot { code, out, console, _dir: dir })
+    Some(Boot {
+        code,
+        out,
+        console,
+        _dir: dir,
+    })
 }
 
 /// The `HUSK-QEMU-RESULT name=NAME …` line, as `key=value` pairs.
@@ -126,7 +137,10 @@ fn result(console: &str, name: &str) -> Vec<(String, String)> {
 }
 
 fn get<'a>(r: &'a [(String, String)], k: &str) -> &'a str {
-    r.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str()).unwrap_or_else(|| panic!("no {k}= in {r:?}"))
+    r.iter()
+        .find(|(key, _)| key == k)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("no {k}= in {r:?}"))
 }
 
 /// Index of the first console line containing `s`.
@@ -138,11 +152,17 @@ fn line_of(console: &str, s: &str) -> usize {
 }
 
 fn check_boot(arch: &str, stop: &str, signal: &str) {
-    let Some(b) = boot(arch, &["--stop", stop]) else { return };
+    let Some(b) = boot(arch, &["--stop", stop]) else {
+        return;
+    };
     let c = &b.console;
     assert!(!c.contains("Kernel panic"), "kernel panic:\n{c}");
     assert_eq!(b.code, 0, "boot.sh failed:\n{}", b.out);
-    assert!(b.out.contains(&format!("HUSK-QEMU arch={arch} ok")), "{}", b.out);
+    assert!(
+        b.out.contains(&format!("HUSK-QEMU arch={arch} ok")),
+        "{}",
+        b.out
+    );
 
     // The container service with cgroup v2 limits, enforced in the guest.
     let r = result(c, "limits");
@@ -153,7 +173,10 @@ fn check_boot(arch: &str, stop: &str, signal: &str) {
     assert!(get(&r, "oom_kill").parse::<u32>().unwrap() >= 1);
     assert!(get(&r, "forks").parse::<u32>().unwrap() <= 14);
     assert!(get(&r, "pids.events.max").parse::<u32>().unwrap() >= 1);
-    assert!(c.contains("limits: started"), "limits was not started by husk-init");
+    assert!(
+        c.contains("limits: started"),
+        "limits was not started by husk-init"
+    );
 
     // husk's cgroup checks on pure v2.
     let r = result(c, "cgroup2");
@@ -182,7 +205,10 @@ fn check_boot(arch: &str, stop: &str, signal: &str) {
     let first = line_of(c, "HUSK-QEMU-STOP name=first");
     let all = line_of(c, "all services stopped");
     let down = line_of(c, "reboot: Power down");
-    assert!(sig < app && app < second && second < first && first < all && all < down, "shutdown out of order:\n{c}");
+    assert!(
+        sig < app && app < second && second < first && first < all && all < down,
+        "shutdown out of order:\n{c}"
+    );
 }
 
 #[test]
@@ -199,10 +225,13 @@ fn aarch64_guest_boots_runs_services_and_powers_off() {
 /// timeout, not left running.
 #[test]
 fn hung_guest_is_killed_and_reported() {
-    let Some(b) = boot("x86_64", &["--timeout", "3"]) else { return };
+    let Some(b) = boot("x86_64", &["--timeout", "3"]) else {
+        return;
+    };
     assert_eq!(b.code, 1, "{}", b.out);
     assert!(
-        b.out.contains("FAIL: timeout: the guest did not power off within 3s (QEMU killed)"),
+        b.out
+            .contains("FAIL: timeout: the guest did not power off within 3s (QEMU killed)"),
         "{}",
         b.out
     );
