@@ -32,8 +32,8 @@ esac
 if ! command -v "$qemu" >/dev/null; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "boot.sh: installing $pkg" >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$pkg" >&2 ||
-            { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$pkg" >&2; } || true
+        apt_get install -y -qq --no-install-recommends "$pkg" >&2 ||
+            { apt_get update -qq >&2 && apt_get install -y -qq --no-install-recommends "$pkg" >&2; } || true
     fi
     command -v "$qemu" >/dev/null || unavailable "$qemu not installed (apt-get install $pkg)"
 fi

@@ -17,7 +17,7 @@ fi
 has "Kernel panic" && fail "kernel panic: $(grep -a -m1 -F 'Kernel panic' "$log")"
 has "name=stage0" && fail "stage0: $(grep -a -m1 -F 'name=stage0' "$log")"
 for n in limits cgroup2 modules finish; do
-    l=$(grep -a -m1 "^HUSK-QEMU-RESULT name=$n " "$log" | tr -d '\r')
+    l=$(grep -a -o -m1 "HUSK-QEMU-RESULT name=$n .*" "$log" | tr -d '\r')
     if [ -z "$l" ]; then fail "no result line from $n"
     elif [[ " $l " != *" rc=0 "* ]]; then fail "$n: $l"
     fi
@@ -42,7 +42,7 @@ for s in app second first; do
 done
 # The finish service stopped PID 1 with SIGTERM (husk.stop=term) or busybox
 # poweroff, which sends SIGUSR2 (husk.stop=poweroff).
-stop=$(grep -a -m1 '^HUSK-QEMU-RESULT name=finish ' "$log" | sed -n 's/.* stop=\([a-z]*\).*/\1/p')
+stop=$(grep -a -o -m1 'HUSK-QEMU-RESULT name=finish .*' "$log" | sed -n 's/.* stop=\([a-z]*\).*/\1/p')
 case $stop in
     term) has "SIGTERM: stopping all services" || fail "husk-init did not stop the services on SIGTERM" ;;
     poweroff) has "SIGUSR2: stopping all services" || fail "husk-init did not stop the services on poweroff (SIGUSR2)" ;;

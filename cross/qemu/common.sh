@@ -20,3 +20,11 @@ deb_arch() {
         *) die "unknown arch '$1' (x86_64 or aarch64)" ;;
     esac
 }
+
+# apt-get, one at a time among these scripts (two boots in parallel on a
+# fresh machine both install or update), waiting for other apt users.
+apt_get() {
+    mkdir -p "$CACHE"
+    DEBIAN_FRONTEND=noninteractive flock "$CACHE/.apt.lock" \
+        apt-get -o DPkg::Lock::Timeout=300 "$@"
+}

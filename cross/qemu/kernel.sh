@@ -21,14 +21,14 @@ if [ "$da" != "$host_da" ]; then
     qual=":$da"
     if ! dpkg --print-foreign-architectures | grep -qx "$da"; then
         dpkg --add-architecture "$da"
-        apt-get update -qq >&2 || true
+        apt_get update -qq >&2 || true
     fi
 fi
 # The metapackage names the current kernel package (linux-image-6.1.0-N-amd64).
 resolve() { apt-cache depends "linux-image-$da$qual" 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9][^:]*\).*/\1/p' | head -1; }
 pkg=$(resolve)
 if [ -z "$pkg" ]; then
-    apt-get update -qq >&2 || true
+    apt_get update -qq >&2 || true
     pkg=$(resolve)
 fi
 if [ -z "$pkg" ]; then

@@ -127,7 +127,8 @@ fn result(console: &str, name: &str) -> Vec<(String, String)> {
     let line = console
         .lines()
         .map(|l| l.trim_end_matches('\r'))
-        .find(|l| l.starts_with(&prefix))
+        // (a kernel message may have been printed on the same line first)
+        .find_map(|l| l.find(&prefix).map(|i| &l[i..]))
         .unwrap_or_else(|| panic!("no result line from {name} in the console log:\n{console}"));
     line.split_whitespace()
         .skip(1)
