@@ -6,6 +6,8 @@ set -euo pipefail
 pkgs="busybox-static qemu-user-static util-linux procps skopeo zstd"
 # real clients (tests/clients): containerd and podman drive husk like runc
 pkgs="$pkgs containerd podman buildah catatonit tini runc"
+# QEMU harness (cross/qemu): guests for both arches
+pkgs="$pkgs qemu-system-x86 qemu-system-arm"
 pkgs="$pkgs ${HUSK_EXTRA_PKGS:-}"
 missing=""
 for p in $pkgs; do

@@ -27,5 +27,10 @@ mod sync;
 mod tty;
 
 fn main() {
+    // Rust starts with SIGPIPE ignored: `husk state ID | head -1` must end
+    // quietly like any Unix tool, not fail a write, and the container's
+    // program must not inherit an ignored SIGPIPE through our execve.
+    // SAFETY: setting a signal disposition to its default.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     std::process::exit(cli::main());
 }

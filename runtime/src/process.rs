@@ -249,8 +249,11 @@ fn home_of(uid: u32) -> Option<String> {
     })
 }
 
-/// The final execve.
+/// The final execve, with SIGPIPE back at its default (the init ignores it
+/// while it may write to the exec pipe).
 pub fn exec(path: &CString, args: &[CString], env: &[CString]) -> Error {
+    // SAFETY: setting a signal disposition to its default.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     match nix::unistd::execve(path, args, env) {
         Err(e) => Error::Other(format!("exec {:?}: {}", path, e.desc())),
         Ok(never) => match never {},

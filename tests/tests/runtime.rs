@@ -580,3 +580,20 @@ fn failed_create_leaves_no_cgroup_or_process() {
         let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(ctrl).join("husk-test-rollback"));
     }
 }
+
+#[test]
+fn sigpipe_default_for_husk_and_the_container() {
+    if skip_unless_root() {
+        return;
+    }
+    // The container's program must not inherit an ignored SIGPIPE.
+    let mut b = Bundle::new();
+    let (code, out, err) = run_sh(&mut b, "grep SigIgn /proc/self/status; yes | head -c 1000 > /dev/null; echo done");
+    assert_eq!(code, 0, "{err}");
+    let ign = u64::from_str_radix(out.lines().next().unwrap().split_whitespace().nth(1).unwrap(), 16).unwrap();
+    assert_eq!(ign & (1 << (libc::SIGPIPE - 1)), 0, "SIGPIPE ignored in the container: {out}");
+    assert!(out.contains("done"));
+    // husk writing into a closed pipe ends quietly (no crash signal).
+    let o = run_cmd(Command::new("sh").arg("-c").arg(format!("(sleep 0.3; {} features) | true", bin("husk").display())));
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+}
