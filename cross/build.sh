@@ -56,7 +56,7 @@ done
 if [[ " $ARCHES " == *" aarch64 "* ]]; then
     if command -v qemu-aarch64-static >/dev/null; then
         echo "== aarch64 smoke test under qemu-aarch64-static"
-        qemu-aarch64-static dist/aarch64/husk --version | head -1
+        qemu-aarch64-static dist/aarch64/husk --version
         qemu-aarch64-static dist/aarch64/husk features | grep -q '"ociVersionMax"' || { echo "aarch64 husk features failed" >&2; fail=1; }
         d=$(mktemp -d); qemu-aarch64-static dist/aarch64/husk spec --bundle "$d" && grep -q '"ociVersion"' "$d/config.json" || fail=1; rm -rf "$d"
         qemu-aarch64-static dist/aarch64/husk-init --version
