@@ -11,6 +11,9 @@
 # Not part of the test suite (timings vary). Run as root from the repo:
 #   bench/init-reap.sh            (N=10000, 3 rounds)
 #   N=2000 ROUNDS=5 bench/init-reap.sh
+#   INITS="husk-init tini tini-static dumb-init catatonit" bench/init-reap.sh
+#                                 (every init as PID 1 of a PID namespace;
+#                                 markdown table; see below)
 # HUSK_INIT and TINI override the binaries (default: the musl release build
 # and tini-static/tini from PATH; apt-get install tini).
 set -euo pipefail
@@ -49,6 +52,45 @@ measure() { # $1 = init binary; prints the median ns over ROUNDS
         echo "$out"
     done | sort -n | awk -v R="$ROUNDS" '{ns[NR]=$1; t[NR]=$2} END {m=int((R+1)/2); print ns[m], t[m]}'
 }
+
+# INITS="husk-init tini tini-static dumb-init catatonit" (names on PATH, or
+# paths; husk-init means $HUSK_INIT): every init runs as PID 1 of a new PID
+# namespace (unshare -pf --mount-proc), the way a container runs it (not all
+# of them have a subreaper flag). Prints one markdown table row per init:
+# size, VmRSS while supervising, CPU to reap N orphans, ratio husk-init ÷ it.
+if [ -n "${INITS:-}" ]; then
+    in_pidns() { # init args... (as PID 1 of a new PID + mount namespace)
+        unshare -pf --mount-proc --propagation private "$@"
+    }
+    resolve() { [ "$1" = husk-init ] && echo "$HUSK_INIT" || command -v "$1" || true; }
+    declare -A ns rss size
+    for name in $INITS; do
+        b=$(resolve "$name")
+        [ -n "$b" ] || { echo "SKIP: $name not installed" >&2; continue; }
+        size[$name]=$(stat -L -c %s "$b")
+        # RSS: the init supervises `sleep 2`; read its VmRSS from the host
+        # (the init is unshare's only child).
+        (exec unshare -pf --mount-proc --propagation private "$b" -- sleep 2) & up=$!
+        sleep 1
+        ip=$(pgrep -P "$up" | head -1)
+        rss[$name]=$(awk '/^VmRSS:/ {print $2}' "/proc/$ip/status" 2>/dev/null || echo "?")
+        wait "$up" || true
+        ns[$name]=$(for r in $(seq "$ROUNDS"); do in_pidns "$b" -- sh -c "$WORK" sh "$N"; done |
+            sort -n | awk -v R="$ROUNDS" '{v[NR]=$1} END {print v[int((R+1)/2)]}')
+    done
+    h=${ns[husk-init]:-}
+    echo "| init | binary (bytes) | VmRSS supervising (KiB) | CPU to reap $N orphans (ms, median of $ROUNDS) | µs/orphan | husk-init ÷ it (CPU) | husk-init ÷ it (RSS) |"
+    echo "|---|---|---|---|---|---|---|"
+    for name in $INITS; do
+        [ -n "${ns[$name]:-}" ] || continue
+        awk -v n="$name" -v s="${size[$name]}" -v r="${rss[$name]}" -v c="${ns[$name]}" -v h="$h" \
+            -v hr="${rss[husk-init]:-0}" -v N="$N" 'BEGIN {
+            printf "| %s | %d | %s | %.1f | %.2f | %s | %s |\n", n, s, r, c/1e6, c/1e3/N,
+                (h != "" && c > 0) ? sprintf("%.2f", h/c) : "–", (hr > 0 && r > 0) ? sprintf("%.2f", hr/r) : "–"
+        }'
+    done
+    exit 0
+fi
 
 echo "== CPU of the init to reap $N orphans (median of $ROUNDS, subreaper mode)"
 read -r h_ns h_t < <(measure "$HUSK_INIT")
