@@ -48,10 +48,12 @@ for arch in $ARCHES; do
         printf '%-8s %-12s %10d  %s\n' "$arch" "$b" "$(stat -c %s "$f")" "$static"
     done
 done
-# Budgets: husk ≤ 1 MiB, husk-init ≤ 64 KiB.
+# Budgets: husk ≤ 1 MiB, husk-init ≤ 64 KiB. They hold for the shipping
+# build (build-std); a fallback build only warns.
+over() { echo "over budget: $1" >&2; [ "$min_std" = 1 ] && fail=1; return 0; }
 for arch in $ARCHES; do
-    s=$(stat -c %s dist/$arch/husk); [ "$s" -le 1048576 ] || { echo "over budget: dist/$arch/husk is $s bytes (> 1 MiB)" >&2; fail=1; }
-    s=$(stat -c %s dist/$arch/husk-init); [ "$s" -le 65536 ] || { echo "over budget: dist/$arch/husk-init is $s bytes (> 64 KiB)" >&2; fail=1; }
+    s=$(stat -c %s dist/$arch/husk); [ "$s" -le 1048576 ] || over "dist/$arch/husk is $s bytes (> 1 MiB)"
+    s=$(stat -c %s dist/$arch/husk-init); [ "$s" -le 65536 ] || over "dist/$arch/husk-init is $s bytes (> 64 KiB)"
 done
 if [[ " $ARCHES " == *" aarch64 "* ]]; then
     if command -v qemu-aarch64-static >/dev/null; then
