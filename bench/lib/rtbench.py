@@ -118,17 +118,31 @@ def op_seq100(rt, net):
     return {"100 runs": (time.perf_counter_ns() - t0) / 1e6}
 
 
-def op_rss(rt, net):
-    """Peak RSS (KiB) of `RT run`: GNU time's %M, the largest of the runtime
-    process and the descendants it reaped (the container's /bin/true too)."""
-    cid = new_id(rt)
+def peak_rss(argv, what):
     out = os.path.join(WORK, "rss.txt")
+    call(["/usr/bin/time", "-f", "%M", "-o", out, *argv], what)
+    with open(out) as f:
+        return float(f.read().split()[-1])
+
+
+def op_rss(rt, net):
+    """Peak RSS (KiB), GNU time's %M: the largest of the runtime process and
+    the descendants it reaped. For `run` that includes the container's
+    /bin/true (busybox); `create`, `start` and `delete` reap no container
+    process, so they show the runtime's own peak."""
+    cid = new_id(rt)
     try:
-        call(["/usr/bin/time", "-f", "%M", "-o", out, *cmd(rt, "run", "--bundle", bundle(rt, net), cid)], "%s run under time" % rt)
-        with open(out) as f:
-            return {"peak RSS": float(f.read().split()[-1])}
+        r = {"peak RSS of `run` (incl. the container's /bin/true)": peak_rss(cmd(rt, "run", "--bundle", bundle(rt, net), cid), "%s run under time" % rt)}
+        cid = new_id(rt)
+        r["peak RSS of `create`"] = peak_rss(cmd(rt, "create", "--bundle", bundle(rt, net), cid), "%s create under time" % rt)
+        r["peak RSS of `start`"] = peak_rss(cmd(rt, "start", cid), "%s start under time" % rt)
+        wait_stopped(rt, cid)
+        r["peak RSS of `delete`"] = peak_rss(cmd(rt, "delete", cid), "%s delete under time" % rt)
+        cid = None
+        return r
     finally:
-        force_delete(rt, cid)
+        if cid:
+            force_delete(rt, cid)
 
 
 def interleave(op, iters, net=True):
@@ -169,7 +183,7 @@ def main():
         ("run /bin/true, no network namespace", op_run, ITERS, False, "ms"),
         ("create / start / delete, network namespace", op_lifecycle, ITERS, True, "ms"),
         ("100 sequential runs, network namespace", op_seq100, SEQ_ROUNDS, True, "ms"),
-        ("peak RSS of `run`", op_rss, RSS_ITERS, True, "KiB"),
+        ("peak RSS", op_rss, RSS_ITERS, True, "KiB"),
     ]
     for title, op, n, net, unit in plan:
         print("  %s (%d iterations)" % (title, n), file=sys.stderr, flush=True)
@@ -190,7 +204,7 @@ def main():
                 if name not in names:
                     names.append(name)
         for name in names:
-            label = title
+            label = name if name.startswith("peak RSS") else title
             if name in ("create", "start", "delete"):
                 label = "`%s` alone, network namespace" % name
             label += " [%s, n=%d]" % (unit, n)
