@@ -16,10 +16,12 @@
 #   4. smallest memory limit a container starts under (bench/cgroup-min-memory.sh)
 #   5. husk-rootfs import vs GNU tar (bench/rootfs-import.sh)
 #   6. `husk run` under QEMU (system emulation) on both arches
+#      (bench/lib/qemu-run.sh; kernels from cross/qemu/kernel.sh)
 #
 # Variables: HUSK_BIN_DIR (default dist/x86_64; built with cross/build.sh
 # when missing), ITERS (runs per timed op, 40), SEQ_ROUNDS (rounds of 100
-# runs, 3), RSS_ITERS (10), ORPHANS (10000), IMPORT_MB (100), SKIP="list of
+# runs, 3), RSS_ITERS (10), ORPHANS (10000), IMPORT_MB (100), QEMU_RUNS (runs per
+# round in the guest, 20), SKIP="list of
 # section numbers to leave out".
 #
 # crun 1.8 refuses this kind of host's hybrid cgroups (v1 controllers + a
@@ -36,7 +38,7 @@ die() { echo "bench/run.sh: $*" >&2; exit 1; }
 command -v python3 >/dev/null || die "needs python3"
 
 if [ -n "${QUICK:-}" ]; then
-    : "${ITERS:=3}" "${SEQ_ROUNDS:=1}" "${RSS_ITERS:=2}" "${ORPHANS:=1000}" "${IMPORT_MB:=10}" "${INIT_ROUNDS:=1}"
+    : "${ITERS:=3}" "${SEQ_ROUNDS:=1}" "${RSS_ITERS:=2}" "${ORPHANS:=1000}" "${IMPORT_MB:=10}" "${INIT_ROUNDS:=1}" "${QEMU_RUNS:=5}"
 fi
 ITERS=${ITERS:-40}
 SEQ_ROUNDS=${SEQ_ROUNDS:-3}
@@ -44,6 +46,7 @@ RSS_ITERS=${RSS_ITERS:-10}
 ORPHANS=${ORPHANS:-10000}
 IMPORT_MB=${IMPORT_MB:-100}
 INIT_ROUNDS=${INIT_ROUNDS:-3}
+QEMU_RUNS=${QEMU_RUNS:-20}
 SKIP=" ${SKIP:-} "
 OUT=${OUT:-/var/tmp/husk-bench-report.md}
 skipped() { [[ "$SKIP" == *" $1 "* ]]; }
@@ -226,14 +229,24 @@ if ! skipped 6; then
     echo
     # qemu-user (qemu-ARCH-static) cannot run containers: it refuses clone()
     # with namespace flags (husk: "clone container init: Invalid argument"),
-    # so this needs system emulation: a guest that times `husk run`.
-    if [ -x cross/qemu/bench.sh ]; then
-        for arch in x86_64 aarch64; do
-            cross/qemu/bench.sh "$arch" || echo "(cross/qemu/bench.sh $arch failed: status $?)"
-        done
-    else
-        echo "SKIP: cross/qemu/bench.sh (a guest that times \`husk run\` of /bin/true) does not exist yet" | tee /dev/stderr
-    fi
+    # so this boots a guest (system emulation) that times `husk run`.
+    echo "| guest arch | accelerator | ms per \`husk run\` (median of rounds) | min–max of rounds | runs |"
+    echo "|---|---|---|---|---|"
+    for arch in x86_64 aarch64; do
+        echo "== QEMU $arch" >&2
+        set +e
+        bench/lib/qemu-run.sh "$arch" "$QEMU_RUNS" 2>"$W/qemu.err"
+        st=$?
+        set -e
+        case $st in
+        0) ;;
+        77) echo "| $arch | SKIP: $(tail -1 "$W/qemu.err") | | | |"; echo "SKIP: QEMU $arch: $(tail -1 "$W/qemu.err")" >&2 ;;
+        *) echo "| $arch | failed (status $st): $(grep -v '^ *$' "$W/qemu.err" | tail -1 | cut -c1-200) | | | |"; cat "$W/qemu.err" >&2 ;;
+        esac
+    done
+    echo
+    echo "Inside the guest: busybox bundle from the guest's own \`husk spec\`, cgroup2,"
+    echo "one warm-up run, then rounds of $QEMU_RUNS runs timed with /proc/uptime."
     echo
 fi
 echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg). Report: $OUT" >&2
