@@ -94,6 +94,8 @@ echo o >/proc/sysrq-trigger
 poweroff -f
 EOF
 chmod 755 "$S/bench/stage0" "$S/bench/guest"
+# busybox switch_root checks that /init is a regular file (proof of an initramfs).
+cp "$S/bench/stage0" "$S/init"
 "$rootfs_tool" pack "$S" "$W/initrd.cpio.gz" --mtime 0 >/dev/null
 
 accel=(-accel tcg) accel_name=TCG
@@ -109,7 +111,9 @@ st=$?
 set -e
 if ! grep -q '^HUSK-QEMU-BENCH round=' "$W/console.log"; then
     echo "qemu-run.sh: $arch guest gave no timings (qemu status $st); console:" >&2
-    tail -20 "$W/console.log" >&2
+    cp "$W/console.log" "/var/tmp/husk-qemu-bench-console-$arch.log"
+    grep -av "^\\[ *[0-9.]*\\] " "$W/console.log" | tail -8 >&2
+    echo "(full console: /var/tmp/husk-qemu-bench-console-$arch.log)" >&2
     exit 1
 fi
 grep -a '^HUSK-QEMU-BENCH error=' "$W/console.log" | head -3 >&2 || true
