@@ -363,26 +363,27 @@ pub fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
 pub fn recv_fd(sock: &std::os::unix::net::UnixStream) -> Option<std::os::fd::OwnedFd> {
     use std::os::fd::{AsRawFd, FromRawFd};
     let mut buf = [0u8; 256];
-    let mut cbuf = [0u8; 64];
+    // u64 elements: the control buffer must be aligned for cmsghdr.
+    let mut cmsg = [0u64; 8];
     let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
-    // SAFETY: msghdr points at buffers we own for the duration of the call.
+    // SAFETY: an all-zero msghdr is a valid empty header; pointers set below.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = cbuf.len() as _;
-    // SAFETY: recvmsg on a socket we own.
+    msg.msg_control = cmsg.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&cmsg) as _;
+    // SAFETY: msg points at buffers that live through the call.
     let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, 0) };
     if n < 0 {
         return None;
     }
-    // SAFETY: walking the control buffer the kernel filled.
+    // SAFETY: CMSG_FIRSTHDR/CMSG_DATA walk the control buffer recvmsg filled.
     unsafe {
         let c = libc::CMSG_FIRSTHDR(&msg);
-        if c.is_null() || (*c).cmsg_type != libc::SCM_RIGHTS {
+        if c.is_null() || (*c).cmsg_level != libc::SOL_SOCKET || (*c).cmsg_type != libc::SCM_RIGHTS {
             return None;
         }
-        let fd = *(libc::CMSG_DATA(c) as *const i32);
+        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const i32);
         Some(std::os::fd::OwnedFd::from_raw_fd(fd))
     }
 }

@@ -4,8 +4,8 @@
 //! container goes on untouched.
 
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
 use std::path::Path;
 
 use husk_tests::*;
@@ -197,33 +197,6 @@ fn exec_process_file_detach_pid_file_and_ps() {
     assert!(c.wait_status("stopped"));
     assert!(wait_until(10, || !Path::new(&format!("/proc/{epid}")).exists()
         || std::fs::read_to_string(format!("/proc/{epid}/stat")).is_ok_and(|s| s.contains(") Z"))));
-}
-
-/// Receives one fd (SCM_RIGHTS) from a connected unix stream.
-fn recv_fd(s: &UnixStream) -> Option<OwnedFd> {
-    let mut buf = [0u8; 256];
-    let mut cmsg = [0u64; 8];
-    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
-    // SAFETY: msghdr is plain data; all-zero is a valid empty header.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cmsg.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&cmsg) as _;
-    // SAFETY: msg points at buffers that live through the call.
-    let n = unsafe { libc::recvmsg(s.as_raw_fd(), &mut msg, 0) };
-    if n < 0 {
-        return None;
-    }
-    // SAFETY: msg was filled by recvmsg; CMSG_* walk inside msg_control.
-    unsafe {
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        if c.is_null() || (*c).cmsg_level != libc::SOL_SOCKET || (*c).cmsg_type != libc::SCM_RIGHTS {
-            return None;
-        }
-        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const i32);
-        Some(OwnedFd::from_raw_fd(fd))
-    }
 }
 
 #[test]

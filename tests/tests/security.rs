@@ -531,34 +531,6 @@ fn cve_2025_31133_dev_null_symlink_does_not_redirect_masks() {
 
 // ------------------------------------------------ CVE-2025-52565 (runc)
 
-/// Receives one fd over a unix stream socket (SCM_RIGHTS).
-fn recv_fd(s: &std::os::unix::net::UnixStream) -> Option<std::os::fd::OwnedFd> {
-    use std::os::fd::{AsRawFd, FromRawFd};
-    let mut buf = [0u8; 256];
-    let mut cmsg = [0u64; 8];
-    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
-    // SAFETY: zeroed msghdr is a valid value; we fill the pointers below.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cmsg.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&cmsg) as _;
-    // SAFETY: recvmsg writes into the buffers msg points to, which we own.
-    let n = unsafe { libc::recvmsg(s.as_raw_fd(), &mut msg, 0) };
-    if n < 0 {
-        return None;
-    }
-    // SAFETY: CMSG_FIRSTHDR/CMSG_DATA walk the control buffer recvmsg filled.
-    unsafe {
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        if c.is_null() || (*c).cmsg_type != libc::SCM_RIGHTS {
-            return None;
-        }
-        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const i32);
-        Some(std::os::fd::OwnedFd::from_raw_fd(fd))
-    }
-}
-
 /// /dev/console for `terminal: true`: a symlink there to a host file,
 /// planted in the rootfs or swapped in during setup, is replaced, not
 /// followed; the console is the container's own pty.
