@@ -47,9 +47,6 @@ pub struct Private {
     /// The cgroup, as the cgroups module serialises it (null when none).
     #[serde(default)]
     pub cgroup: serde_json::Value,
-    /// The container was created with `--no-pivot`, etc.: nothing yet.
-    #[serde(default)]
-    pub detached: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
