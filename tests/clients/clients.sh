@@ -53,6 +53,9 @@ fi
 # ---------------------------------------------------------------- setup
 TO=${CLIENTS_TIMEOUT:-60}
 T=$(mktemp -d /tmp/husk-clients.XXXXXX)
+# The engines write into their working directory (conmon leaves an "oom"
+# file there after an OOM kill): work inside our temp folder.
+cd "$T"
 RTNAME=$(basename "$RT_REAL")
 TAG=hc$$
 PASSED=0 FAILED=0
