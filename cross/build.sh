@@ -30,7 +30,11 @@ for arch in $ARCHES; do
     out=dist/$arch
     mkdir -p "$out"
     if [ "$min_std" = 1 ]; then
-        RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort" CARGO_TARGET_DIR="$MIN_TARGET" \
+        # Non-PIE static: no self-relocation at start-up, so fewer dirty
+        # pages (create's peak RSS 820–964 KiB as static-pie, 772 KiB
+        # without) and a smaller file; the binary's own text loses ASLR
+        # (stack, heap and mmaps keep it).
+        RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Crelocation-model=static" CARGO_TARGET_DIR="$MIN_TARGET" \
             cargo build -q --release --target "$t" -p husk -p husk-rootfs -Z build-std=std,panic_abort
         put "$out" "$MIN_TARGET/$t/release/husk" "$MIN_TARGET/$t/release/husk-rootfs"
     else
