@@ -3,7 +3,6 @@
 //! back its exit status, and bad input is refused in one line while the
 //! container goes on untouched.
 
-use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
@@ -211,17 +210,7 @@ fn exec_tty_through_console_socket() {
     // The receiver reads the terminal until the slave side closes (EIO).
     let reader = std::thread::spawn(move || {
         let (s, _) = l.accept().unwrap();
-        let master = recv_fd(&s).expect("a terminal fd over the console socket");
-        let mut f = std::fs::File::from(master);
-        let mut out = Vec::new();
-        let mut buf = [0u8; 1024];
-        while let Ok(n) = f.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            out.extend_from_slice(&buf[..n]);
-        }
-        String::from_utf8_lossy(&out).replace('\r', "")
+        read_pty(recv_fd(&s).expect("a terminal fd over the console socket"))
     });
     let (code, _, err) = exec(
         &c,

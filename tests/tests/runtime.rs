@@ -464,18 +464,7 @@ fn terminal_over_console_socket() {
     let c = Container { bundle: &b, id: id.clone() };
     let master = h.join().unwrap().expect("pty master received");
     assert!(c.cmd(&["start", &id]).status.success());
-    let mut f = std::fs::File::from(master);
-    let mut out = Vec::new();
-    use std::io::Read;
-    let mut buf = [0u8; 1024];
-    // EIO when the slave side closes.
-    while let Ok(n) = f.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-    let text = String::from_utf8_lossy(&out);
+    let text = read_pty(master);
     assert!(text.contains("/dev/pts/0"), "{text}");
     assert!(text.contains("rows=33 101"), "{text}");
 }
