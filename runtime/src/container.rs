@@ -396,17 +396,16 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             })
         }
     }
-    if st.alive() {
-        if st.husk.cgroup.is_null() {
-            signal_pid(&st, Signal::SIGKILL)?;
-        } else {
-            // Freezes, kills and waits for every member (a frozen task
-            // cannot die until thawed).
-            cgroups_glue::destroy(&st.husk.cgroup)?;
-        }
-        wait_gone(&st);
+    // With a cgroup, destroy() freezes, kills and waits for every member (a
+    // frozen task cannot die until thawed) and removes the directories;
+    // without one, only the init can be signalled.
+    if st.alive() && st.husk.cgroup.is_null() {
+        signal_pid(&st, Signal::SIGKILL)?;
     }
     cgroups_glue::destroy(&st.husk.cgroup)?;
+    if st.alive() {
+        wait_gone(&st);
+    }
     let spec = saved_spec(root, id).ok();
     std::fs::remove_dir_all(state::dir(root, id)).map_err(|e| Error::io(state::dir(root, id), e))?;
     drop(lock);
