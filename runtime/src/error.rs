@@ -1,5 +1,6 @@
 //! husk's error type: every variant carries what is at fault (a path, a
-//! config field, a container id) and prints as one line at the CLI.
+//! config field, a container id) and prints as one line at the CLI. The
+//! libraries' errors are kept typed inside it.
 
 use std::fmt;
 use std::path::Path;
@@ -9,23 +10,36 @@ pub enum Error {
     /// Bad command line.
     Usage(String),
     /// config.json (or an exec process.json) is malformed or invalid.
-    Config { field: String, msg: String },
+    Oci(husk_oci::Error),
+    Cgroup(husk_cgroups::Error),
+    Seccomp(husk_seccomp::Error),
     /// A file operation failed on `path`.
-    Io { path: String, err: std::io::Error },
+    Io {
+        path: String,
+        err: std::io::Error,
+    },
     /// A syscall failed; `what` says which and on what.
-    Sys { what: String, errno: nix::errno::Errno },
+    Sys {
+        what: String,
+        errno: nix::errno::Errno,
+    },
     /// Container id problems: unknown, duplicate, invalid.
     NotExist(String),
     Exists(String),
     BadId(String),
     /// Command not allowed in the container's current state.
-    State { id: String, msg: String },
+    State {
+        id: String,
+        msg: String,
+    },
     /// A hook failed.
-    Hook { kind: String, path: String, msg: String },
-    /// An error reported by the container's init process.
+    Hook {
+        kind: String,
+        path: String,
+        msg: String,
+    },
+    /// An error reported by the container's init or exec child.
     Init(String),
-    Cgroup(String),
-    Seccomp(String),
     Other(String),
 }
 
@@ -36,26 +50,48 @@ impl Error {
     pub fn sys(what: impl Into<String>, errno: nix::errno::Errno) -> Error {
         Error::Sys { what: what.into(), errno }
     }
+    /// A config field at fault (`process.user.uid`, …).
+    pub fn config(field: impl Into<String>, msg: impl Into<String>) -> Error {
+        Error::Oci(husk_oci::Error::invalid(field, msg))
+    }
+    pub fn state(id: &str, msg: impl Into<String>) -> Error {
+        Error::State { id: id.to_string(), msg: msg.into() }
+    }
+}
+
+impl From<husk_oci::Error> for Error {
+    fn from(e: husk_oci::Error) -> Error {
+        Error::Oci(e)
+    }
+}
+
+impl From<husk_cgroups::Error> for Error {
+    fn from(e: husk_cgroups::Error) -> Error {
+        Error::Cgroup(e)
+    }
+}
+
+impl From<husk_seccomp::Error> for Error {
+    fn from(e: husk_seccomp::Error) -> Error {
+        Error::Seccomp(e)
+    }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Usage(m) => write!(f, "{m}"),
-            Error::Config { field, msg } => write!(f, "invalid config: {field}: {msg}"),
+            Error::Oci(e) => write!(f, "{e}"),
+            Error::Cgroup(e) => write!(f, "{e}"),
+            Error::Seccomp(e) => write!(f, "seccomp: {e}"),
             Error::Io { path, err } => write!(f, "{path}: {err}"),
             Error::Sys { what, errno } => write!(f, "{what}: {}", errno.desc()),
             Error::NotExist(id) => write!(f, "container \"{id}\" does not exist"),
             Error::Exists(id) => write!(f, "container \"{id}\" already exists"),
-            Error::BadId(id) => write!(
-                f,
-                "invalid container id {id:?}: use letters, digits, '_', '.', '-' (not starting with '.')"
-            ),
+            Error::BadId(id) => write!(f, "invalid container id {id:?}: use letters, digits, '_', '.', '-' (not starting with '.')"),
             Error::State { id, msg } => write!(f, "container \"{id}\": {msg}"),
             Error::Hook { kind, path, msg } => write!(f, "{kind} hook {path}: {msg}"),
             Error::Init(m) => write!(f, "{m}"),
-            Error::Cgroup(m) => write!(f, "{m}"),
-            Error::Seccomp(m) => write!(f, "seccomp: {m}"),
             Error::Other(m) => write!(f, "{m}"),
         }
     }

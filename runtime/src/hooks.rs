@@ -1,12 +1,14 @@
-//! OCI hooks: run with the state JSON on stdin, the hook's own args and env,
-//! and killed after `timeout` seconds.
+//! OCI hooks: run with the state JSON on stdin, the hook's own args, its
+//! env (or, without one, ours, as runc), and killed after `timeout`
+//! seconds.
 
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::config::Hook;
+use husk_oci::spec::Hook;
+
 use crate::error::{Error, Result};
 
 pub fn run_all(kind: &str, hooks: &[Hook], state_json: &[u8]) -> Result<()> {
@@ -16,6 +18,26 @@ pub fn run_all(kind: &str, hooks: &[Hook], state_json: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Hooks whose failure is only a warning (poststart, poststop).
+pub fn run_all_warn(kind: &str, hooks: &[Hook], state_json: &[u8]) {
+    for h in hooks {
+        if let Err(e) = run(kind, h, state_json) {
+            crate::log::warn(&e.to_string());
+        }
+    }
+}
+
+/// Writes the state to the hook's stdin. A hook that exits without reading
+/// it closes the pipe: that must be EPIPE for us, never a SIGPIPE death.
+fn feed(stdin: &mut std::process::ChildStdin, data: &[u8]) {
+    // SAFETY: changing and restoring our own SIGPIPE disposition; husk is
+    // single-threaded while it runs hooks.
+    let old = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    let _ = stdin.write_all(data);
+    // SAFETY: as above.
+    unsafe { libc::signal(libc::SIGPIPE, old) };
+}
+
 pub fn run(kind: &str, h: &Hook, state_json: &[u8]) -> Result<()> {
     let err = |msg: String| Error::Hook { kind: kind.into(), path: h.path.clone(), msg };
     let mut cmd = Command::new(&h.path);
@@ -23,39 +45,40 @@ pub fn run(kind: &str, h: &Hook, state_json: &[u8]) -> Result<()> {
         cmd.arg0(a0);
         cmd.args(&h.args[1..]);
     }
-    cmd.env_clear();
-    for e in &h.env {
-        if let Some((k, v)) = e.split_once('=') {
-            cmd.env(k, v);
+    if let Some(env) = &h.env {
+        cmd.env_clear();
+        for e in env {
+            if let Some((k, v)) = e.split_once('=') {
+                cmd.env(k, v);
+            }
         }
     }
     cmd.stdin(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| err(format!("{e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
-        // A hook that does not read its stdin is fine.
-        let _ = stdin.write_all(state_json);
+        feed(&mut stdin, state_json);
     }
     let deadline = h.timeout.filter(|t| *t > 0).map(|t| Instant::now() + Duration::from_secs(t as u64));
+    let done = |st: std::process::ExitStatus| {
+        if st.success() {
+            Ok(())
+        } else {
+            Err(err(format!("failed: {st}")))
+        }
+    };
+    let Some(deadline) = deadline else {
+        return done(child.wait().map_err(|e| err(format!("wait: {e}")))?);
+    };
     loop {
         match child.try_wait() {
-            Ok(Some(st)) => {
-                return if st.success() {
-                    Ok(())
-                } else {
-                    Err(err(format!("failed: {st}")))
-                };
-            }
+            Ok(Some(st)) => return done(st),
             Ok(None) => {}
             Err(e) => return Err(err(format!("wait: {e}"))),
         }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
+        if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
             return Err(err(format!("timed out after {}s", h.timeout.unwrap_or(0))));
-        }
-        if deadline.is_none() {
-            let st = child.wait().map_err(|e| err(format!("wait: {e}")))?;
-            return if st.success() { Ok(()) } else { Err(err(format!("failed: {st}"))) };
         }
         std::thread::sleep(Duration::from_millis(5));
     }

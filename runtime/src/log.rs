@@ -1,9 +1,16 @@
-//! `--log FILE` / `--log-format text|json` / `--debug`: one line per message.
-//! JSON lines carry `level`, `msg` and `time`, so containerd's shim can read
-//! the last error line.
+//! `--log FILE` / `--log-format text|json` / `--debug`: one line per
+//! message, in logrus's shapes (runc's): text
+//! `time="…" level=debug msg="…"`, or JSON with `level`, `msg`, `time`, so
+//! containerd's shim can read the last error line. Without `--log`,
+//! messages go to stderr.
 
+use std::fs::File;
 use std::io::Write;
 use std::sync::OnceLock;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
 
 #[derive(Debug, Default)]
 pub struct Config {
@@ -12,36 +19,62 @@ pub struct Config {
     pub debug: bool,
 }
 
-static CONFIG: OnceLock<Config> = OnceLock::new();
+struct Logger {
+    c: Config,
+    file: Option<File>,
+}
 
-pub fn init(c: Config) {
-    let _ = CONFIG.set(c);
+static LOGGER: OnceLock<Logger> = OnceLock::new();
+
+/// Sets the log up; a `--log` file that cannot be opened is an error.
+pub fn init(c: Config) -> Result<()> {
+    let file = match &c.file {
+        Some(f) => Some(std::fs::OpenOptions::new().create(true).append(true).open(f).map_err(|e| Error::io(format!("--log {f}"), e))?),
+        None => None,
+    };
+    let _ = LOGGER.set(Logger { c, file });
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    level: &'a str,
+    msg: &'a str,
+    time: String,
+}
+
+fn line(json: bool, level: &str, msg: &str) -> String {
+    let time = crate::state::now_rfc3339();
+    if json {
+        serde_json::to_string(&Line { level, msg, time }).unwrap_or_default()
+    } else {
+        format!("time=\"{time}\" level={level} msg={msg:?}")
+    }
 }
 
 fn emit(level: &str, msg: &str) {
-    let c = CONFIG.get();
-    let line = if c.is_some_and(|c| c.json) {
-        serde_json::json!({"level": level, "msg": msg, "time": crate::state::now_rfc3339()}).to_string()
-    } else {
-        format!("time=\"{}\" level={level} msg={:?}", crate::state::now_rfc3339(), msg)
+    let Some(l) = LOGGER.get() else {
+        let _ = writeln!(std::io::stderr(), "husk: {level}: {msg}");
+        return;
     };
-    match c.and_then(|c| c.file.as_deref()) {
+    match &l.file {
         Some(f) => {
-            if let Ok(mut fh) = std::fs::OpenOptions::new().create(true).append(true).open(f) {
-                let _ = writeln!(fh, "{line}");
-            }
+            let mut f: &File = f;
+            let _ = writeln!(f, "{}", line(l.c.json, level, msg));
         }
-        None if level != "error" => {
+        None if l.c.debug => {
+            let _ = writeln!(std::io::stderr(), "{}", line(l.c.json, level, msg));
+        }
+        None => {
             let _ = writeln!(std::io::stderr(), "husk: {level}: {msg}");
         }
-        None => {}
     }
 }
 
 /// A failure: always one line on stderr, and in the log file if any.
 pub fn error(msg: &str) {
     let _ = writeln!(std::io::stderr(), "husk: {msg}");
-    if CONFIG.get().is_some_and(|c| c.file.is_some()) {
+    if LOGGER.get().is_some_and(|l| l.file.is_some()) {
         emit("error", msg);
     }
 }
@@ -51,7 +84,7 @@ pub fn warn(msg: &str) {
 }
 
 pub fn debug(msg: &str) {
-    if CONFIG.get().is_some_and(|c| c.debug) {
+    if LOGGER.get().is_some_and(|l| l.c.debug) {
         emit("debug", msg);
     }
 }

@@ -1,30 +1,26 @@
 //! husk: an OCI runtime with a runc-compatible command line.
+//!
+//! The crate map (docs/design.md): `cli/` parses and runs commands;
+//! `container/` is the parent side of the lifecycle; `child/` is the
+//! container's init and the process setup it shares with `exec`;
+//! `channel` is the parent/child channel; `inroot` the in-root path
+//! resolution; `state` the state directory. husk-oci, husk-cgroups and
+//! husk-seccomp hold the spec types, cgroups and seccomp.
 
-mod caps;
-mod cgroups;
-mod cgroups_glue;
+mod cgroup;
+mod channel;
+mod child;
 mod cli;
-mod config;
-mod console;
 mod container;
-mod devices;
 mod error;
-mod exec;
-mod fsutil;
 mod hooks;
-mod init;
+mod inroot;
 mod log;
-mod mounts;
 mod namespaces;
-mod process;
-mod rootfs;
 mod seccomp;
-mod seccomp_glue;
 mod signals;
-mod spec;
 mod state;
-mod sync;
-mod tty;
+mod tty_proxy;
 
 fn main() {
     // Rust starts with SIGPIPE ignored: `husk state ID | head -1` must end

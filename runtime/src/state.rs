@@ -1,73 +1,55 @@
 //! Container state under `--root/ID/`: the OCI state plus what husk needs to
-//! find the container again. Written atomically; commands on one container
-//! are serialised by an flock on `ID/lock`.
+//! find everything the container owns. Commands on one container are
+//! serialised by an flock on `ID/lock`.
+//!
+//! Crash order: `create` makes `ID/` first and writes `state.json` before
+//! each side effect it records (the cgroup before its directories, the
+//! init's pid before the init may leave its wait), so whatever exists on
+//! the host is findable from the state directory at every instant. A
+//! directory whose `create` died is shown as `stopped` and `delete
+//! --force` removes what it names; the directory itself goes last.
+//! `state.json` is replaced atomically (temp file, fsync, rename), so it is
+//! never half-written; stray temp files go with the directory.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use husk_cgroups::Cgroup;
+use husk_oci::{ContainerState, SpecState, Status};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-pub const OCI_VERSION: &str = "1.2.0";
-
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct State {
-    pub oci_version: String,
     pub id: String,
+    /// 0 until the init exists.
     pub pid: i32,
     pub bundle: String,
     pub rootfs: String,
     /// RFC 3339.
     pub created: String,
-    pub owner: String,
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
-    /// husk's own fields (not part of the OCI state output).
-    #[serde(default)]
-    pub husk: Private,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct Private {
-    /// `start` has released the process.
-    pub started: bool,
     /// Start time of `pid` (clock ticks since boot, /proc/PID/stat field 22),
     /// to tell our process from a recycled pid.
     pub start_time: u64,
+    /// `create` finished: the init waits for `start`.
+    pub created_ok: bool,
+    /// `start` has released the process.
+    pub started: bool,
     /// Fds in the waiting init: `start` writes to `start_fd` and reads
     /// `exec_fd` until the exec closes it.
     pub start_fd: i32,
     pub exec_fd: i32,
-    /// The cgroup, as the cgroups module serialises it (null when none).
-    #[serde(default)]
-    pub cgroup: serde_json::Value,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Creating,
-    Created,
-    Running,
-    Stopped,
-    Paused,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Creating => "creating",
-            Status::Created => "created",
-            Status::Running => "running",
-            Status::Stopped => "stopped",
-            Status::Paused => "paused",
-        }
-    }
+    /// The container's cgroup (None when cgroups are disabled). Recorded
+    /// before any of its directories is made.
+    pub cgroup: Option<Cgroup>,
 }
 
 /// IDs: letters, digits, `_`, `.`, `-`; not empty, not starting with `.`.
@@ -92,46 +74,90 @@ pub struct Lock {
     _file: File,
 }
 
+fn flock(f: &File, op: libc::c_int) -> std::io::Result<()> {
+    loop {
+        // SAFETY: flock on an fd we own.
+        if unsafe { libc::flock(f.as_raw_fd(), op) } == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Locks `root/ID/` (waiting for whoever holds it). The directory is the
+/// container: its lock file is made here if a crash left the directory
+/// without one.
 pub fn lock(root: &Path, id: &str) -> Result<Lock> {
+    validate_id(id)?;
     let d = dir(root, id);
     let p = d.join("lock");
-    let f = match File::open(&p) {
+    let f = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        .open(&p)
+    {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotExist(id.into())),
         Err(e) => return Err(Error::io(&p, e)),
     };
-    // SAFETY: flock on an fd we own.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(Error::io(&p, std::io::Error::last_os_error()));
-    }
+    flock(&f, libc::LOCK_EX).map_err(|e| Error::io(&p, e))?;
     // The directory may have been removed while we waited.
-    if !d.join("state.json").exists() && !d.join("lock").exists() {
+    if !d.is_dir() || std::fs::symlink_metadata(&p).is_err() {
         return Err(Error::NotExist(id.into()));
     }
     Ok(Lock { _file: f })
 }
 
-/// Creates `root/ID/` and its lock (locked). Fails if the id is taken.
+/// Is a command (a `create` in progress) holding the lock right now?
+fn locked_by_other(root: &Path, id: &str) -> bool {
+    let Ok(f) = File::open(dir(root, id).join("lock")) else {
+        return false;
+    };
+    // SAFETY: flock on an fd we own; LOCK_NB never blocks.
+    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
+    r != 0
+}
+
+/// Creates `--root` (0711) if needed, then `root/ID/` (0711) and its lock
+/// (locked). Fails if the id is taken.
 pub fn create_dir(root: &Path, id: &str) -> Result<Lock> {
-    std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
+    std::fs::DirBuilder::new().recursive(true).mode(0o711).create(root).map_err(|e| Error::io(root, e))?;
     let d = dir(root, id);
-    match std::fs::create_dir(&d) {
+    match std::fs::DirBuilder::new().mode(0o711).create(&d) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Error::Exists(id.into())),
         Err(e) => return Err(Error::io(&d, e)),
     }
     let p = d.join("lock");
-    let f = File::create(&p).map_err(|e| Error::io(&p, e))?;
-    // SAFETY: flock on an fd we own.
-    unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(&p)
+        .map_err(|e| Error::io(&p, e))?;
+    flock(&f, libc::LOCK_EX).map_err(|e| Error::io(&p, e))?;
     Ok(Lock { _file: f })
 }
 
-/// Writes `data` to `path` atomically: temp file, fsync, rename.
+/// Writes `data` to `path` atomically with mode 0600: temp file, fsync,
+/// rename.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    write_atomic_mode(path, data, 0o600)
+}
+
+pub fn write_atomic_mode(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
     let r = (|| {
-        let mut f = File::create(&tmp)?;
+        let mut f =
+            std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).custom_flags(libc::O_CLOEXEC).open(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
@@ -143,62 +169,110 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// What `load` finds in a state directory.
+pub enum Found {
+    /// A state.json.
+    State(Box<State>),
+    /// The directory without a state.json: a `create` that is starting,
+    /// or that died before its first write.
+    Bare,
+}
+
 impl State {
     pub fn save(&self, root: &Path) -> Result<()> {
         let data = serde_json::to_vec(self).map_err(|e| Error::Other(format!("state: {e}")))?;
         write_atomic(&dir(root, &self.id).join("state.json"), &data)
     }
 
-    pub fn load(root: &Path, id: &str) -> Result<State> {
+    /// What `root/ID/` holds. "does not exist" only when there is no
+    /// directory; a corrupt state.json is an error naming the file.
+    pub fn find(root: &Path, id: &str) -> Result<Found> {
         validate_id(id)?;
-        let p = dir(root, id).join("state.json");
-        let data = match std::fs::read(&p) {
-            Ok(d) => d,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotExist(id.into())),
-            Err(e) => return Err(Error::io(&p, e)),
-        };
-        serde_json::from_slice(&data).map_err(|e| Error::Other(format!("{}: corrupt state: {e}", p.display())))
+        let d = dir(root, id);
+        let p = d.join("state.json");
+        match std::fs::read(&p) {
+            Ok(data) => serde_json::from_slice(&data)
+                .map(|s| Found::State(Box::new(s)))
+                .map_err(|e| Error::Other(format!("{}: corrupt state: {e}", p.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if d.is_dir() {
+                    Ok(Found::Bare)
+                } else {
+                    Err(Error::NotExist(id.into()))
+                }
+            }
+            Err(e) => Err(Error::io(&p, e)),
+        }
+    }
+
+    /// The state of a container, a directory without state.json shown as
+    /// what is known of it.
+    pub fn load(root: &Path, id: &str) -> Result<State> {
+        match State::find(root, id)? {
+            Found::State(s) => Ok(*s),
+            Found::Bare => Ok(State { id: id.to_string(), ..Default::default() }),
+        }
     }
 
     /// Is our process still alive (and not a zombie, and not a recycled pid)?
     pub fn alive(&self) -> bool {
-        self.pid > 0 && proc_start_time(self.pid).is_some_and(|(t, zombie)| t == self.husk.start_time && !zombie)
+        self.pid > 0 && proc_start_time(self.pid).is_some_and(|(t, zombie)| t == self.start_time && !zombie)
     }
 
-    pub fn status(&self) -> Status {
+    /// The status; `create_running` says whether a `create` holds the lock.
+    pub fn status_with(&self, create_running: bool) -> Status {
+        if !self.created_ok {
+            return if create_running { Status::Creating } else { Status::Stopped };
+        }
         if !self.alive() {
             return Status::Stopped;
         }
-        if crate::cgroups_glue::is_frozen(self) {
+        if self.cgroup.as_ref().is_some_and(|c| c.is_frozen()) {
             return Status::Paused;
         }
-        if self.husk.started {
+        if self.started {
             Status::Running
         } else {
             Status::Created
         }
     }
 
-    /// The OCI state JSON (what `state` prints and hooks read).
-    pub fn oci_json(&self, status: Status) -> serde_json::Value {
-        let mut v = serde_json::json!({
-            "ociVersion": self.oci_version,
-            "id": self.id,
-            "status": status.as_str(),
-            "bundle": self.bundle,
-            "rootfs": self.rootfs,
-            "created": self.created,
-            "owner": self.owner,
-        });
-        if status != Status::Stopped {
-            v["pid"] = self.pid.into();
-        } else {
-            v["pid"] = 0.into();
+    /// The status, for a caller that holds the lock (or does not care
+    /// about a concurrent create).
+    pub fn status(&self) -> Status {
+        self.status_with(false)
+    }
+
+    /// The state as runc prints it (`state`, `list --format json`).
+    pub fn container_state(&self, status: Status) -> ContainerState {
+        ContainerState {
+            oci_version: husk_oci::OCI_VERSION.into(),
+            id: self.id.clone(),
+            pid: if status == Status::Stopped { 0 } else { self.pid },
+            status,
+            bundle: self.bundle.clone(),
+            rootfs: self.rootfs.clone(),
+            created: self.created.clone(),
+            annotations: self.annotations.clone(),
+            owner: "root".into(),
         }
-        if !self.annotations.is_empty() {
-            v["annotations"] = serde_json::to_value(&self.annotations).unwrap_or_default();
+    }
+
+    /// The runtime spec's state, as hooks and the seccomp agent read it.
+    pub fn spec_state(&self, status: Status) -> SpecState {
+        SpecState {
+            oci_version: husk_oci::OCI_VERSION.into(),
+            id: self.id.clone(),
+            status,
+            pid: if status == Status::Stopped { 0 } else { self.pid },
+            bundle: self.bundle.clone(),
+            annotations: self.annotations.clone(),
         }
-        v
+    }
+
+    /// `spec_state` as JSON text.
+    pub fn spec_json(&self, status: Status) -> String {
+        serde_json::to_string(&self.spec_state(status)).unwrap_or_default()
     }
 }
 
@@ -228,27 +302,28 @@ pub fn now_rfc3339() -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_nanos()
-    )
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z", rem / 3600, rem % 3600 / 60, rem % 60, d.subsec_nanos())
 }
 
-/// Ids of every container under `root`, sorted.
+/// Ids of every container under `root` (every valid-id directory, with or
+/// without a state.json), sorted.
 pub fn list_ids(root: &Path) -> Vec<String> {
     let mut ids: Vec<String> = std::fs::read_dir(root)
         .map(|rd| {
             rd.flatten()
-                .filter(|e| e.path().join("state.json").exists())
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
                 .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|id| validate_id(id).is_ok())
                 .collect()
         })
         .unwrap_or_default();
     ids.sort();
     ids
+}
+
+/// The status of `id` for `state` and `list`, seeing a create in progress.
+pub fn status_of(root: &Path, st: &State) -> Status {
+    st.status_with(!st.created_ok && locked_by_other(root, &st.id))
 }
 
 #[cfg(test)]
@@ -277,5 +352,31 @@ mod tests {
     fn own_start_time() {
         let (t, z) = proc_start_time(std::process::id() as i32).unwrap();
         assert!(t > 0 && !z);
+    }
+
+    #[test]
+    fn bare_and_corrupt_directories() {
+        let root = std::env::temp_dir().join(format!("husk-state-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("bare")).unwrap();
+        assert!(matches!(State::find(&root, "bare").unwrap(), Found::Bare));
+        assert_eq!(status_of(&root, &State::load(&root, "bare").unwrap()), Status::Stopped);
+        assert_eq!(State::load(&root, "bare").unwrap().status(), Status::Stopped);
+        assert!(matches!(State::find(&root, "none"), Err(Error::NotExist(_))));
+        {
+            let _l = create_dir(&root, "busy").unwrap();
+            assert!(matches!(create_dir(&root, "busy"), Err(Error::Exists(_))));
+            assert!(matches!(State::find(&root, "busy").unwrap(), Found::Bare));
+            assert_eq!(status_of(&root, &State::load(&root, "busy").unwrap()), Status::Creating);
+        }
+        std::fs::write(root.join("bare/state.json"), b"{not json").unwrap();
+        let e = State::find(&root, "bare").err().unwrap().to_string();
+        assert!(e.contains("corrupt state") && e.contains("bare/state.json"), "{e}");
+        assert_eq!(list_ids(&root), ["bare", "busy"]);
+        let mode = |p: &Path| std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions()) & 0o777;
+        assert_eq!(mode(&root.join("busy")), 0o711);
+        write_atomic(&root.join("busy/state.json"), b"{}").unwrap();
+        assert_eq!(mode(&root.join("busy/state.json")), 0o600);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -1,8 +1,8 @@
 // Shared by both fuzz targets: check a compiled program with the BPF
 // interpreter against the reference semantics for a few calls.
 
-use crate::seccomp::interp::{self, Data};
-use crate::seccomp::{self, reference, Arch, Seccomp};
+use husk_seccomp::interp::{self, Data};
+use husk_seccomp::{self as seccomp, reference, Arch, Seccomp};
 
 /// Compiles `s` for both arches; every program that compiles must run to a
 /// `ret` and agree with the reference for calls derived from `seed`.

@@ -4,9 +4,7 @@
 #![no_main]
 
 mod common;
-#[allow(dead_code, unused_imports)]
-#[path = "../../src/seccomp/mod.rs"]
-mod seccomp;
+use husk_seccomp as seccomp;
 
 use libfuzzer_sys::fuzz_target;
 use seccomp::{ArgRule, Seccomp, SyscallRule};

@@ -1,0 +1,101 @@
+//! `spec` (a default config.json, like `runc spec`), `features`, and the
+//! checkpoint/restore commands husk leaves out.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::{flag, Args, Command, Global};
+use crate::error::{Error, Result};
+
+pub const SPEC: Command = Command {
+    name: "spec",
+    about: "create a new specification file",
+    args: "",
+    flags: &[
+        flag(&["bundle", "b"], true, "path to the root of the bundle directory"),
+        flag(&["rootless"], false, "generate a configuration for a rootless container"),
+    ],
+    stop_at_arg: false,
+    run: spec,
+};
+
+pub const FEATURES: Command =
+    Command { name: "features", about: "show the enabled features", args: "", flags: &[], stop_at_arg: false, run: show_features };
+
+pub const CHECKPOINT: Command = Command {
+    name: "checkpoint",
+    about: "not supported: checkpoint a running container (CRIU)",
+    args: "<container-id>",
+    flags: &[],
+    stop_at_arg: false,
+    run: no_criu,
+};
+
+pub const RESTORE: Command = Command {
+    name: "restore",
+    about: "not supported: restore a container from a previous checkpoint (CRIU)",
+    args: "<container-id>",
+    flags: &[],
+    stop_at_arg: false,
+    run: no_criu,
+};
+
+fn no_criu(_: &Global, _: &Args) -> Result<i32> {
+    Err(Error::Usage("checkpoint/restore (CRIU) is not supported by husk".into()))
+}
+
+/// husk's default config: husk-oci's, with Docker's seccomp profile.
+pub fn default_config(rootless: bool) -> Value {
+    let mut c = husk_oci::defaults::config(rootless);
+    c["linux"]["seccomp"] = serde_json::to_value(husk_seccomp::default_profile()).unwrap_or(Value::Null);
+    c
+}
+
+fn spec(_: &Global, a: &Args) -> Result<i32> {
+    if !a.pos.is_empty() {
+        return Err(Error::Usage("spec takes no arguments".into()));
+    }
+    write(Path::new(a.get("bundle").unwrap_or(".")), a.has("rootless"))?;
+    Ok(0)
+}
+
+fn show_features(_: &Global, a: &Args) -> Result<i32> {
+    if !a.pos.is_empty() {
+        return Err(Error::Usage("features takes no arguments".into()));
+    }
+    println!("{}", serde_json::to_string_pretty(&features()).unwrap_or_default());
+    Ok(0)
+}
+
+/// Writes `bundle/config.json` (never over an existing one).
+pub fn write(bundle: &Path, rootless: bool) -> Result<()> {
+    let p = bundle.join("config.json");
+    if p.exists() {
+        return Err(Error::Other(format!("{}: already exists; remove it first", p.display())));
+    }
+    let data = serde_json::to_vec_pretty(&default_config(rootless)).map_err(|e| Error::Other(e.to_string()))?;
+    crate::state::write_atomic_mode(&p, &data, 0o644)
+}
+
+/// runtime-spec features.md: what this build supports.
+pub fn features() -> Value {
+    let mut f = serde_json::json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": husk_oci::OCI_VERSION,
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+        "mountOptions": crate::child::mounts::known_options(),
+        "linux": {
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
+            "capabilities": husk_oci::names::CAPABILITIES.to_vec(),
+            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
+            "apparmor": {"enabled": false},
+            "selinux": {"enabled": false},
+            "intelRdt": {"enabled": false},
+            "mountExtensions": {"idmap": {"enabled": false}}
+        },
+        "annotations": {"io.github.husk.version": env!("CARGO_PKG_VERSION")}
+    });
+    f["linux"]["seccomp"] = husk_seccomp::features_json();
+    f
+}
