@@ -86,7 +86,11 @@ pub struct Options {
 pub enum Parsed {
     Run(Options),
     /// `husk-init ctl CMD [NAME]`.
-    Ctl { socket: &'static [u8], cmd: &'static [u8], name: &'static [u8] },
+    Ctl {
+        socket: &'static [u8],
+        cmd: &'static [u8],
+        name: &'static [u8],
+    },
     /// -h, -l, --version: already printed; exit 0.
     Done,
 }
@@ -111,7 +115,11 @@ pub fn parse_seconds(s: &[u8]) -> Option<u64> {
         Some(i) => (&s[..i], &s[i + 1..]),
         None => (s, &b""[..]),
     };
-    let i = if int.is_empty() && !frac.is_empty() { 0 } else { parse_u32(int)? } as u64;
+    let i = if int.is_empty() && !frac.is_empty() {
+        0
+    } else {
+        parse_u32(int)?
+    } as u64;
     let mut ms = 0u64;
     let mut scale = 100;
     for &b in frac.iter().take(3) {
@@ -198,10 +206,17 @@ pub fn parse(args: Args) -> Result<Parsed, CliError> {
             } else if takes("--rewrite") {
                 let v = value("--rewrite")?;
                 let bad = CliError::Invalid("--rewrite", v);
-                let p = v.iter().position(|&b| b == b':').ok_or(CliError::Invalid("--rewrite", v))?;
+                let p = v
+                    .iter()
+                    .position(|&b| b == b':')
+                    .ok_or(CliError::Invalid("--rewrite", v))?;
                 let from = signals::parse(&v[..p]).ok_or(CliError::Invalid("--rewrite", v))?;
                 let to_s = &v[p + 1..];
-                let to = if to_s == b"0" { 0 } else { signals::parse(to_s).ok_or(bad)? };
+                let to = if to_s == b"0" {
+                    0
+                } else {
+                    signals::parse(to_s).ok_or(bad)?
+                };
                 o.rewrite[from as usize] = to as i8;
             } else if takes("--on-exit") {
                 let v = value("--on-exit")?;
@@ -255,7 +270,9 @@ pub fn parse(args: Args) -> Result<Parsed, CliError> {
                     if c == b'p' {
                         o.pdeathsig = signals::parse(v).ok_or(CliError::Invalid("-p", v))?;
                     } else {
-                        let n = parse_u32(v).filter(|n| *n <= 255).ok_or(CliError::Invalid("-e", v))?;
+                        let n = parse_u32(v)
+                            .filter(|n| *n <= 255)
+                            .ok_or(CliError::Invalid("-e", v))?;
                         o.expect[(n / 32) as usize] |= 1 << (n % 32);
                     }
                 }
@@ -283,7 +300,11 @@ fn parse_ctl(args: Args) -> Result<Parsed, CliError> {
         return Err(CliError::Ctl(usage));
     }
     let cmd = args.get(i);
-    let name = if i + 1 < args.len() { args.get(i + 1) } else { b"" };
+    let name = if i + 1 < args.len() {
+        args.get(i + 1)
+    } else {
+        b""
+    };
     let ok = match cmd {
         b"status" => i + 2 >= args.len(),
         b"start" | b"stop" | b"restart" => !name.is_empty() && i + 2 == args.len(),

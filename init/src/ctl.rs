@@ -70,7 +70,10 @@ pub fn client(socket: &'static [u8], cmd: &[u8], name: &[u8]) -> c_int {
         }
     }
     if first {
-        logger::out(2, format_args!("husk-init: ctl: {}: no reply\n", Show(socket)));
+        logger::out(
+            2,
+            format_args!("husk-init: ctl: {}: no reply\n", Show(socket)),
+        );
         code = 1;
     }
     sys::close(fd);

@@ -20,7 +20,10 @@ pub struct Line {
 
 impl Line {
     pub const fn new() -> Line {
-        Line { buf: [0; 512], n: 0 }
+        Line {
+            buf: [0; 512],
+            n: 0,
+        }
     }
     pub fn bytes(&self) -> &[u8] {
         &self.buf[..self.n]

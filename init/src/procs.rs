@@ -12,7 +12,9 @@ fn ppid_of(pid: Pid) -> Option<Pid> {
     let s = sys::read_file(path.cstr(), &mut buf).ok()?;
     // "pid (comm) S ppid ..." — comm may hold spaces and parentheses.
     let close = s.iter().rposition(|&b| b == b')')?;
-    let mut f = s[close + 1..].split(|&b| b == b' ').filter(|x| !x.is_empty());
+    let mut f = s[close + 1..]
+        .split(|&b| b == b' ')
+        .filter(|x| !x.is_empty());
     f.next()?;
     let p = crate::cli::parse_u32(f.next()?)?;
     Some(p as Pid)

@@ -101,16 +101,39 @@ impl fmt::Display for LoadError {
             LoadError::TooMany(d) => write!(f, "{}: more than {} services", Show(d), MAX),
             LoadError::TooLong(d, n) => write!(f, "{}/{}: name or path too long", Show(d), Show(n)),
             LoadError::Empty(d, n) => {
-                write!(f, "{}/{}: neither an executable run nor config.json + rootfs/", Show(d), Show(n))
+                write!(
+                    f,
+                    "{}/{}: neither an executable run nor config.json + rootfs/",
+                    Show(d),
+                    Show(n)
+                )
             }
-            LoadError::NotExecutable(d, n) => write!(f, "{}/{}/run: not executable", Show(d), Show(n)),
+            LoadError::NotExecutable(d, n) => {
+                write!(f, "{}/{}/run: not executable", Show(d), Show(n))
+            }
             LoadError::BadRestart(d, n) => {
-                write!(f, "{}/{}/restart: expected always, on-failure or never", Show(d), Show(n))
+                write!(
+                    f,
+                    "{}/{}/restart: expected always, on-failure or never",
+                    Show(d),
+                    Show(n)
+                )
             }
             LoadError::UnknownAfter(d, n, m) => {
-                write!(f, "{}/{}/after: no service named {}", Show(d), Show(n), Show(m))
+                write!(
+                    f,
+                    "{}/{}/after: no service named {}",
+                    Show(d),
+                    Show(n),
+                    Show(m)
+                )
             }
-            LoadError::Cycle(d, n) => write!(f, "{}/{}/after: services start after each other in a cycle", Show(d), Show(n)),
+            LoadError::Cycle(d, n) => write!(
+                f,
+                "{}/{}/after: services start after each other in a cycle",
+                Show(d),
+                Show(n)
+            ),
         }
     }
 }
@@ -128,8 +151,14 @@ pub fn path(dir: &[u8], name: &[u8], file: &[u8]) -> Option<Path> {
 }
 
 fn trim(s: &[u8]) -> &[u8] {
-    let a = s.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(s.len());
-    let b = s.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(a, |i| i + 1);
+    let a = s
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(s.len());
+    let b = s
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(a, |i| i + 1);
     &s[a..b]
 }
 
@@ -147,9 +176,12 @@ pub fn parse_restart(s: &[u8]) -> Option<Restart> {
 /// there is no heap to box them on.)
 #[allow(clippy::result_large_err)]
 #[inline(never)]
-pub fn load(dir: &'static [u8]) -> Result<(heapless::Vec<Service, MAX>, heapless::Vec<u8, MAX>), LoadError> {
+pub fn load(
+    dir: &'static [u8],
+) -> Result<(heapless::Vec<Service, MAX>, heapless::Vec<u8, MAX>), LoadError> {
     let dpath: Path = CBuf::of(&[dir]).ok_or(LoadError::Dir(dir, Errno(libc::ENAMETOOLONG)))?;
-    let fd = sys::open(dpath.cstr(), libc::O_RDONLY | libc::O_DIRECTORY, 0).map_err(|e| LoadError::Dir(dir, e))?;
+    let fd = sys::open(dpath.cstr(), libc::O_RDONLY | libc::O_DIRECTORY, 0)
+        .map_err(|e| LoadError::Dir(dir, e))?;
     let mut names: heapless::Vec<Name, MAX> = heapless::Vec::new();
     let mut err = None;
     let r = sys::each_dirent(fd, |n, _| {
@@ -157,10 +189,15 @@ pub fn load(dir: &'static [u8]) -> Result<(heapless::Vec<Service, MAX>, heapless
             return;
         }
         let Ok(name) = Name::from_slice(n) else {
-            err = Some(LoadError::TooLong(dir, Name::from_slice(&n[..NAME_MAX]).unwrap_or_default()));
+            err = Some(LoadError::TooLong(
+                dir,
+                Name::from_slice(&n[..NAME_MAX]).unwrap_or_default(),
+            ));
             return;
         };
-        let is_dir = path(dir, n, b"").and_then(|p| sys::stat(p.cstr()).ok()).is_some_and(|s| s.is_dir());
+        let is_dir = path(dir, n, b"")
+            .and_then(|p| sys::stat(p.cstr()).ok())
+            .is_some_and(|s| s.is_dir());
         if is_dir && names.push(name).is_err() {
             err = Some(LoadError::TooMany(dir));
         }
@@ -229,11 +266,21 @@ pub fn load(dir: &'static [u8]) -> Result<(heapless::Vec<Service, MAX>, heapless
     // `after` files: names separated by white space.
     for i in 0..svcs.len() {
         let mut buf = [0u8; 1024];
-        let p = path(dir, &svcs[i].name, b"after").ok_or_else(|| LoadError::TooLong(dir, svcs[i].name.clone()))?;
-        let Ok(text) = sys::read_file(p.cstr(), &mut buf) else { continue };
-        for w in text.split(|b| b.is_ascii_whitespace()).filter(|w| !w.is_empty()) {
+        let p = path(dir, &svcs[i].name, b"after")
+            .ok_or_else(|| LoadError::TooLong(dir, svcs[i].name.clone()))?;
+        let Ok(text) = sys::read_file(p.cstr(), &mut buf) else {
+            continue;
+        };
+        for w in text
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|w| !w.is_empty())
+        {
             let Some(j) = svcs.iter().position(|s| s.name.as_slice() == w) else {
-                return Err(LoadError::UnknownAfter(dir, svcs[i].name.clone(), Name::from_slice(&w[..w.len().min(NAME_MAX)]).unwrap_or_default()));
+                return Err(LoadError::UnknownAfter(
+                    dir,
+                    svcs[i].name.clone(),
+                    Name::from_slice(&w[..w.len().min(NAME_MAX)]).unwrap_or_default(),
+                ));
             };
             if !svcs[i].after.contains(&(j as u8)) {
                 let _ = svcs[i].after.push(j as u8);
@@ -249,7 +296,12 @@ fn start_order(svcs: &[Service]) -> Result<heapless::Vec<u8, MAX>, usize> {
     // 0 = unvisited, 1 = on the current path, 2 = placed.
     let mut mark = [0u8; MAX];
     let mut order = heapless::Vec::new();
-    fn visit(i: usize, svcs: &[Service], mark: &mut [u8; MAX], order: &mut heapless::Vec<u8, MAX>) -> Result<(), usize> {
+    fn visit(
+        i: usize,
+        svcs: &[Service],
+        mark: &mut [u8; MAX],
+        order: &mut heapless::Vec<u8, MAX>,
+    ) -> Result<(), usize> {
         match mark[i] {
             2 => return Ok(()),
             1 => return Err(i),

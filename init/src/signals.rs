@@ -41,15 +41,26 @@ const NAMES: &[(&str, c_int)] = &[
 pub fn parse(s: &[u8]) -> Option<c_int> {
     if !s.is_empty() && s.iter().all(u8::is_ascii_digit) {
         let n = crate::cli::parse_u32(s)?;
-        return if (1..=64).contains(&n) { Some(n as c_int) } else { None };
+        return if (1..=64).contains(&n) {
+            Some(n as c_int)
+        } else {
+            None
+        };
     }
     let bare = s.strip_prefix(b"SIG").unwrap_or(s);
-    NAMES.iter().find(|(n, _)| n.as_bytes() == bare).map(|(_, v)| *v)
+    NAMES
+        .iter()
+        .find(|(n, _)| n.as_bytes() == bare)
+        .map(|(_, v)| *v)
 }
 
 /// `TERM` for 15; `""` for numbers without a name (real-time signals).
 pub fn name(sig: c_int) -> &'static str {
-    NAMES.iter().find(|(_, v)| *v == sig).map(|(n, _)| *n).unwrap_or("")
+    NAMES
+        .iter()
+        .find(|(_, v)| *v == sig)
+        .map(|(n, _)| *n)
+        .unwrap_or("")
 }
 
 /// A signal for log lines: `SIGTERM` or `signal 40`.

@@ -224,7 +224,9 @@ impl Sup<'_> {
             let i = self.order[k] as usize;
             let s = &self.svcs[i];
             match s.state {
-                State::Pending if self.shutdown.is_none() && self.deps_started(i) => self.start(i, now),
+                State::Pending if self.shutdown.is_none() && self.deps_started(i) => {
+                    self.start(i, now)
+                }
                 State::Backoff if now >= s.deadline => {
                     if self.shutdown.is_none() && s.want {
                         self.start(i, now);
@@ -233,7 +235,10 @@ impl Sup<'_> {
                     }
                 }
                 State::Stopping if now >= s.deadline && !s.killed => {
-                    crate::warn!("{}: still running after the grace period: SIGKILL", Show(&s.name));
+                    crate::warn!(
+                        "{}: still running after the grace period: SIGKILL",
+                        Show(&s.name)
+                    );
                     let pid = s.pid;
                     if sys::kill(-pid, libc::SIGKILL).is_err() {
                         let _ = sys::kill(pid, libc::SIGKILL);
@@ -281,7 +286,9 @@ impl Sup<'_> {
         let o = self.o;
         let s = &self.svcs[i];
         let cleanup = s.bundle && !s.cleaned;
-        let Some(sdir) = services::path(self.dir, &s.name, b"") else { return };
+        let Some(sdir) = services::path(self.dir, &s.name, b"") else {
+            return;
+        };
         let name = CBuf::<{ services::NAME_MAX + 1 }>::of(&[&s.name]).unwrap_or(CBuf::new());
         let husk = CBuf::<256>::of(&[o.husk]).unwrap_or(CBuf::new());
         let root = CBuf::<256>::of(&[o.husk_root]).unwrap_or(CBuf::new());
@@ -290,11 +297,32 @@ impl Sup<'_> {
         let argv: [*const c_char; 8] = if !s.bundle {
             [c(c"./run"), null, null, null, null, null, null, null]
         } else if cleanup {
-            [c(husk.cstr()), c(c"--root"), c(root.cstr()), c(c"delete"), c(c"--force"), c(name.cstr()), null, null]
+            [
+                c(husk.cstr()),
+                c(c"--root"),
+                c(root.cstr()),
+                c(c"delete"),
+                c(c"--force"),
+                c(name.cstr()),
+                null,
+                null,
+            ]
         } else {
-            [c(husk.cstr()), c(c"--root"), c(root.cstr()), c(c"run"), c(c"--bundle"), c(sdir.cstr()), c(name.cstr()), null]
+            [
+                c(husk.cstr()),
+                c(c"--root"),
+                c(root.cstr()),
+                c(c"run"),
+                c(c"--bundle"),
+                c(sdir.cstr()),
+                c(name.cstr()),
+                null,
+            ]
         };
-        let group = Group::Session { cwd: sdir.bytes(), quiet: cleanup };
+        let group = Group::Session {
+            cwd: sdir.bytes(),
+            quiet: cleanup,
+        };
         // SAFETY: argv is NULL-terminated and its strings live on this stack
         // frame until spawn returns in the parent.
         let r = unsafe { spawn::spawn(argv.as_ptr(), &self.restore, group) };
@@ -319,7 +347,12 @@ impl Sup<'_> {
             Err(e) => {
                 s.failures += 1;
                 let d = backoff_ms(s.failures);
-                crate::error!("{}: fork failed: {}; retrying in {} ms", Show(&s.name), e, d);
+                crate::error!(
+                    "{}: fork failed: {}; retrying in {} ms",
+                    Show(&s.name),
+                    e,
+                    d
+                );
                 s.state = State::Backoff;
                 s.deadline = now + d;
             }
@@ -404,7 +437,9 @@ impl Sup<'_> {
     /// Answers one control connection.
     fn serve(&mut self, fd: c_int) {
         let mut buf = [0u8; 256];
-        let Some(n) = ctl::read_request(fd, &mut buf) else { return };
+        let Some(n) = ctl::read_request(fd, &mut buf) else {
+            return;
+        };
         let mut words = buf[..n].split(|&b| b == b' ').filter(|w| !w.is_empty());
         let cmd = words.next().unwrap_or(b"");
         let name = words.next().unwrap_or(b"");

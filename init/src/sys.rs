@@ -157,7 +157,15 @@ pub fn tcsetpgrp(fd: c_int, pgrp: Pid) -> R<()> {
 pub fn prctl(op: c_int, arg: libc::c_ulong) -> R<c_int> {
     // SAFETY: the options we use take an integer argument (or a pointer to an
     // int for PR_GET_*, see `subreaper`).
-    check(unsafe { libc::prctl(op, arg, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) })
+    check(unsafe {
+        libc::prctl(
+            op,
+            arg,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    })
 }
 
 pub fn is_subreaper() -> bool {
@@ -366,7 +374,11 @@ pub fn stat(path: &CStr) -> R<Stat> {
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
     // SAFETY: valid C string and out pointer.
     check(unsafe { libc::stat(path.as_ptr(), &mut st) })?;
-    Ok(Stat { dev: st.st_dev as u64, ino: st.st_ino as u64, mode: st.st_mode as u32 })
+    Ok(Stat {
+        dev: st.st_dev as u64,
+        ino: st.st_ino as u64,
+        mode: st.st_mode as u32,
+    })
 }
 
 pub fn exists(path: &CStr) -> bool {
@@ -435,7 +447,11 @@ pub fn now_ms() -> u64 {
 /// poll(2) on up to 2 fds for input; timeout -1 waits forever. Returns the
 /// readiness of each fd.
 pub fn poll_in(fds: &[c_int], timeout_ms: c_int) -> R<[bool; 2]> {
-    let mut p = [libc::pollfd { fd: -1, events: libc::POLLIN, revents: 0 }; 2];
+    let mut p = [libc::pollfd {
+        fd: -1,
+        events: libc::POLLIN,
+        revents: 0,
+    }; 2];
     for (i, fd) in fds.iter().enumerate().take(2) {
         p[i].fd = *fd;
     }
@@ -452,17 +468,35 @@ pub fn poll_in(fds: &[c_int], timeout_ms: c_int) -> R<[bool; 2]> {
 }
 
 pub fn sleep_ms(ms: u64) {
-    let ts = libc::timespec { tv_sec: (ms / 1000) as _, tv_nsec: ((ms % 1000) * 1_000_000) as _ };
+    let ts = libc::timespec {
+        tv_sec: (ms / 1000) as _,
+        tv_nsec: ((ms % 1000) * 1_000_000) as _,
+    };
     // SAFETY: valid timespec; the remainder pointer may be null.
     unsafe { libc::nanosleep(&ts, core::ptr::null_mut()) };
 }
 
 // ---- system ----------------------------------------------------------------
 
-pub fn mount(src: Option<&CStr>, target: &CStr, fstype: Option<&CStr>, flags: libc::c_ulong, data: Option<&CStr>) -> R<()> {
+pub fn mount(
+    src: Option<&CStr>,
+    target: &CStr,
+    fstype: Option<&CStr>,
+    flags: libc::c_ulong,
+    data: Option<&CStr>,
+) -> R<()> {
     let p = |c: Option<&CStr>| c.map_or(core::ptr::null(), CStr::as_ptr);
     // SAFETY: valid C strings or null, as mount(2) allows.
-    check(unsafe { libc::mount(p(src), target.as_ptr(), p(fstype), flags, p(data).cast::<c_void>()) }).map(drop)
+    check(unsafe {
+        libc::mount(
+            p(src),
+            target.as_ptr(),
+            p(fstype),
+            flags,
+            p(data).cast::<c_void>(),
+        )
+    })
+    .map(drop)
 }
 
 pub fn umount(target: &CStr, flags: c_int) -> R<()> {
@@ -545,12 +579,28 @@ pub fn listen_unix(path: &[u8]) -> R<c_int> {
 /// receive timeouts so a stuck client cannot hold up the supervisor.
 pub fn accept(fd: c_int) -> R<c_int> {
     // SAFETY: null address pointers are allowed.
-    let c = check(unsafe { libc::accept4(fd, core::ptr::null_mut(), core::ptr::null_mut(), libc::SOCK_CLOEXEC) })?;
-    let tv = libc::timeval { tv_sec: 1, tv_usec: 0 };
+    let c = check(unsafe {
+        libc::accept4(
+            fd,
+            core::ptr::null_mut(),
+            core::ptr::null_mut(),
+            libc::SOCK_CLOEXEC,
+        )
+    })?;
+    let tv = libc::timeval {
+        tv_sec: 1,
+        tv_usec: 0,
+    };
     for opt in [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO] {
         // SAFETY: tv is a valid timeval of the given size.
         unsafe {
-            libc::setsockopt(c, libc::SOL_SOCKET, opt, (&tv as *const libc::timeval).cast(), core::mem::size_of::<libc::timeval>() as libc::socklen_t)
+            libc::setsockopt(
+                c,
+                libc::SOL_SOCKET,
+                opt,
+                (&tv as *const libc::timeval).cast(),
+                core::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            )
         };
     }
     Ok(c)
