@@ -4,6 +4,7 @@
 
 use crate::signals;
 use crate::sys;
+use crate::text::parse_u32;
 use core::ffi::{c_char, c_int, CStr};
 use core::fmt;
 
@@ -93,20 +94,6 @@ pub enum Parsed {
     },
     /// -h, -l, --version: already printed; exit 0.
     Done,
-}
-
-pub fn parse_u32(s: &[u8]) -> Option<u32> {
-    if s.is_empty() || s.len() > 9 {
-        return None;
-    }
-    let mut n: u32 = 0;
-    for &b in s {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        n = n * 10 + (b - b'0') as u32;
-    }
-    Some(n)
 }
 
 /// Seconds, with an optional fraction (`2`, `0.5`), as milliseconds.

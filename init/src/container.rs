@@ -4,7 +4,7 @@
 use crate::cli::{Args, Options};
 use crate::logger::Show;
 use crate::signals::{self, Sig};
-use crate::spawn::{self, Group, Restore};
+use crate::spawn::{self, Group};
 use crate::sys;
 use crate::{notice, power, procs};
 
@@ -17,13 +17,7 @@ pub const MACHINE_GRACE_MS: u64 = 5000;
 pub fn run(o: &Options, args: Args) -> i32 {
     let machine = power::is_machine_pid1();
     let pid1 = sys::getpid() == 1;
-    let set = signals::blocked_set();
-    let restore = match (|| -> sys::R<Restore> {
-        let mask = sys::set_sigmask(&set)?;
-        let ttin = sys::set_sigaction(libc::SIGTTIN, true)?;
-        let ttou = sys::set_sigaction(libc::SIGTTOU, true)?;
-        Ok(Restore { mask, ttin, ttou })
-    })() {
+    let (set, restore) = match signals::setup() {
         Ok(r) => r,
         Err(e) => {
             crate::error!("Failed to configure signals: {}", e);

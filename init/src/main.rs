@@ -21,6 +21,7 @@ mod signals;
 mod spawn;
 mod supervise;
 mod sys;
+mod text;
 
 use core::ffi::{c_char, c_int};
 
@@ -57,7 +58,7 @@ fn env_verbosity() -> Option<i32> {
     let v = sys::getenv(c"TINI_VERBOSITY")?;
     // atoi-like, as tini does.
     let digits = v.iter().take_while(|b| b.is_ascii_digit()).count();
-    Some(cli::parse_u32(&v[..digits]).unwrap_or(0) as i32)
+    Some(text::parse_u32(&v[..digits]).unwrap_or(0) as i32)
 }
 
 fn real_main(args: cli::Args) -> c_int {

@@ -7,7 +7,11 @@ use core::ffi::c_int;
 /// Parent pid of `pid` from /proc/PID/stat.
 fn ppid_of(pid: Pid) -> Option<Pid> {
     let mut nb = [0u8; 20];
-    let path = sys::CBuf::<48>::of(&[b"/proc/", fmt_u64(pid as u64, &mut nb), b"/stat"])?;
+    let path = sys::CBuf::<48>::of(&[
+        b"/proc/",
+        crate::text::fmt_u64(pid as u64, &mut nb),
+        b"/stat",
+    ])?;
     let mut buf = [0u8; 512];
     let s = sys::read_file(path.cstr(), &mut buf).ok()?;
     // "pid (comm) S ppid ..." — comm may hold spaces and parentheses.
@@ -16,7 +20,7 @@ fn ppid_of(pid: Pid) -> Option<Pid> {
         .split(|&b| b == b' ')
         .filter(|x| !x.is_empty());
     f.next()?;
-    let p = crate::cli::parse_u32(f.next()?)?;
+    let p = crate::text::parse_u32(f.next()?)?;
     Some(p as Pid)
 }
 
@@ -49,7 +53,7 @@ pub fn signal_rest(sig: c_int) -> usize {
         return 0;
     };
     let _ = sys::each_dirent(fd, |name, _| {
-        if let Some(pid) = crate::cli::parse_u32(name) {
+        if let Some(pid) = crate::text::parse_u32(name) {
             let pid = pid as Pid;
             if pid != me && descends_from(pid, me) && sys::kill(pid, sig).is_ok() {
                 count += 1;
@@ -105,18 +109,4 @@ pub fn terminate_rest(sfd: c_int, grace_ms: u64, mut on_exit: impl FnMut(Pid, i3
             let _ = sys::read_signals(sfd, &mut sigs);
         }
     }
-}
-
-/// Decimal digits of `n` in `buf`.
-pub fn fmt_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    &buf[i..]
 }

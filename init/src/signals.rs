@@ -1,6 +1,8 @@
-//! Signal names and the signal sets husk-init blocks.
+//! Signal names, the signal set husk-init blocks, and the one setup both
+//! modes do before their first fork.
 
-use crate::sys::SigSet;
+use crate::spawn::Restore;
+use crate::sys::{self, SigSet};
 use core::ffi::c_int;
 
 const NAMES: &[(&str, c_int)] = &[
@@ -40,7 +42,7 @@ const NAMES: &[(&str, c_int)] = &[
 /// Parses `SIGTERM`, `TERM` or `15` (1..=64).
 pub fn parse(s: &[u8]) -> Option<c_int> {
     if !s.is_empty() && s.iter().all(u8::is_ascii_digit) {
-        let n = crate::cli::parse_u32(s)?;
+        let n = crate::text::parse_u32(s)?;
         return if (1..=64).contains(&n) {
             Some(n as c_int)
         } else {
@@ -93,6 +95,17 @@ pub fn blocked_set() -> SigSet {
         s.del(sig);
     }
     s
+}
+
+/// Blocks `blocked_set` (nothing can be lost: signals wait in the kernel
+/// until read from a signalfd) and ignores SIGTTIN / SIGTTOU. Returns the
+/// set, for the signalfd, and what a child gets back before exec.
+pub fn setup() -> sys::R<(SigSet, Restore)> {
+    let set = blocked_set();
+    let mask = sys::set_sigmask(&set)?;
+    let ttin = sys::set_sigaction(libc::SIGTTIN, true)?;
+    let ttou = sys::set_sigaction(libc::SIGTTOU, true)?;
+    Ok((set, Restore { mask, ttin, ttou }))
 }
 
 #[cfg(test)]

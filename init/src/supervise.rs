@@ -59,13 +59,7 @@ pub fn run(o: &Options, machine: bool) -> c_int {
             return 1;
         }
     };
-    let set = signals::blocked_set();
-    let restore = match (|| -> sys::R<Restore> {
-        let mask = sys::set_sigmask(&set)?;
-        let ttin = sys::set_sigaction(libc::SIGTTIN, true)?;
-        let ttou = sys::set_sigaction(libc::SIGTTOU, true)?;
-        Ok(Restore { mask, ttin, ttou })
-    })() {
+    let (set, restore) = match signals::setup() {
         Ok(r) => r,
         Err(e) => {
             logger::out(2, format_args!("husk-init: configuring signals: {}\n", e));
