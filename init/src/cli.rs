@@ -62,7 +62,7 @@ impl fmt::Display for CliError {
 }
 
 pub struct Options {
-    pub verbose: i32,
+    pub verbose: u32,
     pub subreaper: bool,
     pub pdeathsig: c_int,
     pub warn_reap: bool,
@@ -78,6 +78,8 @@ pub struct Options {
     pub services: Option<&'static [u8]>,
     pub boot: bool,
     pub ctl: &'static [u8],
+    /// --ctl-group: a group (name or gid) whose members may use ctl.
+    pub ctl_group: Option<&'static [u8]>,
     pub husk_root: &'static [u8],
     pub husk: &'static [u8],
     /// Index in argv of PROGRAM (== argc when none).
@@ -149,6 +151,7 @@ pub fn parse(args: Args) -> Result<Parsed, CliError> {
         services: None,
         boot: false,
         ctl: sys::getenv(c"HUSK_INIT_CTL").unwrap_or(DEFAULT_CTL),
+        ctl_group: None,
         husk_root: DEFAULT_HUSK_ROOT,
         husk: b"husk",
         program: args.len(),
@@ -214,6 +217,8 @@ pub fn parse(args: Args) -> Result<Parsed, CliError> {
                 o.boot = true;
             } else if takes("--ctl") {
                 o.ctl = value("--ctl")?;
+            } else if takes("--ctl-group") {
+                o.ctl_group = Some(value("--ctl-group")?);
             } else if takes("--husk-root") {
                 o.husk_root = value("--husk-root")?;
             } else if takes("--husk") {
@@ -329,6 +334,7 @@ Command line options:\n\n\
 \x20 --services DIR: Supervise the services in DIR (appliance mode).\n\
 \x20 --boot: Mount /proc, /sys, /dev... and set the hostname first.\n\
 \x20 --ctl SOCKET: Control socket (default /run/husk-init.sock).\n\
+\x20 --ctl-group GROUP: Members of GROUP may use the control socket too.\n\
 \x20 --husk-root DIR: State root for container services (default /run/husk).\n\
 \x20 --husk PATH: The husk binary for container services (default: husk in PATH).\n\n\
 Environment variables:\n\n\

@@ -3,7 +3,7 @@
 
 use crate::cli::{Args, Options};
 use crate::logger::Show;
-use crate::signals::{self, Sig};
+use crate::signals::{self, Desc, Sig};
 use crate::spawn::{self, Group};
 use crate::sys;
 use crate::{notice, power, procs};
@@ -34,14 +34,14 @@ pub fn run(o: &Options, args: Args) -> i32 {
             crate::error!("Failed to register as child subreaper: {}", e);
             return 1;
         }
-        crate::debug!("Registered as child subreaper");
+        crate::trace!("Registered as child subreaper");
     }
     if !pid1 && !sys::is_subreaper() {
-        crate::logger::warn_always(format_args!(
+        crate::warn!(
             "husk-init is not running as PID 1 and isn't registered as a child subreaper.\n\
 Zombie processes will not be re-parented to husk-init, so zombie reaping won't work.\n\
 To fix the problem, use the -s option or set the environment variable TINI_SUBREAPER to register husk-init as a child subreaper, or run husk-init as PID 1."
-        ));
+        );
     }
 
     let argv = &args.argv[o.program..];
@@ -100,7 +100,7 @@ To fix the problem, use the -s option or set the environment variable TINI_SUBRE
                 crate::debug!("Dropping signal: '{}'", Sig(sig));
                 continue;
             }
-            crate::debug!("Passing signal: '{}'", Sig(to));
+            crate::debug!("Passing signal: '{}'", Desc(to));
             if let Err(e) = sys::kill(target, to) {
                 if e.0 == libc::ESRCH {
                     crate::warn!("Child was dead when forwarding signal");
@@ -110,13 +110,14 @@ To fix the problem, use the -s option or set the environment variable TINI_SUBRE
                 }
             }
         }
-        procs::reap(|pid, st| {
+        let more = procs::reap(|pid, st| {
+            crate::debug!("Reaped child with pid: '{}'", pid);
             if pid == child {
                 let c = spawn::status_code(st);
                 if libc::WIFSIGNALED(st) {
                     crate::info!(
                         "Main child exited with signal (with signal '{}')",
-                        Sig(libc::WTERMSIG(st))
+                        Desc(libc::WTERMSIG(st))
                     );
                 } else {
                     crate::info!("Main child exited normally (with status '{}')", c);
@@ -125,18 +126,22 @@ To fix the problem, use the -s option or set the environment variable TINI_SUBRE
                 let remapped = o.expect[(c / 32) as usize] & (1 << (c % 32)) != 0;
                 code = Some(if remapped { 0 } else { c });
             } else if o.warn_reap {
-                crate::logger::warn_always(format_args!("Reaped zombie process with pid={}", pid));
-            } else {
-                crate::debug!("Reaped child with pid: '{}'", pid);
+                crate::warn!("Reaped zombie process with pid={}", pid);
             }
         });
+        if more {
+            crate::trace!("No child to reap");
+        } else {
+            crate::trace!("No child to wait");
+        }
     }
+    crate::trace!("Exiting: child has exited");
     let code = code.unwrap_or(1);
 
     let warn = o.warn_reap;
     let reaped = |pid: sys::Pid, _st: i32| {
         if warn {
-            crate::logger::warn_always(format_args!("Reaped zombie process with pid={}", pid));
+            crate::warn!("Reaped zombie process with pid={}", pid);
         }
     };
     if let Some(g) = o.grace_ms {

@@ -80,33 +80,42 @@ pub fn reap(mut on_exit: impl FnMut(Pid, i32)) -> bool {
     }
 }
 
-/// SIGTERM to the rest, SIGKILL after `grace_ms`, and wait until no child
-/// is left. `sfd` is our signalfd: SIGCHLD wakes us, other signals are
-/// dropped (we are already going down).
-pub fn terminate_rest(sfd: c_int, grace_ms: u64, mut on_exit: impl FnMut(Pid, i32)) {
-    signal_rest(libc::SIGTERM);
+/// SIGTERM and SIGCONT to the rest (a stopped process must run to act on
+/// the SIGTERM), SIGKILL after `grace_ms`, and wait until no child is left.
+/// `sfd` is our signalfd: SIGCHLD wakes us, other signals are dropped (we
+/// are already going down). Returns how many processes got the SIGTERM
+/// (for PID 1: 1 if any, 0 if none).
+pub fn terminate_rest(sfd: c_int, grace_ms: u64, mut on_exit: impl FnMut(Pid, i32)) -> usize {
+    if !reap(&mut on_exit) {
+        // No child at all: nothing can be left (an orphan would be ours).
+        return 0;
+    }
+    let count = signal_rest(libc::SIGTERM);
+    signal_rest(libc::SIGCONT);
     let deadline = sys::now_ms() + grace_ms;
     let mut sigs = [0; 16];
+    let mut wait = |ms: u64| {
+        let mut fds = [sys::PollFd::new(sfd, false)];
+        if let Ok(1) = sys::poll(&mut fds, ms.min(i32::MAX as u64) as i32) {
+            let _ = sys::read_signals(sfd, &mut sigs);
+        }
+    };
     loop {
         if !reap(&mut on_exit) {
-            return;
+            return count;
         }
         let now = sys::now_ms();
         if now >= deadline {
             break;
         }
-        if let Ok([true, _]) = sys::poll_in(&[sfd], (deadline - now).min(i32::MAX as u64) as i32) {
-            let _ = sys::read_signals(sfd, &mut sigs);
-        }
+        wait(deadline - now);
     }
     crate::warn!("grace period over: killing the remaining processes");
     loop {
         signal_rest(libc::SIGKILL);
         if !reap(&mut on_exit) {
-            return;
+            return count;
         }
-        if let Ok([true, _]) = sys::poll_in(&[sfd], 100) {
-            let _ = sys::read_signals(sfd, &mut sigs);
-        }
+        wait(100);
     }
 }

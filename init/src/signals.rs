@@ -77,6 +77,16 @@ impl core::fmt::Display for Sig {
     }
 }
 
+/// A signal described as the C library's strsignal() does (`Terminated`),
+/// which is what tini prints.
+pub struct Desc(pub c_int);
+
+impl core::fmt::Display for Desc {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        sys::strsignal(self.0, |s| f.write_str(s))
+    }
+}
+
 /// Every signal except the synchronous ones (faults must still kill us) and
 /// the terminal stop signals, which tini also leaves alone.
 pub fn blocked_set() -> SigSet {

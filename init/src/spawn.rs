@@ -57,7 +57,16 @@ pub unsafe fn spawn(
             // may take the terminal.
             if let Err(e) = sys::tcsetpgrp(0, sys::getpgrp()) {
                 if e.0 == libc::ENOTTY || e.0 == libc::ENXIO || e.0 == libc::EBADF {
-                    crate::debug!("tcsetpgrp failed: no tty (ok to proceed)");
+                    // tini's child prints this into stdio's buffer, which
+                    // exec discards unless stdout is a terminal (line
+                    // buffered): show it exactly when tini's is seen.
+                    if sys::isatty(1) {
+                        if e.0 == libc::ENXIO {
+                            crate::debug!("tcsetpgrp failed: no such device (ok to proceed)");
+                        } else {
+                            crate::debug!("tcsetpgrp failed: no tty (ok to proceed)");
+                        }
+                    }
                 } else {
                     crate::error!("tcsetpgrp failed: {}", e);
                     sys::exit_now(1);

@@ -149,6 +149,11 @@ pub fn setsid() -> R<Pid> {
     check(unsafe { libc::setsid() })
 }
 
+pub fn isatty(fd: c_int) -> bool {
+    // SAFETY: no memory is passed.
+    unsafe { libc::isatty(fd) == 1 }
+}
+
 pub fn tcsetpgrp(fd: c_int, pgrp: Pid) -> R<()> {
     // SAFETY: no memory is passed.
     check(unsafe { libc::tcsetpgrp(fd, pgrp) }).map(drop)
@@ -230,6 +235,15 @@ pub fn set_sigaction(sig: c_int, ignore: bool) -> R<SigAction> {
 pub fn restore_sigaction(sig: c_int, a: &SigAction) -> R<()> {
     // SAFETY: a.0 came from the kernel.
     check(unsafe { libc::sigaction(sig, &a.0, core::ptr::null_mut()) }).map(drop)
+}
+
+/// Calls `f` with strsignal(sig), the C library's description of `sig`.
+pub fn strsignal<T>(sig: c_int, f: impl FnOnce(&str) -> T) -> T {
+    // SAFETY: strsignal returns a NUL-terminated string that stays valid
+    // until the next strsignal call in this (the only) thread; it is used
+    // before this function returns.
+    let s = unsafe { CStr::from_ptr(libc::strsignal(sig)) };
+    f(s.to_str().unwrap_or("?"))
 }
 
 /// A (blocking, close-on-exec) signalfd for `set`.
@@ -408,6 +422,53 @@ pub fn symlink(target: &CStr, path: &CStr) -> R<()> {
     check(unsafe { libc::symlink(target.as_ptr(), path.as_ptr()) }).map(drop)
 }
 
+/// Calls `f(token)` for each token of the file open at `fd`, tokens being
+/// separated by the bytes for which `sep` is true. Reads in chunks into an
+/// N-byte buffer, so files of any length work; a token longer than N is
+/// passed cut to its first N bytes (once).
+pub fn each_token<const N: usize>(
+    fd: c_int,
+    sep: impl Fn(u8) -> bool,
+    mut f: impl FnMut(&[u8]),
+) -> R<()> {
+    let mut buf = [0u8; N];
+    let mut n = 0;
+    // Dropping the rest of a token that was passed cut.
+    let mut skip = false;
+    loop {
+        let k = read(fd, &mut buf[n..])?;
+        let eof = k == 0;
+        n += k;
+        let mut start = 0;
+        for i in 0..n {
+            if sep(buf[i]) {
+                if i > start && !skip {
+                    f(&buf[start..i]);
+                }
+                skip = false;
+                start = i + 1;
+            }
+        }
+        if eof {
+            if n > start && !skip {
+                f(&buf[start..n]);
+            }
+            return Ok(());
+        }
+        if start == 0 && n == N {
+            // One token fills the buffer.
+            if !skip {
+                f(&buf[..n]);
+            }
+            skip = true;
+            n = 0;
+        } else {
+            buf.copy_within(start..n, 0);
+            n -= start;
+        }
+    }
+}
+
 /// Calls `f(name)` for each entry of the directory open at `fd`
 /// (getdents64 into a stack buffer; no allocation).
 pub fn each_dirent(fd: c_int, mut f: impl FnMut(&[u8], u8)) -> R<()> {
@@ -444,27 +505,46 @@ pub fn now_ms() -> u64 {
     ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
 }
 
-/// poll(2) on up to 2 fds for input; timeout -1 waits forever. Returns the
-/// readiness of each fd.
-pub fn poll_in(fds: &[c_int], timeout_ms: c_int) -> R<[bool; 2]> {
-    let mut p = [libc::pollfd {
-        fd: -1,
-        events: libc::POLLIN,
-        revents: 0,
-    }; 2];
-    for (i, fd) in fds.iter().enumerate().take(2) {
-        p[i].fd = *fd;
+/// One entry of a poll(2) set.
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+pub struct PollFd(libc::pollfd);
+
+impl PollFd {
+    /// Waits for input, or for room to write; a negative fd is skipped.
+    pub fn new(fd: c_int, write: bool) -> PollFd {
+        let events = if write { libc::POLLOUT } else { libc::POLLIN };
+        PollFd(libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        })
     }
-    // SAFETY: p is a valid array of pollfd.
-    let r = unsafe { libc::poll(p.as_mut_ptr(), fds.len().min(2) as libc::nfds_t, timeout_ms) };
+    /// Ready for what it waits for, or hung up / in error.
+    pub fn ready(&self) -> bool {
+        self.0.fd >= 0 && self.0.revents != 0
+    }
+}
+
+/// poll(2); timeout -1 waits forever; EINTR counts as a timeout.
+pub fn poll(fds: &mut [PollFd], timeout_ms: c_int) -> R<usize> {
+    // SAFETY: PollFd is repr(transparent) over pollfd, so the slice is a
+    // valid array of fds.len() pollfd structs.
+    let r = unsafe {
+        libc::poll(
+            fds.as_mut_ptr().cast::<libc::pollfd>(),
+            fds.len() as libc::nfds_t,
+            timeout_ms,
+        )
+    };
     if r < 0 {
         let e = errno();
         if e.0 == libc::EINTR {
-            return Ok([false; 2]);
+            return Ok(0);
         }
         return Err(e);
     }
-    Ok([p[0].revents != 0, p[1].revents != 0])
+    Ok(r as usize)
 }
 
 pub fn sleep_ms(ms: u64) {
@@ -575,35 +655,83 @@ pub fn listen_unix(path: &[u8]) -> R<c_int> {
     Ok(fd)
 }
 
-/// accept(2) on a non-blocking listener; the connection gets 1 s send and
-/// receive timeouts so a stuck client cannot hold up the supervisor.
+/// accept(2) on a non-blocking listener; the connection is non-blocking
+/// too (served from the poll loop).
 pub fn accept(fd: c_int) -> R<c_int> {
+    let flags = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
     // SAFETY: null address pointers are allowed.
-    let c = check(unsafe {
-        libc::accept4(
+    check(unsafe { libc::accept4(fd, core::ptr::null_mut(), core::ptr::null_mut(), flags) })
+}
+
+/// send(2) without blocking and without SIGPIPE; returns the bytes sent.
+pub fn send_nb(fd: c_int, buf: &[u8]) -> R<usize> {
+    loop {
+        let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
+        // SAFETY: buf is valid for buf.len() bytes.
+        let r = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), flags) };
+        if r >= 0 {
+            return Ok(r as usize);
+        }
+        let e = errno();
+        if e.0 != libc::EINTR {
+            return Err(e);
+        }
+    }
+}
+
+/// The peer of a unix socket: (pid, uid, gid) from SO_PEERCRED.
+pub fn peer_cred(fd: c_int) -> R<(Pid, u32, u32)> {
+    let mut c = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = core::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: c and len are valid out pointers of the sizes given.
+    check(unsafe {
+        libc::getsockopt(
             fd,
-            core::ptr::null_mut(),
-            core::ptr::null_mut(),
-            libc::SOCK_CLOEXEC,
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut c as *mut libc::ucred).cast(),
+            &mut len,
         )
     })?;
-    let tv = libc::timeval {
-        tv_sec: 1,
-        tv_usec: 0,
+    Ok((c.pid, c.uid, c.gid))
+}
+
+/// Is `gid` among the supplementary groups of the peer (SO_PEERGROUPS)?
+pub fn peer_has_group(fd: c_int, gid: u32) -> bool {
+    let mut groups = [0 as libc::gid_t; 256];
+    let mut len = core::mem::size_of_val(&groups) as libc::socklen_t;
+    // SAFETY: groups and len are valid out pointers of the sizes given.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_PEERGROUPS,
+            groups.as_mut_ptr().cast(),
+            &mut len,
+        )
     };
-    for opt in [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO] {
-        // SAFETY: tv is a valid timeval of the given size.
-        unsafe {
-            libc::setsockopt(
-                c,
-                libc::SOL_SOCKET,
-                opt,
-                (&tv as *const libc::timeval).cast(),
-                core::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            )
-        };
-    }
-    Ok(c)
+    let n = (len as usize / core::mem::size_of::<libc::gid_t>()).min(groups.len());
+    r == 0 && groups[..n].contains(&gid)
+}
+
+pub fn geteuid() -> u32 {
+    // SAFETY: no preconditions.
+    unsafe { libc::geteuid() }
+}
+
+/// chown(path, -1, gid).
+pub fn chown(path: &CStr, gid: u32) -> R<()> {
+    // SAFETY: valid C string.
+    check(unsafe { libc::chown(path.as_ptr(), !0, gid) }).map(drop)
+}
+
+pub fn chmod(path: &CStr, mode: libc::mode_t) -> R<()> {
+    // SAFETY: valid C string.
+    check(unsafe { libc::chmod(path.as_ptr(), mode) }).map(drop)
 }
 
 pub fn connect_unix(path: &[u8]) -> R<c_int> {

@@ -47,7 +47,9 @@ struct Proc {
 
 impl Proc {
     fn spawn(cmd: &mut Command) -> Proc {
-        Proc { child: Some(cmd.spawn().expect("spawn")) }
+        Proc {
+            child: Some(cmd.spawn().expect("spawn")),
+        }
     }
     fn pid(&self) -> i32 {
         self.child.as_ref().unwrap().id() as i32
@@ -88,7 +90,10 @@ struct KillOnDrop(Vec<PathBuf>);
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
         for f in &self.0 {
-            if let Some(pid) = fs::read_to_string(f).ok().and_then(|s| s.trim().parse::<i32>().ok()) {
+            if let Some(pid) = fs::read_to_string(f)
+                .ok()
+                .and_then(|s| s.trim().parse::<i32>().ok())
+            {
                 // SAFETY: kill has no memory-safety preconditions.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
@@ -103,7 +108,10 @@ fn code(st: &ExitStatus) -> Option<i32> {
 fn alive(pid: i32) -> bool {
     // A zombie still has a /proc entry; count it as gone.
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => s.rsplit_once(')').map(|(_, r)| !r.trim_start().starts_with('Z')).unwrap_or(true),
+        Ok(s) => s
+            .rsplit_once(')')
+            .map(|(_, r)| !r.trim_start().starts_with('Z'))
+            .unwrap_or(true),
         Err(_) => false,
     }
 }
@@ -114,7 +122,12 @@ fn read_pid(p: &Path) -> i32 {
 
 /// husk-init -s -- sh -c SCRIPT, output captured.
 fn run_sub(flags: &[&str], script: &str) -> std::process::Output {
-    run_cmd(Command::new(init_bin()).args(flags).arg("--").args(["sh", "-c", script]))
+    run_cmd(
+        Command::new(init_bin())
+            .args(flags)
+            .arg("--")
+            .args(["sh", "-c", script]),
+    )
 }
 
 /// unshare --pid --fork --mount-proc husk-init FLAGS -- sh -c SCRIPT.
@@ -143,10 +156,19 @@ fn exit_codes_as_subreaper() {
 
     assert_eq!(code(&run_sub(&["-s"], "exit 0").status), Some(0));
     assert_eq!(code(&run_sub(&["-s"], "exit 3").status), Some(3));
-    assert_eq!(code(&run_sub(&["-s"], "kill -TERM $$").status), Some(128 + 15));
-    assert_eq!(code(&run_sub(&["-s"], "kill -KILL $$").status), Some(128 + 9));
+    assert_eq!(
+        code(&run_sub(&["-s"], "kill -TERM $$").status),
+        Some(128 + 15)
+    );
+    assert_eq!(
+        code(&run_sub(&["-s"], "kill -KILL $$").status),
+        Some(128 + 9)
+    );
     assert_eq!(code(&run_sub(&["-s", "-e", "3"], "exit 3").status), Some(0));
-    assert_eq!(code(&run_sub(&["-s", "-e", "3", "-e143"], "kill -TERM $$").status), Some(0));
+    assert_eq!(
+        code(&run_sub(&["-s", "-e", "3", "-e143"], "kill -TERM $$").status),
+        Some(0)
+    );
     assert_eq!(code(&run_sub(&["-s", "-e", "3"], "exit 4").status), Some(4));
 
     let o = run_cmd(Command::new(init_bin()).args(["-s", "--"]).arg(&notexec));
@@ -168,7 +190,12 @@ fn exit_codes_as_pid1() {
     assert_eq!(code(&o.status), Some(7), "{}", stderr(&o));
     assert_eq!(code(&run_pid1(&[], "kill -QUIT $$").status), Some(128 + 3));
     assert_eq!(code(&run_pid1(&["-e", "9"], "exit 9").status), Some(0));
-    let o = run_cmd(Command::new("unshare").args(["--pid", "--fork", "--mount-proc"]).arg(init_bin()).arg("/nonexistent"));
+    let o = run_cmd(
+        Command::new("unshare")
+            .args(["--pid", "--fork", "--mount-proc"])
+            .arg(init_bin())
+            .arg("/nonexistent"),
+    );
     assert_eq!(code(&o.status), Some(127));
     // As PID 1 there is no reaping warning.
     let o = run_pid1(&[], "true");
@@ -182,7 +209,11 @@ fn usage_version_and_bad_flags() {
     }
     let o = run_cmd(Command::new(init_bin()).arg("--version"));
     assert_eq!(code(&o.status), Some(0));
-    assert!(stdout(&o).starts_with("husk-init version "), "{}", stdout(&o));
+    assert!(
+        stdout(&o).starts_with("husk-init version "),
+        "{}",
+        stdout(&o)
+    );
 
     let o = run_cmd(Command::new(init_bin()).arg("-h"));
     assert_eq!(code(&o.status), Some(0));
@@ -199,22 +230,34 @@ fn usage_version_and_bad_flags() {
     assert!(stderr(&o).contains("Usage: husk-init"));
     assert!(stdout(&o).is_empty());
 
-    for bad in [
-        vec!["-x", "true"],
-        vec!["--frobnicate", "true"],
-        vec!["-p"],
-    ] {
+    for bad in [vec!["-x", "true"], vec!["--frobnicate", "true"], vec!["-p"]] {
         let o = run_cmd(Command::new(init_bin()).args(&bad));
         assert_eq!(code(&o.status), Some(1), "{bad:?}");
-        assert!(stderr(&o).contains("Usage: husk-init"), "{bad:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("Usage: husk-init"),
+            "{bad:?}: {}",
+            stderr(&o)
+        );
     }
     for (bad, msg) in [
-        (vec!["-p", "SIGNOPE", "true"], "Not a valid option for -p: SIGNOPE"),
+        (
+            vec!["-p", "SIGNOPE", "true"],
+            "Not a valid option for -p: SIGNOPE",
+        ),
         (vec!["-e", "256", "true"], "Not a valid option for -e: 256"),
         (vec!["-e", "x", "true"], "Not a valid option for -e: x"),
-        (vec!["--grace", "soon", "true"], "Not a valid option for --grace: soon"),
-        (vec!["--rewrite", "USR1", "true"], "Not a valid option for --rewrite: USR1"),
-        (vec!["--on-exit", "explode", "true"], "Not a valid option for --on-exit: explode"),
+        (
+            vec!["--grace", "soon", "true"],
+            "Not a valid option for --grace: soon",
+        ),
+        (
+            vec!["--rewrite", "USR1", "true"],
+            "Not a valid option for --rewrite: USR1",
+        ),
+        (
+            vec!["--on-exit", "explode", "true"],
+            "Not a valid option for --on-exit: explode",
+        ),
     ] {
         let o = run_cmd(Command::new(init_bin()).args(&bad));
         assert_eq!(code(&o.status), Some(1), "{bad:?}");
@@ -227,19 +270,167 @@ fn usage_version_and_bad_flags() {
     assert!(stderr(&o).contains("usage: husk-init ctl"));
 }
 
+/// One line of tini's or husk-init's output with the program's name and
+/// every number (pids) blotted out, for side-by-side comparison.
+fn normalize(out: &str) -> Vec<String> {
+    out.lines()
+        .map(|l| {
+            let l = l
+                .replace("husk-init", "X")
+                .replace("Tini", "X")
+                .replace("tini", "X");
+            let mut r = String::new();
+            let mut digits = false;
+            for c in l.chars() {
+                if c.is_ascii_digit() {
+                    if !digits {
+                        r.push('N');
+                    }
+                    digits = true;
+                } else {
+                    digits = false;
+                    r.push(c);
+                }
+            }
+            r
+        })
+        .collect()
+}
+
+/// Runs `prog ARGS` with extra environment; (stdout, stderr, code).
+fn run_with(prog: &Path, env: &[(&str, &str)], args: &[&str]) -> (String, String, Option<i32>) {
+    let mut c = Command::new(prog);
+    c.args(args).stdin(Stdio::null());
+    c.env_remove("TINI_VERBOSITY")
+        .env_remove("TINI_SUBREAPER")
+        .env_remove("TINI_KILL_PROCESS_GROUP");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let o = run_cmd(&mut c);
+    (stdout(&o), stderr(&o), code(&o.status))
+}
+
 #[test]
-fn verbosity_flags_and_env() {
+fn verbosity_levels_and_streams_as_tini() {
     if skip_unless_root() {
         return;
     }
-    let o = run_sub(&["-s", "-vv"], "exit 0");
-    assert!(stderr(&o).contains("[INFO  husk-init"), "{}", stderr(&o));
-    assert!(stderr(&o).contains("Main child exited normally (with status '0')"));
-    let o = run_cmd(Command::new(init_bin()).env("TINI_VERBOSITY", "3").args(["-s", "--", "true"]));
-    assert!(stderr(&o).contains("Spawned child process 'true'"), "{}", stderr(&o));
-    let o = run_cmd(Command::new(init_bin()).env("TINI_VERBOSITY", "0").args(["--", "/nonexistent"]));
-    assert_eq!(code(&o.status), Some(127));
-    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+    let h = init_bin();
+    // Default (1): FATAL and WARN only, nothing for a clean run.
+    let (out, err, c) = run_with(&h, &[], &["-s", "true"]);
+    assert_eq!((out.as_str(), err.as_str(), c), ("", "", Some(0)));
+    // -v (2): INFO, on stdout; stderr stays empty.
+    let (out, err, _) = run_with(&h, &[], &["-s", "-v", "--", "true"]);
+    assert!(out.contains("[INFO  husk-init ("), "{out}");
+    assert!(
+        out.contains("] Spawned child process 'true' with pid '"),
+        "{out}"
+    );
+    assert!(
+        out.contains("] Main child exited normally (with status '0')"),
+        "{out}"
+    );
+    assert!(!out.contains("DEBUG"), "{out}");
+    assert_eq!(err, "");
+    // TINI_VERBOSITY=3: DEBUG (SIGCHLD, every reaped pid), still on stdout.
+    let (out, err, _) = run_with(&h, &[("TINI_VERBOSITY", "3")], &["-s", "true"]);
+    assert!(
+        out.contains("[DEBUG husk-init (") && out.contains("] Received SIGCHLD"),
+        "{out}"
+    );
+    assert!(out.contains("] Reaped child with pid: '"), "{out}");
+    assert!(!out.contains("TRACE"), "{out}");
+    assert_eq!(err, "");
+    // 4: TRACE.
+    let (out, _, _) = run_with(&h, &[("TINI_VERBOSITY", "4")], &["-s", "true"]);
+    for t in [
+        "] Registered as child subreaper",
+        "] No child to wait",
+        "] Exiting: child has exited",
+    ] {
+        assert!(out.contains(t), "{t}: {out}");
+    }
+    // The variable wins over -v (tini reads it last); atoi rules.
+    let (out, _, _) = run_with(&h, &[("TINI_VERBOSITY", "1")], &["-s", "-vv", "true"]);
+    assert_eq!(out, "");
+    let (out, _, _) = run_with(&h, &[("TINI_VERBOSITY", "-1")], &["-s", "true"]);
+    assert!(
+        out.contains("TRACE"),
+        "negative = everything (unsigned in tini): {out}"
+    );
+    // FATAL is shown even at 0, on stderr.
+    let (out, err, c) = run_with(&h, &[("TINI_VERBOSITY", "0")], &["-s", "/nonexistent"]);
+    assert_eq!(c, Some(127));
+    assert_eq!(out, "");
+    assert!(
+        err.starts_with("[FATAL husk-init (") && err.contains("exec /nonexistent failed"),
+        "{err}"
+    );
+    // 0 silences warnings.
+    let (_, err, _) = run_with(&h, &[("TINI_VERBOSITY", "0")], &["true"]);
+    assert_eq!(err, "");
+    // Signal descriptions as strsignal() gives them (tini's wording).
+    let (out, _, c) = run_with(&h, &[], &["-s", "-v", "--", "sh", "-c", "kill $$"]);
+    assert_eq!(c, Some(128 + 15));
+    assert!(
+        out.contains("Main child exited with signal (with signal 'Terminated')"),
+        "{out}"
+    );
+    // -w warns at the default verbosity, on stderr.
+    let (_, err, c) = run_with(&h, &[], &["-s", "-w", "--", "sh", "-c", &orphan_script(3)]);
+    assert_eq!(c, Some(42), "{err}");
+    assert_eq!(
+        err.matches("] Reaped zombie process with pid=").count(),
+        3,
+        "{err}"
+    );
+    assert!(err.contains("[WARN  husk-init ("), "{err}");
+
+    // Side by side with tini itself, when it is installed.
+    let tini = Path::new("/usr/bin/tini");
+    if skip_unless(
+        tini.exists(),
+        "tini is not installed: no side-by-side comparison",
+    ) {
+        return;
+    }
+    let cases: &[(&[(&str, &str)], &[&str])] = &[
+        (&[], &["true"]),
+        (&[], &["-s", "true"]),
+        (&[], &["-v", "--", "true"]),
+        (&[], &["-s", "-vv", "--", "true"]),
+        (&[], &["-s", "-vvv", "--", "sh", "-c", "exit 3"]),
+        (&[("TINI_VERBOSITY", "0")], &["-s", "true"]),
+        (&[("TINI_VERBOSITY", "2")], &["-s", "true"]),
+        (&[("TINI_VERBOSITY", "3")], &["-s", "true"]),
+        (&[("TINI_VERBOSITY", "4")], &["-s", "true"]),
+        (&[("TINI_VERBOSITY", " 3x")], &["-s", "true"]),
+        (&[("TINI_VERBOSITY", "1")], &["-s", "-vvv", "true"]),
+        (&[("TINI_VERBOSITY", "0")], &["-s", "/nonexistent"]),
+        (&[], &["-s", "-v", "--", "sh", "-c", "kill $$"]),
+        (
+            &[],
+            &["-s", "-vv", "--", "sh", "-c", "kill -USR1 $PPID; sleep 0.5"],
+        ),
+        (&[], &["-p", "SIGNOPE", "true"]),
+        (&[("TINI_VERBOSITY", "0")], &["-e", "x", "true"]),
+    ];
+    for (env, args) in cases {
+        let t = run_with(tini, env, args);
+        let m = run_with(&h, env, args);
+        assert_eq!(
+            normalize(&m.0),
+            normalize(&t.0),
+            "stdout of {env:?} {args:?}"
+        );
+        assert_eq!(
+            normalize(&m.1),
+            normalize(&t.1),
+            "stderr of {env:?} {args:?}"
+        );
+        assert_eq!(m.2, t.2, "exit code of {env:?} {args:?}");
+    }
 }
 
 /// Forks `n` orphans, then waits until none of them is left as a zombie of
@@ -280,7 +471,10 @@ fn reaps_10000_orphans_as_subreaper() {
     assert_eq!(code(&o.status), Some(42), "{}", stderr(&o));
     // TINI_SUBREAPER does the same as -s.
     let o = run_cmd(
-        Command::new(init_bin()).env("TINI_SUBREAPER", "1").arg("--").args(["sh", "-c", &orphan_script(200)]),
+        Command::new(init_bin())
+            .env("TINI_SUBREAPER", "1")
+            .arg("--")
+            .args(["sh", "-c", &orphan_script(200)]),
     );
     assert_eq!(code(&o.status), Some(42), "{}", stderr(&o));
     assert!(!stderr(&o).contains("zombie reaping won't work"));
@@ -303,7 +497,11 @@ fn child_gets_the_callers_signal_state() {
     let o = run_sub(&["-s"], "grep -E '^SigBlk:' /proc/$PPID/status");
     let mask = u64::from_str_radix(stdout(&o).split_whitespace().nth(1).unwrap(), 16).unwrap();
     for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGCHLD, libc::SIGUSR1] {
-        assert_ne!(mask & (1 << (sig - 1)), 0, "signal {sig} not blocked in husk-init");
+        assert_ne!(
+            mask & (1 << (sig - 1)),
+            0,
+            "signal {sig} not blocked in husk-init"
+        );
     }
 }
 
@@ -314,9 +512,17 @@ fn warns_when_neither_pid1_nor_subreaper() {
     }
     let o = run_sub(&[], "exit 0");
     assert_eq!(code(&o.status), Some(0));
-    assert!(stderr(&o).contains("zombie reaping won't work"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("zombie reaping won't work"),
+        "{}",
+        stderr(&o)
+    );
     let o = run_sub(&["-s"], "exit 0");
-    assert!(!stderr(&o).contains("zombie reaping won't work"), "{}", stderr(&o));
+    assert!(
+        !stderr(&o).contains("zombie reaping won't work"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -351,7 +557,10 @@ fn trap_script(log: &Path, ready: &Path, sigs: &[i32]) -> String {
             s += &format!("trap 'echo {n} >> {l}' {n}\n", l = log.display());
         }
     }
-    s += &format!("echo ready > {}\nwhile :; do sleep 1 & wait $!; done\n", ready.display());
+    s += &format!(
+        "echo ready > {}\nwhile :; do sleep 1 & wait $!; done\n",
+        ready.display()
+    );
     s
 }
 
@@ -385,14 +594,22 @@ fn forwards_each_signal_to_the_child() {
         libc::SIGTERM,
     ];
     let mut p = Proc::spawn(
-        Command::new(init_bin()).args(["-s", "--", "sh", "-c", &trap_script(&log, &ready, &sigs)]).stdin(Stdio::null()),
+        Command::new(init_bin())
+            .args(["-s", "--", "sh", "-c", &trap_script(&log, &ready, &sigs)])
+            .stdin(Stdio::null()),
     );
     assert!(wait_until(10, || ready.exists()), "child never got ready");
     for &sig in &sigs {
         p.signal(sig);
-        assert!(wait_until(10, || logged(&log).contains(&sig)), "signal {sig} never reached the child: {:?}", logged(&log));
+        assert!(
+            wait_until(10, || logged(&log).contains(&sig)),
+            "signal {sig} never reached the child: {:?}",
+            logged(&log)
+        );
     }
-    let st = p.wait_for(10).expect("husk-init did not exit after the child did");
+    let st = p
+        .wait_for(10)
+        .expect("husk-init did not exit after the child did");
     assert_eq!(code(&st), Some(0));
 }
 
@@ -413,12 +630,17 @@ fn group_flag_signals_the_whole_process_group() {
         b = bgready.display(),
         r = ready.display()
     );
-    for (flags, env) in [(vec!["-s", "-g"], None), (vec!["-s"], Some("TINI_KILL_PROCESS_GROUP"))] {
+    for (flags, env) in [
+        (vec!["-s", "-g"], None),
+        (vec!["-s"], Some("TINI_KILL_PROCESS_GROUP")),
+    ] {
         let _ = fs::remove_file(&log);
         let _ = fs::remove_file(&ready);
         let _ = fs::remove_file(&bgready);
         let mut cmd = Command::new(init_bin());
-        cmd.args(&flags).args(["--", "sh", "-c", &script]).stdin(Stdio::null());
+        cmd.args(&flags)
+            .args(["--", "sh", "-c", &script])
+            .stdin(Stdio::null());
         if let Some(e) = env {
             cmd.env(e, "1");
         }
@@ -429,7 +651,11 @@ fn group_flag_signals_the_whole_process_group() {
             let s = fs::read_to_string(&log).unwrap_or_default();
             s.contains("fg") && s.contains("bg")
         };
-        assert!(wait_until(10, both), "{flags:?}: got {:?}", fs::read_to_string(&log));
+        assert!(
+            wait_until(10, both),
+            "{flags:?}: got {:?}",
+            fs::read_to_string(&log)
+        );
         assert_eq!(code(&p.wait_for(10).expect("exit")), Some(0));
     }
 }
@@ -444,7 +670,17 @@ fn rewrite_and_drop_signals() {
     let script = trap_script(&log, &ready, &[libc::SIGUSR1, libc::SIGUSR2, libc::SIGTERM]);
     let mut p = Proc::spawn(
         Command::new(init_bin())
-            .args(["-s", "--rewrite", "USR1:TERM", "--rewrite", "12:0", "--", "sh", "-c", &script])
+            .args([
+                "-s",
+                "--rewrite",
+                "USR1:TERM",
+                "--rewrite",
+                "12:0",
+                "--",
+                "sh",
+                "-c",
+                &script,
+            ])
             .stdin(Stdio::null()),
     );
     assert!(wait_until(10, || ready.exists()));
@@ -452,7 +688,11 @@ fn rewrite_and_drop_signals() {
     p.signal(libc::SIGUSR2);
     let pending = |pid: i32| {
         let s = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let mask = s.lines().find(|l| l.starts_with("ShdPnd:")).map(|l| l[7..].trim().to_string()).unwrap_or_default();
+        let mask = s
+            .lines()
+            .find(|l| l.starts_with("ShdPnd:"))
+            .map(|l| l[7..].trim().to_string())
+            .unwrap_or_default();
         u64::from_str_radix(&mask, 16).unwrap_or(0)
     };
     let pid = p.pid();
@@ -479,11 +719,20 @@ fn parent_death_signal() {
         b = init_bin().display(),
         p = pidf.display()
     );
-    let mut parent = Proc::spawn(Command::new("sh").arg("-c").arg(&outer).stdin(Stdio::null()));
+    let mut parent = Proc::spawn(
+        Command::new("sh")
+            .arg("-c")
+            .arg(&outer)
+            .stdin(Stdio::null()),
+    );
     assert!(wait_until(10, || ready.exists()));
     parent.signal(libc::SIGKILL);
     parent.wait();
-    assert!(wait_until(10, || logged(&log).contains(&libc::SIGUSR1)), "{:?}", logged(&log));
+    assert!(
+        wait_until(10, || logged(&log).contains(&libc::SIGUSR1)),
+        "{:?}",
+        logged(&log)
+    );
     // Then end it.
     let pid = read_pid(&pidf);
     // SAFETY: kill has no memory-safety preconditions.
@@ -505,13 +754,37 @@ fn tty_foreground_handover() {
     let o = run_cmd(Command::new("script").args(["-qec", &cmd, "/dev/null"]));
     assert_eq!(code(&o.status), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
-    let line = out.lines().find(|l| l.contains("(sh)")).unwrap_or_else(|| panic!("no stat line: {out:?}"));
-    let after: Vec<&str> = line.rsplit_once(')').unwrap().1.split_whitespace().collect();
-    let pid: i32 = line.split_whitespace().next().unwrap().trim_matches('\r').parse().unwrap();
-    let (pgrp, tty, tpgid): (i32, i32, i32) = (after[2].parse().unwrap(), after[4].parse().unwrap(), after[5].parse().unwrap());
+    let line = out
+        .lines()
+        .find(|l| l.contains("(sh)"))
+        .unwrap_or_else(|| panic!("no stat line: {out:?}"));
+    let after: Vec<&str> = line
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    let pid: i32 = line
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_matches('\r')
+        .parse()
+        .unwrap();
+    let (pgrp, tty, tpgid): (i32, i32, i32) = (
+        after[2].parse().unwrap(),
+        after[4].parse().unwrap(),
+        after[5].parse().unwrap(),
+    );
     assert_ne!(tty, 0, "no controlling tty: {line}");
-    assert_eq!(pgrp, pid, "child is not its own process group leader: {line}");
-    assert_eq!(tpgid, pgrp, "child's group is not the foreground group: {line}");
+    assert_eq!(
+        pgrp, pid,
+        "child is not its own process group leader: {line}"
+    );
+    assert_eq!(
+        tpgid, pgrp,
+        "child's group is not the foreground group: {line}"
+    );
 }
 
 #[test]
@@ -541,7 +814,10 @@ fn grace_kills_stragglers() {
     // survives it).
     // (Its stdio goes elsewhere so that collecting our output does not
     // wait for it.)
-    let script = format!("sleep 100 >/dev/null 2>&1 & echo $! > {b}; exit 6", b = b.display());
+    let script = format!(
+        "sleep 100 >/dev/null 2>&1 & echo $! > {b}; exit 6",
+        b = b.display()
+    );
     let o = run_sub(&["-s"], &script);
     assert_eq!(code(&o.status), Some(6));
     let pb = read_pid(&b);
@@ -553,7 +829,10 @@ fn grace_kills_stragglers() {
     if skip_unless_unshare() {
         return;
     }
-    let o = run_pid1(&["--grace", "0.5"], "sh -c \"trap '' TERM; sleep 100\" & sleep 0.2; exit 8");
+    let o = run_pid1(
+        &["--grace", "0.5"],
+        "sh -c \"trap '' TERM; sleep 100\" & sleep 0.2; exit 8",
+    );
     assert_eq!(code(&o.status), Some(8), "{}", stderr(&o));
 }
 
@@ -566,10 +845,22 @@ fn on_exit_action_as_pid1_of_a_namespace() {
     // reboot(2) from a namespace's PID 1 ends the namespace: SIGHUP for
     // reboot, SIGINT for poweroff; the result is told on the console first.
     let o = run_pid1(&["--on-exit", "reboot"], "exit 3");
-    assert_eq!(o.status.code().or(o.status.signal().map(|s| 128 + s)), Some(128 + libc::SIGHUP), "{}", stderr(&o));
-    assert!(stderr(&o).contains("sh exited with status 3; rebooting"), "{}", stderr(&o));
+    assert_eq!(
+        o.status.code().or(o.status.signal().map(|s| 128 + s)),
+        Some(128 + libc::SIGHUP),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("sh exited with status 3; rebooting"),
+        "{}",
+        stderr(&o)
+    );
     let o = run_pid1(&["--on-exit", "poweroff"], "exit 0");
-    assert_eq!(o.status.code().or(o.status.signal().map(|s| 128 + s)), Some(128 + libc::SIGINT));
+    assert_eq!(
+        o.status.code().or(o.status.signal().map(|s| 128 + s)),
+        Some(128 + libc::SIGINT)
+    );
     assert!(stderr(&o).contains("powering off"));
 }
 
@@ -589,12 +880,20 @@ fn closes_inherited_fds_and_leaves_cwd() {
     let o = run_cmd(
         Command::new("sh")
             .arg("-c")
-            .arg(format!("exec 7</dev/null; cd {}; exec '{}' -s -- sh -c \"$0\"", t.path.display(), init_bin().display()))
+            .arg(format!(
+                "exec 7</dev/null; cd {}; exec '{}' -s -- sh -c \"$0\"",
+                t.path.display(),
+                init_bin().display()
+            ))
             .arg(&script),
     );
     assert_eq!(code(&o.status), Some(0), "{}", stderr(&o));
     let child = fs::read_to_string(t.join("out.child")).unwrap();
-    assert_eq!(child.trim(), "/dev/null", "the child must still inherit fd 7");
+    assert_eq!(
+        child.trim(),
+        "/dev/null",
+        "the child must still inherit fd 7"
+    );
     // The child read husk-init's fds right after it started; husk-init
     // closes them before waiting, so poll via a second run that waits.
     let script2 = format!(
@@ -605,10 +904,19 @@ fn closes_inherited_fds_and_leaves_cwd() {
     let o = run_cmd(
         Command::new("sh")
             .arg("-c")
-            .arg(format!("exec 7</dev/null; cd {}; exec '{}' -s -- sh -c \"$0\"", t.path.display(), init_bin().display()))
+            .arg(format!(
+                "exec 7</dev/null; cd {}; exec '{}' -s -- sh -c \"$0\"",
+                t.path.display(),
+                init_bin().display()
+            ))
             .arg(&script2),
     );
-    assert_eq!(code(&o.status), Some(0), "husk-init kept fd 7: {}", stderr(&o));
+    assert_eq!(
+        code(&o.status),
+        Some(0),
+        "husk-init kept fd 7: {}",
+        stderr(&o)
+    );
     assert_eq!(fs::read_to_string(t.join("out.cwd2")).unwrap().trim(), "/");
 }
 
@@ -621,7 +929,9 @@ struct Services {
 
 impl Services {
     fn new() -> Services {
-        Services { dir: TempDir::new("init-svc") }
+        Services {
+            dir: TempDir::new("init-svc"),
+        }
     }
     fn path(&self) -> PathBuf {
         self.dir.join("services")
@@ -654,19 +964,31 @@ impl Services {
             .arg(self.sock())
             .args(extra)
             .stdin(Stdio::null())
-            .stdout(Stdio::from(fs::File::create(self.dir.join("stdout")).unwrap()))
+            .stdout(Stdio::from(
+                fs::File::create(self.dir.join("stdout")).unwrap(),
+            ))
             .stderr(Stdio::from(fs::File::create(&errf).unwrap()));
         (Proc::spawn(&mut cmd), errf)
     }
     fn ctl(&self, args: &[&str]) -> std::process::Output {
-        run_cmd(Command::new(init_bin()).arg("ctl").arg("--ctl").arg(self.sock()).args(args))
+        run_cmd(
+            Command::new(init_bin())
+                .arg("ctl")
+                .arg("--ctl")
+                .arg(self.sock())
+                .args(args),
+        )
     }
     fn status(&self) -> String {
         stdout(&self.ctl(&["status"]))
     }
     fn state_of(&self, name: &str) -> String {
         let o = self.ctl(&["status", name]);
-        stdout(&o).split_whitespace().nth(1).unwrap_or("").to_string()
+        stdout(&o)
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("")
+            .to_string()
     }
 }
 
@@ -691,7 +1013,10 @@ fn crashing_service_is_restarted_with_backoff() {
     }
     let s = Services::new();
     let _k = ServiceKiller(s.path());
-    s.run("crash", &format!("echo run >> {}; exit 3", s.log().display()));
+    s.run(
+        "crash",
+        &format!("echo run >> {}; exit 3", s.log().display()),
+    );
     let (mut p, errf) = s.start(&[]);
     // Three quick failures: the delay doubles each time.
     assert!(
@@ -700,15 +1025,22 @@ fn crashing_service_is_restarted_with_backoff() {
         text(&errf)
     );
     let e = text(&errf);
-    let a = e.find("crash: restarting in 250 ms").expect("first backoff");
-    let b = e.find("crash: restarting in 500 ms").expect("second backoff");
+    let a = e
+        .find("crash: restarting in 250 ms")
+        .expect("first backoff");
+    let b = e
+        .find("crash: restarting in 500 ms")
+        .expect("second backoff");
     let c = e.find("crash: restarting in 1000 ms").unwrap();
     assert!(a < b && b < c, "{e}");
     assert!(e.contains("crash: exited with status 3"));
     assert!(e.matches("crash: started (pid").count() >= 3);
     assert!(text(&s.log()).lines().count() >= 3);
     p.signal(libc::SIGTERM);
-    assert_eq!(code(&p.wait_for(20).expect("husk-init did not stop")), Some(0));
+    assert_eq!(
+        code(&p.wait_for(20).expect("husk-init did not stop")),
+        Some(0)
+    );
     assert!(!s.sock().exists(), "control socket left behind");
 }
 
@@ -724,13 +1056,27 @@ fn restart_policies_and_down() {
     s.file("once", "restart", "on-failure\n");
     s.run("never", &format!("echo never >> {}; exit 1", l.display()));
     s.file("never", "restart", "never");
-    s.run("sleeper", &format!("echo sleeper >> {}; exec sleep 100", l.display()));
+    s.run(
+        "sleeper",
+        &format!("echo sleeper >> {}; exec sleep 100", l.display()),
+    );
     s.file("sleeper", "down", "");
     let (mut p, errf) = s.start(&[]);
-    assert!(wait_until(10, || s.state_of("once") == "down" && s.state_of("never") == "down"), "{}", s.status());
+    assert!(
+        wait_until(10, || s.state_of("once") == "down"
+            && s.state_of("never") == "down"),
+        "{}",
+        s.status()
+    );
     let st = s.status();
-    assert!(st.contains("once down pid=0 starts=1 kind=run last=\"status 0\""), "{st}");
-    assert!(st.contains("never down pid=0 starts=1 kind=run last=\"status 1\""), "{st}");
+    assert!(
+        st.contains("once down pid=0 starts=1 kind=run last=\"status 0\""),
+        "{st}"
+    );
+    assert!(
+        st.contains("never down pid=0 starts=1 kind=run last=\"status 1\""),
+        "{st}"
+    );
     assert!(st.contains("sleeper down pid=0 starts=0"), "{st}");
     // `down` services start on request.
     let o = s.ctl(&["start", "sleeper"]);
@@ -765,29 +1111,53 @@ fn ordered_start_and_reverse_shutdown() {
     s.file("app", "after", "db\n");
     s.file("proxy", "after", "app db");
     // One that ignores SIGTERM and needs the SIGKILL after the grace.
-    s.run("stubborn", &format!("trap '' TERM\necho start stubborn >> {}\nwhile :; do sleep 1; done", l.display()));
+    s.run(
+        "stubborn",
+        &format!(
+            "trap '' TERM\necho start stubborn >> {}\nwhile :; do sleep 1; done",
+            l.display()
+        ),
+    );
     let (mut p, errf) = s.start(&["--grace", "1"]);
     assert!(
-        wait_until(10, || ["db", "app", "proxy", "stubborn"].iter().all(|n| s.state_of(n) == "running")),
+        wait_until(10, || ["db", "app", "proxy", "stubborn"]
+            .iter()
+            .all(|n| s.state_of(n) == "running")),
         "{}",
         s.status()
     );
     // (Each writes its line once its trap is set.)
-    assert!(wait_until(10, || text(&l).lines().count() == 4), "{}", text(&l));
+    assert!(
+        wait_until(10, || text(&l).lines().count() == 4),
+        "{}",
+        text(&l)
+    );
     let e = text(&errf);
-    let pos = |n: &str| e.find(&format!("{n}: started")).unwrap_or_else(|| panic!("{n} not started: {e}"));
+    let pos = |n: &str| {
+        e.find(&format!("{n}: started"))
+            .unwrap_or_else(|| panic!("{n} not started: {e}"))
+    };
     assert!(pos("db") < pos("app") && pos("app") < pos("proxy"), "{e}");
 
     p.signal(libc::SIGTERM);
-    assert_eq!(code(&p.wait_for(30).expect("husk-init did not stop")), Some(0));
+    assert_eq!(
+        code(&p.wait_for(30).expect("husk-init did not stop")),
+        Some(0)
+    );
     let log = text(&l);
     let stops: Vec<&str> = log.lines().filter(|x| x.starts_with("stop")).collect();
     assert_eq!(stops, vec!["stop proxy", "stop app", "stop db"], "{log}");
     let e = text(&errf);
-    assert!(e.contains("stubborn: still running after the grace period: SIGKILL"), "{e}");
+    assert!(
+        e.contains("stubborn: still running after the grace period: SIGKILL"),
+        "{e}"
+    );
     assert!(e.contains("stubborn: exited with signal SIGKILL"), "{e}");
     // Stubborn sorts last and starts last, so it stops first.
-    assert!(e.find("stubborn: stopping").unwrap() < e.find("proxy: stopping").unwrap(), "{e}");
+    assert!(
+        e.find("stubborn: stopping").unwrap() < e.find("proxy: stopping").unwrap(),
+        "{e}"
+    );
 }
 
 #[test]
@@ -804,7 +1174,11 @@ fn ctl_status_start_stop_restart() {
     );
     let (mut p, _errf) = s.start(&[]);
     let starts = || text(&l).matches("start").count();
-    assert!(wait_until(10, || s.state_of("web") == "running" && starts() == 1), "{}", s.status());
+    assert!(
+        wait_until(10, || s.state_of("web") == "running" && starts() == 1),
+        "{}",
+        s.status()
+    );
     let st = s.status();
     assert!(st.starts_with("web running pid="), "{st}");
     assert!(st.contains("starts=1 kind=run"), "{st}");
@@ -812,19 +1186,33 @@ fn ctl_status_start_stop_restart() {
     let o = s.ctl(&["stop", "web"]);
     assert_eq!(code(&o.status), Some(0));
     assert_eq!(stdout(&o), "ok: stop web\n");
-    assert!(wait_until(10, || s.state_of("web") == "down"), "{}", s.status());
+    assert!(
+        wait_until(10, || s.state_of("web") == "down"),
+        "{}",
+        s.status()
+    );
     assert!(text(&l).contains("stop"));
     // A stopped service stays down (no restart).
     assert!(s.status().contains("web down pid=0 starts=1"));
 
     let o = s.ctl(&["start", "web"]);
     assert_eq!(stdout(&o), "ok: start web\n");
-    assert!(wait_until(10, || s.status().contains("web running") && s.status().contains("starts=2")), "{}", s.status());
+    assert!(
+        wait_until(10, || s.status().contains("web running")
+            && s.status().contains("starts=2")),
+        "{}",
+        s.status()
+    );
     assert!(wait_until(10, || starts() == 2));
 
     let o = s.ctl(&["restart", "web"]);
     assert_eq!(code(&o.status), Some(0));
-    assert!(wait_until(10, || s.status().contains("web running") && s.status().contains("starts=3")), "{}", s.status());
+    assert!(
+        wait_until(10, || s.status().contains("web running")
+            && s.status().contains("starts=3")),
+        "{}",
+        s.status()
+    );
     assert!(wait_until(10, || starts() == 3));
     assert_eq!(text(&l).matches("stop").count(), 2, "{}", text(&l));
 
@@ -857,15 +1245,25 @@ fn bad_services_dir_leaves_nothing_behind() {
     assert_eq!(code(&p.wait_for(10).expect("exit")), Some(1));
     let e = text(&errf);
     assert_eq!(e.lines().count(), 1, "{e}");
-    assert!(e.contains("bad/restart: expected always, on-failure or never"), "{e}");
-    assert!(!marker.exists(), "a service was started despite the bad input");
+    assert!(
+        e.contains("bad/restart: expected always, on-failure or never"),
+        "{e}"
+    );
+    assert!(
+        !marker.exists(),
+        "a service was started despite the bad input"
+    );
     assert!(!s.sock().exists());
 
     fs::remove_file(s.path().join("bad/restart")).unwrap();
     s.file("bad", "after", "ghost\n");
     let (mut p, errf) = s.start(&[]);
     assert_eq!(code(&p.wait_for(10).expect("exit")), Some(1));
-    assert!(text(&errf).contains("bad/after: no service named ghost"), "{}", text(&errf));
+    assert!(
+        text(&errf).contains("bad/after: no service named ghost"),
+        "{}",
+        text(&errf)
+    );
 
     s.file("bad", "after", "good");
     s.file("good", "after", "bad");
@@ -875,7 +1273,10 @@ fn bad_services_dir_leaves_nothing_behind() {
 
     let o = run_cmd(Command::new(init_bin()).args(["--services", "/nonexistent/husk-services"]));
     assert_eq!(code(&o.status), Some(1));
-    assert_eq!(stderr(&o), "husk-init: /nonexistent/husk-services: No such file or directory\n");
+    assert_eq!(
+        stderr(&o),
+        "husk-init: /nonexistent/husk-services: No such file or directory\n"
+    );
     assert!(!marker.exists());
 }
 
@@ -889,7 +1290,13 @@ fn services_as_pid1_of_a_namespace() {
     let l = s.log();
     // The service leaves an orphan behind and exits; PID 1 reaps it and,
     // at shutdown, ends every process of the namespace.
-    s.run("spawner", &format!("sleep 100 &\necho started >> {}\nexec sleep 100", l.display()));
+    s.run(
+        "spawner",
+        &format!(
+            "sleep 100 &\necho started >> {}\nexec sleep 100",
+            l.display()
+        ),
+    );
     fs::create_dir_all(s.path()).unwrap();
     let errf = s.dir.join("stderr");
     let mut p = Proc::spawn(
@@ -905,7 +1312,11 @@ fn services_as_pid1_of_a_namespace() {
             .stderr(Stdio::from(fs::File::create(&errf).unwrap())),
     );
     assert!(wait_until(10, || text(&l).contains("started")));
-    assert!(wait_until(10, || s.state_of("spawner") == "running"), "{}", s.status());
+    assert!(
+        wait_until(10, || s.state_of("spawner") == "running"),
+        "{}",
+        s.status()
+    );
     // Find husk-init (unshare's child) and stop it.
     let kids = fs::read_to_string(format!("/proc/{0}/task/{0}/children", p.pid())).unwrap();
     let init: i32 = kids.split_whitespace().next().unwrap().parse().unwrap();
@@ -913,7 +1324,12 @@ fn services_as_pid1_of_a_namespace() {
     unsafe { libc::kill(init, libc::SIGTERM) };
     let st = p.wait_for(30).expect("namespace did not end");
     use std::os::unix::process::ExitStatusExt;
-    assert_eq!(st.code().or(st.signal().map(|s| 128 + s)), Some(128 + libc::SIGINT), "{}", text(&errf));
+    assert_eq!(
+        st.code().or(st.signal().map(|s| 128 + s)),
+        Some(128 + libc::SIGINT),
+        "{}",
+        text(&errf)
+    );
     let e = text(&errf);
     assert!(e.contains("spawner: exited with signal SIGTERM"), "{e}");
     assert!(e.contains("powering off"), "{e}");
@@ -924,8 +1340,13 @@ fn container_service_runs_under_husk() {
     if skip_unless_root() {
         return;
     }
-    let dir = std::env::var_os("HUSK_BIN_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target/debug"));
-    if skip_unless(dir.join("husk").exists() && dir.join("husk-rootfs").exists(), "husk / husk-rootfs not built") {
+    let dir = std::env::var_os("HUSK_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/debug"));
+    if skip_unless(
+        dir.join("husk").exists() && dir.join("husk-rootfs").exists(),
+        "husk / husk-rootfs not built",
+    ) {
         return;
     }
     // Probe: does an attached `husk run` of a busybox bundle work yet?
@@ -935,12 +1356,23 @@ fn container_service_runs_under_husk() {
     probe.write_config();
     let id = unique("init-probe");
     let mut run = Proc::spawn(
-        probe.husk().arg("run").arg("--bundle").arg(probe.path()).arg(&id).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()),
+        probe
+            .husk()
+            .arg("run")
+            .arg("--bundle")
+            .arg(probe.path())
+            .arg(&id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
     );
     let st = run.wait_for(30);
     drop(run);
     let _ = run_cmd(probe.husk().args(["delete", "--force", &id]));
-    if skip_unless(st.as_ref().and_then(code) == Some(7), &format!("husk run of a busybox bundle does not work yet ({st:?})")) {
+    if skip_unless(
+        st.as_ref().and_then(code) == Some(7),
+        &format!("husk run of a busybox bundle does not work yet ({st:?})"),
+    ) {
         return;
     }
     drop(probe);
@@ -962,16 +1394,29 @@ fn container_service_runs_under_husk() {
     let name2 = unique("sleepbox");
     std::os::unix::fs::symlink(b2.path(), s.path().join(&name2)).unwrap();
     let root = b.root.to_str().unwrap();
-    let (mut p, errf) = s.start(&["--husk", dir.join("husk").to_str().unwrap(), "--husk-root", root, "--grace", "2"]);
+    let (mut p, errf) = s.start(&[
+        "--husk",
+        dir.join("husk").to_str().unwrap(),
+        "--husk-root",
+        root,
+        "--grace",
+        "2",
+    ]);
     assert!(
-        wait_until(30, || s.status().contains(&format!("{name} down pid=0 starts=1 kind=container last=\"status 0\""))),
+        wait_until(30, || s.status().contains(&format!(
+            "{name} down pid=0 starts=1 kind=container last=\"status 0\""
+        ))),
         "{}\n{}",
         s.status(),
         text(&errf)
     );
     assert!(text(&s.dir.join("stdout")).contains("hello-from-box"));
     let state = |id: &str| run_cmd(b.husk().args(["state", id]));
-    assert!(wait_until(30, || state(&name2).status.success()), "{}", text(&errf));
+    assert!(
+        wait_until(30, || state(&name2).status.success()),
+        "{}",
+        text(&errf)
+    );
     let v: Value = serde_json::from_slice(&state(&name2).stdout).unwrap();
     let cpid = v["pid"].as_i64().unwrap() as i32;
     assert!(cpid > 0 && alive(cpid));
@@ -982,9 +1427,16 @@ fn container_service_runs_under_husk() {
     // processes are gone.
     for n in [&name, &name2] {
         let o = state(n);
-        assert!(!o.status.success(), "container {n} still registered: {}", stdout(&o));
+        assert!(
+            !o.status.success(),
+            "container {n} still registered: {}",
+            stdout(&o)
+        );
     }
-    assert!(wait_until(10, || !alive(cpid)), "container process {cpid} survived");
+    assert!(
+        wait_until(10, || !alive(cpid)),
+        "container process {cpid} survived"
+    );
     drop(b2);
 }
 
@@ -1020,11 +1472,21 @@ fn early_boot_in_a_chroot() {
     std::os::unix::fs::symlink("busybox", root.join("bin/sh")).unwrap();
     fs::copy(init_bin(), root.join("husk-init")).unwrap();
     fs::write(root.join("etc/hostname"), "husk-test-box\n").unwrap();
-    let works = Command::new("chroot").arg(&root).args(["/bin/busybox", "true"]).status().map(|s| s.success());
-    if skip_unless(works.unwrap_or(false), "/bin/busybox does not run in a chroot (not static?)") {
+    let works = Command::new("chroot")
+        .arg(&root)
+        .args(["/bin/busybox", "true"])
+        .status()
+        .map(|s| s.success());
+    if skip_unless(
+        works.unwrap_or(false),
+        "/bin/busybox does not run in a chroot (not static?)",
+    ) {
         return;
     }
-    if skip_unless(is_static(&init_bin()), "husk-init is dynamically linked (a dev build): it cannot run in the chroot") {
+    if skip_unless(
+        is_static(&init_bin()),
+        "husk-init is dynamically linked (a dev build): it cannot run in the chroot",
+    ) {
         return;
     }
     let host_name = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
@@ -1044,9 +1506,21 @@ exit 42";
             .args(["/husk-init", "--boot", "-vv", "--", "/bin/sh", "-c", script]),
     );
     assert_eq!(code(&o.status), Some(42), "{}", stderr(&o));
-    assert!(stderr(&o).contains("mounted /proc") || stderr(&o).contains("mounted /sys"), "{}", stderr(&o));
-    assert!(stderr(&o).contains("hostname husk-test-box"), "{}", stderr(&o));
+    // (INFO lines go to stdout, as tini's do.)
+    assert!(
+        stdout(&o).contains("mounted /proc") || stdout(&o).contains("mounted /sys"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("hostname husk-test-box"),
+        "{}",
+        stdout(&o)
+    );
     // Nothing leaked to our namespace, and our hostname is unchanged.
     assert!(mounts_under(&root).is_empty(), "{:?}", mounts_under(&root));
-    assert_eq!(fs::read_to_string("/proc/sys/kernel/hostname").unwrap(), host_name);
+    assert_eq!(
+        fs::read_to_string("/proc/sys/kernel/hostname").unwrap(),
+        host_name
+    );
 }
