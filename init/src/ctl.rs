@@ -345,10 +345,12 @@ pub fn client(socket: &'static [u8], cmd: &[u8], name: &[u8]) -> c_int {
         fmt::Write::write_fmt(&mut out, format_args!("{} {}\n", Show(cmd), Esc(name)))
     };
     let n = out.n;
-    if let Err(e) = sys::write_all(fd, &req[..n]) {
-        logger::out(2, format_args!("husk-init: ctl: {}: {}\n", Show(socket), e));
-        sys::close(fd);
-        return 1;
+    // A refusal may close the connection before the request is sent (no
+    // SIGPIPE then): the reply that explains it is read all the same.
+    let mut sent = Ok(());
+    let mut off = 0;
+    while off < n && sent.is_ok() {
+        sent = sys::send(fd, &req[off..n], 0).map(|k| off += k);
     }
     sys::shutdown_write(fd);
     let mut buf = [0u8; 512];
@@ -374,10 +376,13 @@ pub fn client(socket: &'static [u8], cmd: &[u8], name: &[u8]) -> c_int {
         }
     }
     if first {
-        logger::out(
-            2,
-            format_args!("husk-init: ctl: {}: no reply\n", Show(socket)),
-        );
+        match sent {
+            Err(e) => logger::out(2, format_args!("husk-init: ctl: {}: {}\n", Show(socket), e)),
+            Ok(()) => logger::out(
+                2,
+                format_args!("husk-init: ctl: {}: no reply\n", Show(socket)),
+            ),
+        }
         code = 1;
     }
     sys::close(fd);

@@ -665,8 +665,13 @@ pub fn accept(fd: c_int) -> R<c_int> {
 
 /// send(2) without blocking and without SIGPIPE; returns the bytes sent.
 pub fn send_nb(fd: c_int, buf: &[u8]) -> R<usize> {
+    send(fd, buf, libc::MSG_DONTWAIT)
+}
+
+/// send(2) with `flags`, never raising SIGPIPE; returns the bytes sent.
+pub fn send(fd: c_int, buf: &[u8], flags: c_int) -> R<usize> {
     loop {
-        let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
+        let flags = flags | libc::MSG_NOSIGNAL;
         // SAFETY: buf is valid for buf.len() bytes.
         let r = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), flags) };
         if r >= 0 {

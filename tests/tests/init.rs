@@ -311,6 +311,9 @@ fn run_with(prog: &Path, env: &[(&str, &str)], args: &[&str]) -> (String, String
     (stdout(&o), stderr(&o), code(&o.status))
 }
 
+/// Extra environment and arguments of one side-by-side run.
+type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+
 #[test]
 fn verbosity_levels_and_streams_as_tini() {
     if skip_unless_root() {
@@ -395,7 +398,7 @@ fn verbosity_levels_and_streams_as_tini() {
     ) {
         return;
     }
-    let cases: &[(&[(&str, &str)], &[&str])] = &[
+    let cases: &[Case] = &[
         (&[], &["true"]),
         (&[], &["-s", "true"]),
         (&[], &["-v", "--", "true"]),
@@ -1438,6 +1441,498 @@ fn container_service_runs_under_husk() {
         "container process {cpid} survived"
     );
     drop(b2);
+}
+
+/// The pid a service runs as, from `ctl status NAME`.
+fn svc_pid(s: &Services, name: &str) -> i32 {
+    let st = stdout(&s.ctl(&["status", name]));
+    st.split_whitespace()
+        .find_map(|w| w.strip_prefix("pid="))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The state letter of a process (R, S, T, Z...), if it exists.
+fn proc_state(pid: i32) -> Option<char> {
+    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    s.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// Idle connections to the control socket (a guard: closed on drop).
+fn idle_clients(sock: &Path, n: usize) -> Vec<std::os::unix::net::UnixStream> {
+    (0..n)
+        .map(|_| std::os::unix::net::UnixStream::connect(sock).expect("connect"))
+        .collect()
+}
+
+/// A client that sends one byte every 0.8 s (never a whole request) until
+/// the supervisor drops it or 15 s pass.
+fn trickler(sock: &Path) -> std::thread::JoinHandle<()> {
+    use std::io::Write;
+    let mut c = std::os::unix::net::UnixStream::connect(sock).expect("connect");
+    std::thread::spawn(move || {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while std::time::Instant::now() < end && c.write_all(b"s").is_ok() {
+            std::thread::sleep(std::time::Duration::from_millis(800));
+        }
+    })
+}
+
+#[test]
+fn slow_ctl_clients_do_not_stall_supervision() {
+    if skip_unless_root() {
+        return;
+    }
+    use std::time::{Duration, Instant};
+    let s = Services::new();
+    let _k = ServiceKiller(s.path());
+    s.run("victim", "exec sleep 1000");
+    let (mut p, errf) = s.start(&["--grace", "5"]);
+    assert!(
+        wait_until(10, || s.state_of("victim") == "running"),
+        "{}",
+        s.status()
+    );
+    let pid = svc_pid(&s, "victim");
+    assert!(pid > 0);
+
+    // 20 idle clients and a trickling one: the exit of a service is still
+    // noticed (and it is restarted) at once.
+    let idle = idle_clients(&s.sock(), 20);
+    let t = trickler(&s.sock());
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = Instant::now();
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    assert!(
+        wait_until(10, || text(&errf)
+            .contains("victim: exited with signal SIGKILL")),
+        "{}",
+        text(&errf)
+    );
+    let noticed = t0.elapsed();
+    assert!(
+        noticed < Duration::from_secs(3),
+        "exit noticed after {noticed:?} with 21 clients connected"
+    );
+    // A real request is still answered while they are connected.
+    let t0 = Instant::now();
+    let o = s.ctl(&["status", "victim"]);
+    assert_eq!(code(&o.status), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("victim "), "{}", stdout(&o));
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "status took {:?}",
+        t0.elapsed()
+    );
+    assert!(
+        wait_until(10, || s.status().contains("starts=2")),
+        "{}",
+        s.status()
+    );
+
+    // Shutdown is not held up either (SIGTERM ends `sleep` at once).
+    let idle2 = idle_clients(&s.sock(), 20);
+    let t2 = trickler(&s.sock());
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = Instant::now();
+    p.signal(libc::SIGTERM);
+    let st = p.wait_for(30).expect("husk-init did not stop");
+    let took = t0.elapsed();
+    assert_eq!(code(&st), Some(0));
+    assert!(
+        took < Duration::from_secs(4),
+        "shutdown took {took:?} with 21 clients connected"
+    );
+    drop((idle, idle2));
+    let _ = (t.join(), t2.join());
+    // The stalled clients were dropped, not answered with garbage.
+    assert!(!text(&errf).contains("panic"), "{}", text(&errf));
+}
+
+#[test]
+fn ctl_checks_the_peer() {
+    if skip_unless_root() {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::process::CommandExt;
+    let s = Services::new();
+    let _k = ServiceKiller(s.path());
+    s.run("web", "exec sleep 1000");
+    // The binary must be reachable by an unprivileged user.
+    let reachable = init_bin().ancestors().skip(1).all(|d| {
+        fs::metadata(d)
+            .map(|m| m.mode() & 0o001 != 0)
+            .unwrap_or(false)
+    });
+    if skip_unless(reachable, "husk-init's directory is not world-searchable") {
+        return;
+    }
+    let as_user = |uid: u32, gid: u32, args: &[&str]| {
+        run_cmd(
+            Command::new(init_bin())
+                .arg("ctl")
+                .arg("--ctl")
+                .arg(s.sock())
+                .args(args)
+                .uid(uid)
+                .gid(gid),
+        )
+    };
+    {
+        let (mut p, _errf) = s.start(&[]);
+        assert!(
+            wait_until(10, || s.state_of("web") == "running"),
+            "{}",
+            s.status()
+        );
+        let m = fs::metadata(s.sock()).unwrap();
+        assert_eq!(m.mode() & 0o777, 0o600, "socket mode");
+        // Even when the file lets anyone in, the peer check does not.
+        fs::set_permissions(s.sock(), fs::Permissions::from_mode(0o666)).unwrap();
+        let o = as_user(65533, 65533, &["status"]);
+        assert_eq!(code(&o.status), Some(1), "{}", stdout(&o));
+        assert_eq!(stderr(&o), "error: permission denied\n");
+        let o = as_user(65533, 65533, &["stop", "web"]);
+        assert_eq!(code(&o.status), Some(1));
+        assert_eq!(
+            s.state_of("web"),
+            "running",
+            "an unprivileged stop was obeyed"
+        );
+        p.signal(libc::SIGTERM);
+        assert_eq!(code(&p.wait_for(20).expect("stop")), Some(0));
+    }
+    let gid = fs::read_to_string("/etc/group")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("nogroup:x:")
+                .and_then(|r| r.split(':').next()?.parse::<u32>().ok())
+        });
+    let Some(gid) = gid else {
+        eprintln!("SKIP: no group 'nogroup' in /etc/group: --ctl-group not tested");
+        return;
+    };
+    let (mut p, _errf) = s.start(&["--ctl-group", "nogroup"]);
+    assert!(
+        wait_until(10, || s.state_of("web") == "running"),
+        "{}",
+        s.status()
+    );
+    let m = fs::metadata(s.sock()).unwrap();
+    assert_eq!(
+        (m.mode() & 0o777, m.gid()),
+        (0o660, gid),
+        "socket mode and group"
+    );
+    // A member (primary group) is served...
+    let o = as_user(65533, gid, &["status", "web"]);
+    assert_eq!(code(&o.status), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("web running"), "{}", stdout(&o));
+    // ...and so is one with it as a supplementary group (SO_PEERGROUPS).
+    if have("setpriv") {
+        let o = run_cmd(
+            Command::new("setpriv")
+                .args([
+                    "--reuid",
+                    "65533",
+                    "--regid",
+                    "65533",
+                    "--groups",
+                    &gid.to_string(),
+                    "--",
+                ])
+                .arg(init_bin())
+                .args(["ctl", "--ctl"])
+                .arg(s.sock())
+                .args(["status", "web"]),
+        );
+        assert_eq!(code(&o.status), Some(0), "{}", stderr(&o));
+    }
+    // Others still are not (with the file opened up for them).
+    fs::set_permissions(s.sock(), fs::Permissions::from_mode(0o666)).unwrap();
+    let o = as_user(65533, 65533, &["status"]);
+    assert_eq!(stderr(&o), "error: permission denied\n");
+    p.signal(libc::SIGTERM);
+    assert_eq!(code(&p.wait_for(20).expect("stop")), Some(0));
+    // An unknown group is refused before anything starts.
+    let (mut p, errf) = s.start(&["--ctl-group", "no-such-group-husk"]);
+    assert_eq!(code(&p.wait_for(10).expect("exit")), Some(1));
+    assert_eq!(
+        text(&errf),
+        "husk-init: --ctl-group no-such-group-husk: no such group in /etc/group\n"
+    );
+}
+
+#[test]
+fn ctl_names_with_spaces_and_newlines() {
+    if skip_unless_root() {
+        return;
+    }
+    let s = Services::new();
+    let _k = ServiceKiller(s.path());
+    s.run("with space", "exec sleep 1000");
+    s.run("new\nline", "exit 0");
+    s.file("new\nline", "restart", "never");
+    s.run("back\\slash", "exec sleep 1000");
+    let (mut p, errf) = s.start(&[]);
+    assert!(
+        wait_until(10, || s.state_of("with space") == "running"),
+        "{}",
+        s.status()
+    );
+    assert!(
+        wait_until(10, || s.state_of("new\nline") == "down"),
+        "{}",
+        s.status()
+    );
+    let st = s.status();
+    assert_eq!(st.lines().count(), 3, "one line per service: {st}");
+    assert!(st.contains("back\\134slash running pid="), "{st}");
+    assert!(
+        st.contains("new\\012line down pid=0 starts=1 kind=run last=\"status 0\""),
+        "{st}"
+    );
+    assert!(st.contains("with\\040space running pid="), "{st}");
+    // Logs keep one line per event too.
+    assert!(
+        text(&errf).contains("new\\012line: exited with status 0"),
+        "{}",
+        text(&errf)
+    );
+
+    let o = s.ctl(&["stop", "with space"]);
+    assert_eq!(code(&o.status), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "ok: stop with\\040space\n");
+    assert!(
+        wait_until(10, || s.state_of("with space") == "down"),
+        "{}",
+        s.status()
+    );
+    assert_eq!(s.state_of("back\\slash"), "running");
+    let o = s.ctl(&["start", "new\nline"]);
+    assert_eq!(stdout(&o), "ok: start new\\012line\n");
+    assert!(
+        wait_until(10, || s
+            .status()
+            .contains("new\\012line down pid=0 starts=2")),
+        "{}",
+        s.status()
+    );
+    // Only the whole name matches.
+    let o = s.ctl(&["stop", "with"]);
+    assert_eq!(stderr(&o), "error: no service named with\n");
+    p.signal(libc::SIGTERM);
+    assert_eq!(code(&p.wait_for(20).expect("stop")), Some(0));
+}
+
+#[test]
+fn services_limits() {
+    if skip_unless_root() {
+        return;
+    }
+    let s = Services::new();
+    let _k = ServiceKiller(s.path());
+    // 256 services (the limit), one with a 255-byte name (Linux's own
+    // limit for a file name) that comes after all the others.
+    let long = "L".repeat(255);
+    let mut after = String::new();
+    for i in 0..255 {
+        let n = format!("s{i:03}");
+        s.run(&n, "exec sleep 1000");
+        s.file(&n, "down", "");
+        after += &n;
+        after.push('\n');
+    }
+    s.run(&long, "exec sleep 1000");
+    // An `after` longer than any buffer, with a bad name at its very end.
+    s.file(&long, "after", &format!("{after}ghost\n"));
+    let (mut p, errf) = s.start(&[]);
+    assert_eq!(code(&p.wait_for(20).expect("exit")), Some(1));
+    assert!(
+        text(&errf).ends_with("/after: no service named ghost\n"),
+        "{}",
+        text(&errf)
+    );
+    s.file(&long, "after", &after);
+    let (mut p, errf) = s.start(&[]);
+    assert!(
+        wait_until(20, || s.state_of(&long) == "running"),
+        "{}\n{}",
+        text(&errf),
+        s.status()
+    );
+    let st = s.status();
+    assert_eq!(st.lines().count(), 256, "{}", text(&errf));
+    assert!(
+        st.lines()
+            .last()
+            .unwrap()
+            .starts_with(&format!("{long} running")),
+        "started last"
+    );
+    assert_eq!(st.matches(" down pid=0 ").count(), 255);
+    let o = s.ctl(&["start", "s254"]);
+    assert_eq!(stdout(&o), "ok: start s254\n");
+    assert!(wait_until(10, || s.state_of("s254") == "running"));
+    p.signal(libc::SIGTERM);
+    assert_eq!(code(&p.wait_for(30).expect("stop")), Some(0));
+    assert!(
+        text(&errf).contains("supervising 256 services"),
+        "{}",
+        text(&errf)
+    );
+
+    // One more is refused with a line naming the limit.
+    s.run("s255", "exit 0");
+    let (mut p, errf) = s.start(&[]);
+    assert_eq!(code(&p.wait_for(20).expect("exit")), Some(1));
+    let e = text(&errf);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(
+        e.ends_with("/services: more than 256 services (the limit)\n"),
+        "{e}"
+    );
+}
+
+#[test]
+fn after_a_down_service_starts_anyway() {
+    if skip_unless_root() {
+        return;
+    }
+    let s = Services::new();
+    let _k = ServiceKiller(s.path());
+    s.run("db", "exec sleep 1000");
+    s.file("db", "down", "");
+    s.run("app", "exec sleep 1000");
+    s.file("app", "after", "db\n");
+    let (mut p, _errf) = s.start(&[]);
+    assert!(
+        wait_until(10, || s.state_of("app") == "running"),
+        "{}",
+        s.status()
+    );
+    assert_eq!(s.state_of("db"), "down");
+    // Starting it later is fine, and app keeps running.
+    let o = s.ctl(&["start", "db"]);
+    assert_eq!(code(&o.status), Some(0));
+    assert!(
+        wait_until(10, || s.state_of("db") == "running"),
+        "{}",
+        s.status()
+    );
+    let st = s.status();
+    assert!(
+        st.contains("app running pid=") && !st.contains("app running pid=0 "),
+        "{st}"
+    );
+    p.signal(libc::SIGTERM);
+    assert_eq!(code(&p.wait_for(20).expect("stop")), Some(0));
+}
+
+#[test]
+fn grace_sends_sigcont_to_stopped_processes() {
+    if skip_unless_root() {
+        return;
+    }
+    use std::time::{Duration, Instant};
+    let t = TempDir::new("init-cont");
+    let pidf = t.join("stopped.pid");
+    let _k = KillOnDrop(vec![pidf.clone()]);
+    // Container mode: a straggler that stopped itself exits on SIGTERM once
+    // it runs again; without SIGCONT it would sit out the 30 s grace.
+    let script = format!(
+        "sh -c 'trap \"exit 0\" TERM; echo $$ > {p}; kill -STOP $$; while :; do sleep 1; done' &\n\
+         while [ ! -s {p} ]; do sleep 0.05; done\n\
+         while [ \"$(cut -d' ' -f3 /proc/$(cat {p})/stat)\" != T ]; do sleep 0.05; done\nexit 4",
+        p = pidf.display()
+    );
+    let t0 = Instant::now();
+    let o = run_sub(&["-s", "--grace", "30"], &script);
+    assert_eq!(code(&o.status), Some(4), "{}", stderr(&o));
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        t0.elapsed()
+    );
+    assert!(!alive(read_pid(&pidf)));
+    assert!(!stderr(&o).contains("grace period over"), "{}", stderr(&o));
+
+    // Appliance mode: a stopped service is stopped without the SIGKILL.
+    let s = Services::new();
+    let _k2 = ServiceKiller(s.path());
+    s.run(
+        "frozen",
+        "trap 'exit 0' TERM\nkill -STOP $$\nwhile :; do sleep 1; done",
+    );
+    let (mut p, errf) = s.start(&["--grace", "30"]);
+    assert!(
+        wait_until(10, || s.state_of("frozen") == "running"),
+        "{}",
+        s.status()
+    );
+    let pid = svc_pid(&s, "frozen");
+    assert!(
+        wait_until(10, || proc_state(pid) == Some('T')),
+        "the service did not stop itself"
+    );
+    let t0 = Instant::now();
+    p.signal(libc::SIGTERM);
+    assert_eq!(code(&p.wait_for(30).expect("stop")), Some(0));
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        t0.elapsed()
+    );
+    let e = text(&errf);
+    assert!(e.contains("frozen: exited with status 0"), "{e}");
+    assert!(!e.contains("SIGKILL"), "{e}");
+}
+
+#[test]
+fn leftovers_of_services_are_stopped_at_shutdown() {
+    if skip_unless_root() {
+        return;
+    }
+    if skip_unless(have("setsid"), "util-linux setsid is not installed") {
+        return;
+    }
+    let s = Services::new();
+    let _k = ServiceKiller(s.path());
+    let dpid = s.dir.join("daemon.pid");
+    let _k2 = KillOnDrop(vec![dpid.clone()]);
+    // A daemon in a session of its own: the service's process group does
+    // not reach it.
+    s.run(
+        "spawner",
+        &format!(
+            "setsid sh -c 'echo $$ > {}; exec sleep 1000' &\nexec sleep 1000",
+            dpid.display()
+        ),
+    );
+    let (mut p, errf) = s.start(&["--grace", "2"]);
+    assert!(wait_until(10, || fs::read_to_string(&dpid)
+        .map(|x| x.ends_with('\n'))
+        .unwrap_or(false)));
+    let d = read_pid(&dpid);
+    let svc = svc_pid(&s, "spawner");
+    let sid = |pid: i32| {
+        let st = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        st.rsplit_once(')')
+            .and_then(|(_, r)| r.split_whitespace().nth(3)?.parse::<i32>().ok())
+    };
+    assert_eq!(sid(d), Some(d), "the daemon did not get its own session");
+    assert_ne!(sid(d), sid(svc));
+    p.signal(libc::SIGTERM);
+    assert_eq!(code(&p.wait_for(30).expect("stop")), Some(0));
+    assert!(wait_until(5, || !alive(d)), "the daemon survived husk-init");
+    assert!(
+        text(&errf).contains("stopped 1 processes the services left behind"),
+        "{}",
+        text(&errf)
+    );
 }
 
 /// No PT_INTERP program header: the ELF needs no dynamic loader.
