@@ -133,6 +133,35 @@ fn on_exit_cmd(s: &[u8]) -> Option<c_int> {
     }
 }
 
+#[derive(Clone, Copy)]
+enum Long {
+    Version,
+    Help,
+    Grace,
+    Rewrite,
+    OnExit,
+    Services,
+    Boot,
+    Ctl,
+    CtlGroup,
+    HuskRoot,
+    Husk,
+}
+
+const LONGS: &[(&str, Long)] = &[
+    ("--version", Long::Version),
+    ("--help", Long::Help),
+    ("--grace", Long::Grace),
+    ("--rewrite", Long::Rewrite),
+    ("--on-exit", Long::OnExit),
+    ("--services", Long::Services),
+    ("--boot", Long::Boot),
+    ("--ctl", Long::Ctl),
+    ("--ctl-group", Long::CtlGroup),
+    ("--husk-root", Long::HuskRoot),
+    ("--husk", Long::Husk),
+];
+
 #[inline(never)]
 pub fn parse(args: Args) -> Result<Parsed, CliError> {
     if args.len() > 1 && args.get(1) == b"ctl" {
@@ -172,59 +201,51 @@ pub fn parse(args: Args) -> Result<Parsed, CliError> {
                 Some(p) => (&a[..p], Some(&a[p + 1..])),
                 None => (a, None),
             };
-            let takes = |n: &'static str| -> bool { name == n.as_bytes() };
-            let mut value = |opt: &'static str| -> Result<&'static [u8], CliError> {
-                if let Some(v) = inline {
-                    return Ok(v);
-                }
-                i += 1;
-                if i < args.len() {
-                    Ok(args.get(i))
-                } else {
-                    Err(CliError::Missing(opt))
-                }
-            };
-            if takes("--version") {
-                crate::logger::out(1, format_args!("husk-init version {}\n", VERSION));
-                return Ok(Parsed::Done);
-            } else if takes("--help") {
-                usage(1);
-                return Ok(Parsed::Done);
-            } else if takes("--grace") {
-                let v = value("--grace")?;
-                o.grace_ms = Some(parse_seconds(v).ok_or(CliError::Invalid("--grace", v))?);
-            } else if takes("--rewrite") {
-                let v = value("--rewrite")?;
-                let bad = CliError::Invalid("--rewrite", v);
-                let p = v
-                    .iter()
-                    .position(|&b| b == b':')
-                    .ok_or(CliError::Invalid("--rewrite", v))?;
-                let from = signals::parse(&v[..p]).ok_or(CliError::Invalid("--rewrite", v))?;
-                let to_s = &v[p + 1..];
-                let to = if to_s == b"0" {
-                    0
-                } else {
-                    signals::parse(to_s).ok_or(bad)?
-                };
-                o.rewrite[from as usize] = to as i8;
-            } else if takes("--on-exit") {
-                let v = value("--on-exit")?;
-                o.on_exit = Some(on_exit_cmd(v).ok_or(CliError::Invalid("--on-exit", v))?);
-            } else if takes("--services") {
-                o.services = Some(value("--services")?);
-            } else if takes("--boot") {
-                o.boot = true;
-            } else if takes("--ctl") {
-                o.ctl = value("--ctl")?;
-            } else if takes("--ctl-group") {
-                o.ctl_group = Some(value("--ctl-group")?);
-            } else if takes("--husk-root") {
-                o.husk_root = value("--husk-root")?;
-            } else if takes("--husk") {
-                o.husk = value("--husk")?;
-            } else {
+            let Some(&(opt, long)) = LONGS.iter().find(|(n, _)| n.as_bytes() == name) else {
                 return Err(CliError::Unknown(a));
+            };
+            // Every long option but three takes a value.
+            let v: &'static [u8] = match long {
+                Long::Version => {
+                    crate::logger::out(1, format_args!("husk-init version {}\n", VERSION));
+                    return Ok(Parsed::Done);
+                }
+                Long::Help => {
+                    usage(1);
+                    return Ok(Parsed::Done);
+                }
+                Long::Boot => b"",
+                _ => match inline {
+                    Some(v) => v,
+                    None if i + 1 < args.len() => {
+                        i += 1;
+                        args.get(i)
+                    }
+                    None => return Err(CliError::Missing(opt)),
+                },
+            };
+            let bad = CliError::Invalid(opt, v);
+            match long {
+                Long::Grace => o.grace_ms = Some(parse_seconds(v).ok_or(bad)?),
+                Long::Rewrite => {
+                    let p = v.iter().position(|&b| b == b':').ok_or(bad)?;
+                    let from = signals::parse(&v[..p]);
+                    let to = match &v[p + 1..] {
+                        b"0" => Some(0),
+                        t => signals::parse(t),
+                    };
+                    let (Some(from), Some(to)) = (from, to) else {
+                        return Err(CliError::Invalid(opt, v));
+                    };
+                    o.rewrite[from as usize] = to as i8;
+                }
+                Long::OnExit => o.on_exit = Some(on_exit_cmd(v).ok_or(bad)?),
+                Long::Services => o.services = Some(v),
+                Long::Boot => o.boot = true,
+                Long::Ctl => o.ctl = v,
+                Long::CtlGroup => o.ctl_group = Some(v),
+                Long::HuskRoot => o.husk_root = v,
+                Long::Husk | Long::Version | Long::Help => o.husk = v,
             }
             i += 1;
             continue;

@@ -368,6 +368,9 @@ pub fn client(socket: &'static [u8], cmd: &[u8], name: &[u8]) -> c_int {
                 first = false;
                 let _ = sys::write_all(out_fd, &buf[..n]);
             }
+            // A refusal closes before reading our request: the kernel
+            // then resets the connection after the reply.
+            Err(e) if e.0 == libc::ECONNRESET && !first => break,
             Err(e) => {
                 logger::out(2, format_args!("husk-init: ctl: {}: {}\n", Show(socket), e));
                 code = 1;

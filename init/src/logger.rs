@@ -65,20 +65,7 @@ impl Write for Line {
     }
 }
 
-/// Bytes shown as text (invalid UTF-8 replaced by '?').
-pub struct Show<'a>(pub &'a [u8]);
-
-impl fmt::Display for Show<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for chunk in self.0.utf8_chunks() {
-            f.write_str(chunk.valid())?;
-            if !chunk.invalid().is_empty() {
-                f.write_str("?")?;
-            }
-        }
-        Ok(())
-    }
-}
+pub use crate::text::Show;
 
 /// Logs at `level` (FATAL..TRACE) when the verbosity reaches it.
 #[inline(never)]

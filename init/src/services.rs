@@ -100,77 +100,69 @@ pub struct Service {
     pub next: Next,
 }
 
+/// Why a services directory is refused: one line naming the file at fault.
+#[derive(Debug)]
+pub struct LoadError {
+    dir: &'static [u8],
+    /// The service at fault (empty: the directory itself).
+    name: Name,
+    what: What,
+}
+
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)]
-pub enum LoadError {
-    /// The services directory itself (path, error).
-    Dir(&'static [u8], Errno),
-    TooMany(&'static [u8]),
-    /// A name longer than NAME_MAX: (dir, its first NAME_MAX bytes).
-    NameTooLong(&'static [u8], Name),
-    /// A path too long for our buffers: (dir, name).
-    PathTooLong(&'static [u8], Name),
+pub enum What {
+    /// Reading the directory failed.
+    Dir(Errno),
+    TooMany,
+    /// (The name is cut to NAME_MAX bytes.)
+    NameTooLong,
+    PathTooLong,
     /// Neither an executable `run` nor config.json + rootfs/.
-    Empty(&'static [u8], Name),
-    NotExecutable(&'static [u8], Name),
-    BadRestart(&'static [u8], Name),
-    /// `after` names a service that does not exist: (dir, name, missing).
-    UnknownAfter(&'static [u8], Name, Name),
-    /// `after` could not be read: (dir, name, error).
-    After(&'static [u8], Name, Errno),
-    Cycle(&'static [u8], Name),
+    Empty,
+    NotExecutable,
+    BadRestart,
+    /// `after` names a service that does not exist.
+    UnknownAfter(Name),
+    /// `after` could not be read.
+    After(Errno),
+    Cycle,
+}
+
+// The messages below spell the limits out.
+const _: () = assert!(MAX == 256 && NAME_MAX == 255 && PATH_MAX == 1024);
+
+#[inline(never)]
+fn fail(dir: &'static [u8], name: &[u8], what: What) -> LoadError {
+    LoadError {
+        dir,
+        name: cut(name),
+        what,
+    }
 }
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LoadError::Dir(d, e) => write!(f, "{}: {}", Show(d), e),
-            LoadError::TooMany(d) => {
-                write!(f, "{}: more than {} services (the limit)", Show(d), MAX)
-            }
-            LoadError::NameTooLong(d, n) => write!(
-                f,
-                "{}/{}...: service name longer than {} bytes (the limit)",
-                Show(d),
-                Esc(n),
-                NAME_MAX
-            ),
-            LoadError::PathTooLong(d, n) => write!(
-                f,
-                "{}/{}: path longer than {} bytes (the limit)",
-                Show(d),
-                Esc(n),
-                PATH_MAX - 1
-            ),
-            LoadError::Empty(d, n) => write!(
-                f,
-                "{}/{}: neither an executable run nor config.json + rootfs/",
-                Show(d),
-                Esc(n)
-            ),
-            LoadError::NotExecutable(d, n) => {
-                write!(f, "{}/{}/run: not executable", Show(d), Esc(n))
-            }
-            LoadError::BadRestart(d, n) => write!(
-                f,
-                "{}/{}/restart: expected always, on-failure or never",
-                Show(d),
-                Esc(n)
-            ),
-            LoadError::UnknownAfter(d, n, m) => write!(
-                f,
-                "{}/{}/after: no service named {}",
-                Show(d),
-                Esc(n),
-                Esc(m)
-            ),
-            LoadError::After(d, n, e) => write!(f, "{}/{}/after: {}", Show(d), Esc(n), e),
-            LoadError::Cycle(d, n) => write!(
-                f,
-                "{}/{}/after: services start after each other in a cycle",
-                Show(d),
-                Esc(n)
-            ),
+        write!(f, "{}", Show(self.dir))?;
+        if !self.name.is_empty() {
+            write!(f, "/{}", Esc(&self.name))?;
+        }
+        f.write_str(match &self.what {
+            What::Dir(_) => ": ",
+            What::TooMany => ": more than 256 services (the limit)",
+            What::NameTooLong => "...: service name longer than 255 bytes (the limit)",
+            What::PathTooLong => ": path longer than 1023 bytes (the limit)",
+            What::Empty => ": neither an executable run nor config.json + rootfs/",
+            What::NotExecutable => "/run: not executable",
+            What::BadRestart => "/restart: expected always, on-failure or never",
+            What::UnknownAfter(_) => "/after: no service named ",
+            What::After(_) => "/after: ",
+            What::Cycle => "/after: services start after each other in a cycle",
+        })?;
+        match &self.what {
+            What::Dir(e) | What::After(e) => write!(f, "{}", e),
+            What::UnknownAfter(m) => write!(f, "{}", Esc(m)),
+            _ => Ok(()),
         }
     }
 }
@@ -246,35 +238,38 @@ fn new_service(name: Name) -> Service {
 pub fn load(dir: &'static [u8], svcs: &mut Services, order: &mut Order) -> Result<(), LoadError> {
     svcs.clear();
     order.clear();
-    let dpath: Path = CBuf::of(&[dir]).ok_or(LoadError::Dir(dir, Errno(libc::ENAMETOOLONG)))?;
+    let dpath: Path =
+        CBuf::of(&[dir]).ok_or_else(|| fail(dir, b"", What::Dir(Errno(libc::ENAMETOOLONG))))?;
     let fd = sys::open(dpath.cstr(), libc::O_RDONLY | libc::O_DIRECTORY, 0)
-        .map_err(|e| LoadError::Dir(dir, e))?;
+        .map_err(|e| fail(dir, b"", What::Dir(e)))?;
     let mut err = None;
     let r = sys::each_dirent(fd, |n, _| {
         if n.is_empty() || n[0] == b'.' || err.is_some() {
             return;
         }
-        let Some(p) = path(dir, n, b"") else {
+        // Room for the longest file name used below ("config.json").
+        if path(dir, n, b"config.json").is_none() {
             err = Some(if n.len() > NAME_MAX {
-                LoadError::NameTooLong(dir, cut(n))
+                fail(dir, n, What::NameTooLong)
             } else {
-                LoadError::PathTooLong(dir, cut(n))
+                fail(dir, n, What::PathTooLong)
             });
             return;
-        };
+        }
+        let p = path(dir, n, b"").unwrap_or_default();
         if !sys::stat(p.cstr()).is_ok_and(|s| s.is_dir()) {
             return;
         }
         let Ok(name) = Name::from_slice(n) else {
-            err = Some(LoadError::NameTooLong(dir, cut(n)));
+            err = Some(fail(dir, n, What::NameTooLong));
             return;
         };
         if svcs.push(new_service(name)).is_err() {
-            err = Some(LoadError::TooMany(dir));
+            err = Some(fail(dir, b"", What::TooMany));
         }
     });
     sys::close(fd);
-    r.map_err(|e| LoadError::Dir(dir, e))?;
+    r.map_err(|e| fail(dir, b"", What::Dir(e)))?;
     if let Some(e) = err {
         return Err(e);
     }
@@ -289,36 +284,36 @@ pub fn load(dir: &'static [u8], svcs: &mut Services, order: &mut Order) -> Resul
 
     for s in svcs.iter_mut() {
         let n = &s.name;
-        let p =
-            |file: &[u8]| path(dir, n, file).ok_or_else(|| LoadError::PathTooLong(dir, n.clone()));
-        let run = p(b"run")?;
+        // (Each fits: checked when the name was read.)
+        let p = |file: &[u8]| path(dir, n, file).unwrap_or_default();
+        let run = p(b"run");
         s.bundle = match sys::stat(run.cstr()) {
             Ok(st) if st.is_file() => {
                 if !sys::access_x(run.cstr()) {
-                    return Err(LoadError::NotExecutable(dir, n.clone()));
+                    return Err(fail(dir, n, What::NotExecutable));
                 }
                 false
             }
             _ => {
-                let cfg = sys::stat(p(b"config.json")?.cstr()).is_ok_and(|s| s.is_file());
-                let rootfs = sys::stat(p(b"rootfs")?.cstr()).is_ok_and(|s| s.is_dir());
+                let cfg = sys::stat(p(b"config.json").cstr()).is_ok_and(|s| s.is_file());
+                let rootfs = sys::stat(p(b"rootfs").cstr()).is_ok_and(|s| s.is_dir());
                 if !(cfg && rootfs) {
-                    return Err(LoadError::Empty(dir, n.clone()));
+                    return Err(fail(dir, n, What::Empty));
                 }
                 true
             }
         };
         let mut buf = [0u8; 64];
-        s.restart = match sys::read_file(p(b"restart")?.cstr(), &mut buf) {
-            Ok(t) => parse_restart(t).ok_or_else(|| LoadError::BadRestart(dir, n.clone()))?,
+        s.restart = match sys::read_file(p(b"restart").cstr(), &mut buf) {
+            Ok(t) => parse_restart(t).ok_or_else(|| fail(dir, n, What::BadRestart))?,
             Err(_) => Restart::Always,
         };
-        s.down = sys::exists(p(b"down")?.cstr());
+        s.down = sys::exists(p(b"down").cstr());
     }
     // `after` files: names separated by white space, any number of them.
     for i in 0..svcs.len() {
         let me = &svcs[i].name;
-        let p = path(dir, me, b"after").ok_or_else(|| LoadError::PathTooLong(dir, me.clone()))?;
+        let p = path(dir, me, b"after").unwrap_or_default();
         let Ok(fd) = sys::open(p.cstr(), libc::O_RDONLY, 0) else {
             continue;
         };
@@ -337,13 +332,13 @@ pub fn load(dir: &'static [u8], svcs: &mut Services, order: &mut Order) -> Resul
             },
         );
         sys::close(fd);
-        r.map_err(|e| LoadError::After(dir, me.clone(), e))?;
+        r.map_err(|e| fail(dir, me, What::After(e)))?;
         if let Some(m) = unknown {
-            return Err(LoadError::UnknownAfter(dir, me.clone(), m));
+            return Err(fail(dir, me, What::UnknownAfter(m)));
         }
         svcs[i].after = after;
     }
-    start_order(svcs, order).map_err(|i| LoadError::Cycle(dir, svcs[i].name.clone()))
+    start_order(svcs, order).map_err(|i| fail(dir, &svcs[i].name, What::Cycle))
 }
 
 /// Depth-first topological order; Err(index) of a service in a cycle.

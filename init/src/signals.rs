@@ -40,6 +40,7 @@ const NAMES: &[(&str, c_int)] = &[
 ];
 
 /// Parses `SIGTERM`, `TERM` or `15` (1..=64).
+#[inline(never)]
 pub fn parse(s: &[u8]) -> Option<c_int> {
     if !s.is_empty() && s.iter().all(u8::is_ascii_digit) {
         let n = crate::text::parse_u32(s)?;
@@ -83,7 +84,9 @@ pub struct Desc(pub c_int);
 
 impl core::fmt::Display for Desc {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        sys::strsignal(self.0, |s| f.write_str(s))
+        sys::strsignal(self.0, |s| {
+            core::fmt::Display::fmt(&crate::text::Show(s), f)
+        })
     }
 }
 

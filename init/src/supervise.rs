@@ -329,9 +329,9 @@ impl Sup<'_> {
         let Some(sdir) = services::path(self.dir, &s.name, b"") else {
             return;
         };
-        let name = CBuf::<{ services::NAME_MAX + 1 }>::of(&[&s.name]).unwrap_or(CBuf::new());
-        let husk = CBuf::<256>::of(&[o.husk]).unwrap_or(CBuf::new());
-        let root = CBuf::<256>::of(&[o.husk_root]).unwrap_or(CBuf::new());
+        let name = CBuf::<{ services::NAME_MAX + 1 }>::of(&[&s.name]).unwrap_or_default();
+        let husk = CBuf::<256>::of(&[o.husk]).unwrap_or_default();
+        let root = CBuf::<256>::of(&[o.husk_root]).unwrap_or_default();
         let c = |s: &core::ffi::CStr| s.as_ptr();
         let null: *const c_char = core::ptr::null();
         let argv: [*const c_char; 8] = if !s.bundle {

@@ -16,7 +16,7 @@ impl fmt::Display for Errno {
         // SAFETY: musl's strerror returns a pointer to a static, NUL-terminated
         // string for any value.
         let s = unsafe { CStr::from_ptr(libc::strerror(self.0)) };
-        f.write_str(s.to_str().unwrap_or("unknown error"))
+        fmt::Display::fmt(&crate::text::Show(s.to_bytes()), f)
     }
 }
 
@@ -47,6 +47,12 @@ fn check_l(r: libc::c_long) -> R<libc::c_long> {
 pub struct CBuf<const N: usize> {
     b: [u8; N],
     n: usize,
+}
+
+impl<const N: usize> Default for CBuf<N> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl<const N: usize> CBuf<N> {
@@ -238,12 +244,12 @@ pub fn restore_sigaction(sig: c_int, a: &SigAction) -> R<()> {
 }
 
 /// Calls `f` with strsignal(sig), the C library's description of `sig`.
-pub fn strsignal<T>(sig: c_int, f: impl FnOnce(&str) -> T) -> T {
+pub fn strsignal<T>(sig: c_int, f: impl FnOnce(&[u8]) -> T) -> T {
     // SAFETY: strsignal returns a NUL-terminated string that stays valid
     // until the next strsignal call in this (the only) thread; it is used
     // before this function returns.
     let s = unsafe { CStr::from_ptr(libc::strsignal(sig)) };
-    f(s.to_str().unwrap_or("?"))
+    f(s.to_bytes())
 }
 
 /// A (blocking, close-on-exec) signalfd for `set`.

@@ -57,6 +57,21 @@ pub fn fmt_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     &buf[i..]
 }
 
+/// Bytes shown as text (invalid UTF-8 replaced by '?').
+pub struct Show<'a>(pub &'a [u8]);
+
+impl fmt::Display for Show<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for chunk in self.0.utf8_chunks() {
+            f.write_str(chunk.valid())?;
+            if !chunk.invalid().is_empty() {
+                f.write_str("?")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Bytes that a name carries escaped in the control protocol: white space
 /// and other control bytes, DEL and the backslash itself.
 pub fn needs_escape(b: u8) -> bool {
