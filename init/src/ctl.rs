@@ -78,19 +78,8 @@ struct Conn {
     cursor: Option<usize>,
     len: usize,
     off: usize,
-    buf: [u8; BUF],
-}
-
-impl Conn {
-    const FREE: Conn = Conn {
-        fd: -1,
-        deadline: 0,
-        writing: false,
-        cursor: None,
-        len: 0,
-        off: 0,
-        buf: [0; BUF],
-    };
+    /// BUF bytes of their own memory (taken from RAM only when used).
+    buf: &'static mut [u8],
 }
 
 pub struct Conns {
@@ -100,11 +89,22 @@ pub struct Conns {
 }
 
 impl Conns {
-    pub fn new(group: Option<u32>) -> Conns {
-        Conns {
-            c: [Conn::FREE; MAX_CONNS],
-            group,
-        }
+    pub fn new(group: Option<u32>) -> sys::R<Conns> {
+        let mut mem = sys::alloc_zeroed(MAX_CONNS * BUF)?;
+        let c = core::array::from_fn(|_| {
+            let (buf, rest) = core::mem::take(&mut mem).split_at_mut(BUF);
+            mem = rest;
+            Conn {
+                fd: -1,
+                deadline: 0,
+                writing: false,
+                cursor: None,
+                len: 0,
+                off: 0,
+                buf,
+            }
+        });
+        Ok(Conns { c, group })
     }
 
     fn close(&mut self, i: usize) {
@@ -257,7 +257,7 @@ impl Conns {
             }
             None => (&req[..n], &[][..]),
         };
-        let mut out = Out::new(&mut c.buf, 0);
+        let mut out = Out::new(c.buf, 0);
         let all = h.request(cmd, name, &mut out);
         c.len = out.n;
         c.off = 0;
@@ -276,7 +276,7 @@ impl Conns {
                 c.len = 0;
                 // Pack as many whole status lines as fit.
                 while let Some(k) = c.cursor {
-                    let mut out = Out::new(&mut c.buf, c.len);
+                    let mut out = Out::new(c.buf, c.len);
                     let more = h.line(k, &mut out);
                     if !more {
                         c.cursor = None;

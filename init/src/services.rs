@@ -76,7 +76,8 @@ pub enum Next {
 }
 
 pub struct Service {
-    pub name: Name,
+    /// (In the names arena: written once at load, never moved.)
+    pub name: &'static [u8],
     /// An OCI bundle run by `husk run` (else an executable `run`).
     pub bundle: bool,
     pub restart: Restart,
@@ -206,7 +207,7 @@ fn cut(n: &[u8]) -> Name {
     Name::from_slice(&n[..n.len().min(NAME_MAX)]).unwrap_or_default()
 }
 
-fn new_service(name: Name) -> Service {
+fn new_service(name: &'static [u8]) -> Service {
     Service {
         name,
         bundle: false,
@@ -242,6 +243,15 @@ pub fn load(dir: &'static [u8], svcs: &mut Services, order: &mut Order) -> Resul
         CBuf::of(&[dir]).ok_or_else(|| fail(dir, b"", What::Dir(Errno(libc::ENAMETOOLONG))))?;
     let fd = sys::open(dpath.cstr(), libc::O_RDONLY | libc::O_DIRECTORY, 0)
         .map_err(|e| fail(dir, b"", What::Dir(e)))?;
+    // Names go to memory of their own, which takes RAM only as it is
+    // written (the table holds MAX of them, mostly unused).
+    let mut arena = match sys::alloc_zeroed(MAX * NAME_MAX) {
+        Ok(a) => a,
+        Err(e) => {
+            sys::close(fd);
+            return Err(fail(dir, b"", What::Dir(e)));
+        }
+    };
     let mut err = None;
     let r = sys::each_dirent(fd, |n, _| {
         if n.is_empty() || n[0] == b'.' || err.is_some() {
@@ -260,13 +270,19 @@ pub fn load(dir: &'static [u8], svcs: &mut Services, order: &mut Order) -> Resul
         if !sys::stat(p.cstr()).is_ok_and(|s| s.is_dir()) {
             return;
         }
-        let Ok(name) = Name::from_slice(n) else {
+        if n.len() > NAME_MAX {
             err = Some(fail(dir, n, What::NameTooLong));
             return;
-        };
-        if svcs.push(new_service(name)).is_err() {
-            err = Some(fail(dir, b"", What::TooMany));
         }
+        if svcs.is_full() {
+            err = Some(fail(dir, b"", What::TooMany));
+            return;
+        }
+        // (The arena holds MAX names of NAME_MAX bytes: always room.)
+        let (name, rest) = core::mem::take(&mut arena).split_at_mut(n.len());
+        name.copy_from_slice(n);
+        arena = rest;
+        let _ = svcs.push(new_service(name));
     });
     sys::close(fd);
     r.map_err(|e| fail(dir, b"", What::Dir(e)))?;
@@ -283,7 +299,7 @@ pub fn load(dir: &'static [u8], svcs: &mut Services, order: &mut Order) -> Resul
     }
 
     for s in svcs.iter_mut() {
-        let n = &s.name;
+        let n = s.name;
         // (Each fits: checked when the name was read.)
         let p = |file: &[u8]| path(dir, n, file).unwrap_or_default();
         let run = p(b"run");
@@ -312,7 +328,7 @@ pub fn load(dir: &'static [u8], svcs: &mut Services, order: &mut Order) -> Resul
     }
     // `after` files: names separated by white space, any number of them.
     for i in 0..svcs.len() {
-        let me = &svcs[i].name;
+        let me = svcs[i].name;
         let p = path(dir, me, b"after").unwrap_or_default();
         let Ok(fd) = sys::open(p.cstr(), libc::O_RDONLY, 0) else {
             continue;
@@ -322,7 +338,7 @@ pub fn load(dir: &'static [u8], svcs: &mut Services, order: &mut Order) -> Resul
         let r = sys::each_token::<{ NAME_MAX + 1 }>(
             fd,
             |b| b.is_ascii_whitespace(),
-            |w| match svcs.iter().position(|s| s.name.as_slice() == w) {
+            |w| match svcs.iter().position(|s| s.name == w) {
                 Some(j) => after.add(j),
                 None => {
                     if unknown.is_none() {
@@ -338,7 +354,7 @@ pub fn load(dir: &'static [u8], svcs: &mut Services, order: &mut Order) -> Resul
         }
         svcs[i].after = after;
     }
-    start_order(svcs, order).map_err(|i| fail(dir, &svcs[i].name, What::Cycle))
+    start_order(svcs, order).map_err(|i| fail(dir, svcs[i].name, What::Cycle))
 }
 
 /// Depth-first topological order; Err(index) of a service in a cycle.

@@ -109,6 +109,17 @@ pub fn run(o: &Options, machine: bool) -> c_int {
             None
         }
     };
+    let mut conns = match ctl::Conns::new(group) {
+        Ok(c) => c,
+        Err(e) => {
+            if machine {
+                crate::error!("control connections: {}", e);
+                power::finish(o.on_exit.unwrap_or(libc::LINUX_REBOOT_CMD_POWER_OFF), true);
+            }
+            logger::out(2, format_args!("husk-init: control connections: {}\n", e));
+            return 1;
+        }
+    };
     let lfd = match open_ctl(o.ctl, group) {
         Ok(fd) => fd,
         Err(e) if !machine => {
@@ -128,7 +139,6 @@ pub fn run(o: &Options, machine: bool) -> c_int {
         }
     }
     crate::info!("supervising {} services from {}", sup.svcs.len(), Show(dir));
-    let mut conns = ctl::Conns::new(group);
     let mut sigs = [0; 16];
     loop {
         let now = sys::now_ms();
@@ -255,7 +265,7 @@ impl Sup<'_> {
     }
 
     fn find(&self, name: &[u8]) -> Option<usize> {
-        self.svcs.iter().position(|s| s.name.as_slice() == name)
+        self.svcs.iter().position(|s| s.name == name)
     }
 
     /// Acts on everything due at `now`.
@@ -277,7 +287,7 @@ impl Sup<'_> {
                 State::Stopping if now >= s.deadline && !s.killed => {
                     crate::warn!(
                         "{}: still running after the grace period: SIGKILL",
-                        Esc(&s.name)
+                        Esc(s.name)
                     );
                     let pid = s.pid;
                     if sys::kill(-pid, libc::SIGKILL).is_err() {
@@ -326,10 +336,10 @@ impl Sup<'_> {
         let o = self.o;
         let s = &self.svcs[i];
         let cleanup = s.bundle && !s.cleaned;
-        let Some(sdir) = services::path(self.dir, &s.name, b"") else {
+        let Some(sdir) = services::path(self.dir, s.name, b"") else {
             return;
         };
-        let name = CBuf::<{ services::NAME_MAX + 1 }>::of(&[&s.name]).unwrap_or_default();
+        let name = CBuf::<{ services::NAME_MAX + 1 }>::of(&[s.name]).unwrap_or_default();
         let husk = CBuf::<256>::of(&[o.husk]).unwrap_or_default();
         let root = CBuf::<256>::of(&[o.husk_root]).unwrap_or_default();
         let c = |s: &core::ffi::CStr| s.as_ptr();
@@ -381,13 +391,13 @@ impl Sup<'_> {
                     s.started_once = true;
                     s.cleaned = false;
                     s.killed = false;
-                    crate::info!("{}: started (pid {})", Esc(&s.name), pid);
+                    crate::info!("{}: started (pid {})", Esc(s.name), pid);
                 }
             }
             Err(e) => {
                 s.failures += 1;
                 let d = backoff_ms(s.failures);
-                crate::error!("{}: fork failed: {}; retrying in {} ms", Esc(&s.name), e, d);
+                crate::error!("{}: fork failed: {}; retrying in {} ms", Esc(s.name), e, d);
                 s.state = State::Backoff;
                 s.deadline = now + d;
             }
@@ -396,7 +406,7 @@ impl Sup<'_> {
 
     fn stop(&mut self, i: usize, now: u64) {
         let s = &mut self.svcs[i];
-        crate::info!("{}: stopping (SIGTERM)", Esc(&s.name));
+        crate::info!("{}: stopping (SIGTERM)", Esc(s.name));
         // SIGCONT too, as init systems do: a stopped process could not
         // act on the SIGTERM and would wait out the whole grace.
         for sig in [libc::SIGTERM, libc::SIGCONT] {
@@ -422,7 +432,7 @@ impl Sup<'_> {
             return;
         }
         s.last = Some(st);
-        crate::info!("{}: exited with {}", Esc(&s.name), Status(st));
+        crate::info!("{}: exited with {}", Esc(s.name), Status(st));
         let ran = now.saturating_sub(s.since);
         let failed = !(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0);
         let next = if s.restart_now && s.want && !shutting {
@@ -439,7 +449,7 @@ impl Sup<'_> {
             }
             s.failures += 1;
             let d = backoff_ms(s.failures);
-            crate::info!("{}: restarting in {} ms", Esc(&s.name), d);
+            crate::info!("{}: restarting in {} ms", Esc(s.name), d);
             Next::Backoff(now + d)
         } else {
             // Finished for good (policy, stop or shutdown): it stays down
@@ -479,7 +489,7 @@ impl Sup<'_> {
         let _ = write!(
             out,
             "{} {} pid={} starts={} kind={}",
-            Esc(&s.name),
+            Esc(s.name),
             s.state.name(),
             s.pid,
             s.starts,

@@ -553,6 +553,22 @@ pub fn poll(fds: &mut [PollFd], timeout_ms: c_int) -> R<usize> {
     Ok(r as usize)
 }
 
+/// `len` bytes of fresh anonymous memory, zero-filled, that take RAM only
+/// as their pages are written; never unmapped (husk-init keeps it for life).
+pub fn alloc_zeroed(len: usize) -> R<&'static mut [u8]> {
+    let prot = libc::PROT_READ | libc::PROT_WRITE;
+    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+    // SAFETY: no memory is passed; the kernel picks the address.
+    let p = unsafe { libc::mmap(core::ptr::null_mut(), len, prot, flags, -1, 0) };
+    if p == libc::MAP_FAILED {
+        return Err(errno());
+    }
+    // SAFETY: a new private mapping of len readable, writable, zeroed bytes
+    // that nothing else refers to and that is never unmapped: one unique
+    // 'static slice over it is sound (u8 has no invalid values).
+    Ok(unsafe { core::slice::from_raw_parts_mut(p.cast::<u8>(), len) })
+}
+
 pub fn sleep_ms(ms: u64) {
     let ts = libc::timespec {
         tv_sec: (ms / 1000) as _,
