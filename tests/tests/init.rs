@@ -1541,7 +1541,7 @@ fn slow_ctl_clients_do_not_stall_supervision() {
     let took = t0.elapsed();
     assert_eq!(code(&st), Some(0));
     assert!(
-        took < Duration::from_secs(4),
+        took < Duration::from_secs(5),
         "shutdown took {took:?} with 21 clients connected"
     );
     drop((idle, idle2));
