@@ -4,6 +4,7 @@
 
 use crate::signals;
 use crate::sys;
+use crate::text::parse_u32;
 use core::ffi::{c_char, c_int, CStr};
 use core::fmt;
 
@@ -61,7 +62,7 @@ impl fmt::Display for CliError {
 }
 
 pub struct Options {
-    pub verbose: i32,
+    pub verbose: u32,
     pub subreaper: bool,
     pub pdeathsig: c_int,
     pub warn_reap: bool,
@@ -77,6 +78,8 @@ pub struct Options {
     pub services: Option<&'static [u8]>,
     pub boot: bool,
     pub ctl: &'static [u8],
+    /// --ctl-group: a group (name or gid) whose members may use ctl.
+    pub ctl_group: Option<&'static [u8]>,
     pub husk_root: &'static [u8],
     pub husk: &'static [u8],
     /// Index in argv of PROGRAM (== argc when none).
@@ -86,23 +89,13 @@ pub struct Options {
 pub enum Parsed {
     Run(Options),
     /// `husk-init ctl CMD [NAME]`.
-    Ctl { socket: &'static [u8], cmd: &'static [u8], name: &'static [u8] },
+    Ctl {
+        socket: &'static [u8],
+        cmd: &'static [u8],
+        name: &'static [u8],
+    },
     /// -h, -l, --version: already printed; exit 0.
     Done,
-}
-
-pub fn parse_u32(s: &[u8]) -> Option<u32> {
-    if s.is_empty() || s.len() > 9 {
-        return None;
-    }
-    let mut n: u32 = 0;
-    for &b in s {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        n = n * 10 + (b - b'0') as u32;
-    }
-    Some(n)
 }
 
 /// Seconds, with an optional fraction (`2`, `0.5`), as milliseconds.
@@ -111,7 +104,11 @@ pub fn parse_seconds(s: &[u8]) -> Option<u64> {
         Some(i) => (&s[..i], &s[i + 1..]),
         None => (s, &b""[..]),
     };
-    let i = if int.is_empty() && !frac.is_empty() { 0 } else { parse_u32(int)? } as u64;
+    let i = if int.is_empty() && !frac.is_empty() {
+        0
+    } else {
+        parse_u32(int)?
+    } as u64;
     let mut ms = 0u64;
     let mut scale = 100;
     for &b in frac.iter().take(3) {
@@ -136,6 +133,35 @@ fn on_exit_cmd(s: &[u8]) -> Option<c_int> {
     }
 }
 
+#[derive(Clone, Copy)]
+enum Long {
+    Version,
+    Help,
+    Grace,
+    Rewrite,
+    OnExit,
+    Services,
+    Boot,
+    Ctl,
+    CtlGroup,
+    HuskRoot,
+    Husk,
+}
+
+const LONGS: &[(&str, Long)] = &[
+    ("--version", Long::Version),
+    ("--help", Long::Help),
+    ("--grace", Long::Grace),
+    ("--rewrite", Long::Rewrite),
+    ("--on-exit", Long::OnExit),
+    ("--services", Long::Services),
+    ("--boot", Long::Boot),
+    ("--ctl", Long::Ctl),
+    ("--ctl-group", Long::CtlGroup),
+    ("--husk-root", Long::HuskRoot),
+    ("--husk", Long::Husk),
+];
+
 #[inline(never)]
 pub fn parse(args: Args) -> Result<Parsed, CliError> {
     if args.len() > 1 && args.get(1) == b"ctl" {
@@ -154,6 +180,7 @@ pub fn parse(args: Args) -> Result<Parsed, CliError> {
         services: None,
         boot: false,
         ctl: sys::getenv(c"HUSK_INIT_CTL").unwrap_or(DEFAULT_CTL),
+        ctl_group: None,
         husk_root: DEFAULT_HUSK_ROOT,
         husk: b"husk",
         program: args.len(),
@@ -174,50 +201,51 @@ pub fn parse(args: Args) -> Result<Parsed, CliError> {
                 Some(p) => (&a[..p], Some(&a[p + 1..])),
                 None => (a, None),
             };
-            let takes = |n: &'static str| -> bool { name == n.as_bytes() };
-            let mut value = |opt: &'static str| -> Result<&'static [u8], CliError> {
-                if let Some(v) = inline {
-                    return Ok(v);
-                }
-                i += 1;
-                if i < args.len() {
-                    Ok(args.get(i))
-                } else {
-                    Err(CliError::Missing(opt))
-                }
-            };
-            if takes("--version") {
-                crate::logger::out(1, format_args!("husk-init version {}\n", VERSION));
-                return Ok(Parsed::Done);
-            } else if takes("--help") {
-                usage(1);
-                return Ok(Parsed::Done);
-            } else if takes("--grace") {
-                let v = value("--grace")?;
-                o.grace_ms = Some(parse_seconds(v).ok_or(CliError::Invalid("--grace", v))?);
-            } else if takes("--rewrite") {
-                let v = value("--rewrite")?;
-                let bad = CliError::Invalid("--rewrite", v);
-                let p = v.iter().position(|&b| b == b':').ok_or(CliError::Invalid("--rewrite", v))?;
-                let from = signals::parse(&v[..p]).ok_or(CliError::Invalid("--rewrite", v))?;
-                let to_s = &v[p + 1..];
-                let to = if to_s == b"0" { 0 } else { signals::parse(to_s).ok_or(bad)? };
-                o.rewrite[from as usize] = to as i8;
-            } else if takes("--on-exit") {
-                let v = value("--on-exit")?;
-                o.on_exit = Some(on_exit_cmd(v).ok_or(CliError::Invalid("--on-exit", v))?);
-            } else if takes("--services") {
-                o.services = Some(value("--services")?);
-            } else if takes("--boot") {
-                o.boot = true;
-            } else if takes("--ctl") {
-                o.ctl = value("--ctl")?;
-            } else if takes("--husk-root") {
-                o.husk_root = value("--husk-root")?;
-            } else if takes("--husk") {
-                o.husk = value("--husk")?;
-            } else {
+            let Some(&(opt, long)) = LONGS.iter().find(|(n, _)| n.as_bytes() == name) else {
                 return Err(CliError::Unknown(a));
+            };
+            // Every long option but three takes a value.
+            let v: &'static [u8] = match long {
+                Long::Version => {
+                    crate::logger::out(1, format_args!("husk-init version {}\n", VERSION));
+                    return Ok(Parsed::Done);
+                }
+                Long::Help => {
+                    usage(1);
+                    return Ok(Parsed::Done);
+                }
+                Long::Boot => b"",
+                _ => match inline {
+                    Some(v) => v,
+                    None if i + 1 < args.len() => {
+                        i += 1;
+                        args.get(i)
+                    }
+                    None => return Err(CliError::Missing(opt)),
+                },
+            };
+            let bad = CliError::Invalid(opt, v);
+            match long {
+                Long::Grace => o.grace_ms = Some(parse_seconds(v).ok_or(bad)?),
+                Long::Rewrite => {
+                    let p = v.iter().position(|&b| b == b':').ok_or(bad)?;
+                    let from = signals::parse(&v[..p]);
+                    let to = match &v[p + 1..] {
+                        b"0" => Some(0),
+                        t => signals::parse(t),
+                    };
+                    let (Some(from), Some(to)) = (from, to) else {
+                        return Err(CliError::Invalid(opt, v));
+                    };
+                    o.rewrite[from as usize] = to as i8;
+                }
+                Long::OnExit => o.on_exit = Some(on_exit_cmd(v).ok_or(bad)?),
+                Long::Services => o.services = Some(v),
+                Long::Boot => o.boot = true,
+                Long::Ctl => o.ctl = v,
+                Long::CtlGroup => o.ctl_group = Some(v),
+                Long::HuskRoot => o.husk_root = v,
+                Long::Husk | Long::Version | Long::Help => o.husk = v,
             }
             i += 1;
             continue;
@@ -255,7 +283,9 @@ pub fn parse(args: Args) -> Result<Parsed, CliError> {
                     if c == b'p' {
                         o.pdeathsig = signals::parse(v).ok_or(CliError::Invalid("-p", v))?;
                     } else {
-                        let n = parse_u32(v).filter(|n| *n <= 255).ok_or(CliError::Invalid("-e", v))?;
+                        let n = parse_u32(v)
+                            .filter(|n| *n <= 255)
+                            .ok_or(CliError::Invalid("-e", v))?;
                         o.expect[(n / 32) as usize] |= 1 << (n % 32);
                     }
                 }
@@ -283,7 +313,11 @@ fn parse_ctl(args: Args) -> Result<Parsed, CliError> {
         return Err(CliError::Ctl(usage));
     }
     let cmd = args.get(i);
-    let name = if i + 1 < args.len() { args.get(i + 1) } else { b"" };
+    let name = if i + 1 < args.len() {
+        args.get(i + 1)
+    } else {
+        b""
+    };
     let ok = match cmd {
         b"status" => i + 2 >= args.len(),
         b"start" | b"stop" | b"restart" => !name.is_empty() && i + 2 == args.len(),
@@ -321,6 +355,7 @@ Command line options:\n\n\
 \x20 --services DIR: Supervise the services in DIR (appliance mode).\n\
 \x20 --boot: Mount /proc, /sys, /dev... and set the hostname first.\n\
 \x20 --ctl SOCKET: Control socket (default /run/husk-init.sock).\n\
+\x20 --ctl-group GROUP: Members of GROUP may use the control socket too.\n\
 \x20 --husk-root DIR: State root for container services (default /run/husk).\n\
 \x20 --husk PATH: The husk binary for container services (default: husk in PATH).\n\n\
 Environment variables:\n\n\

@@ -3,8 +3,8 @@
 
 use crate::cli::{Args, Options};
 use crate::logger::Show;
-use crate::signals::{self, Sig};
-use crate::spawn::{self, Group, Restore};
+use crate::signals::{self, Desc, Sig};
+use crate::spawn::{self, Group};
 use crate::sys;
 use crate::{notice, power, procs};
 
@@ -17,20 +17,15 @@ pub const MACHINE_GRACE_MS: u64 = 5000;
 pub fn run(o: &Options, args: Args) -> i32 {
     let machine = power::is_machine_pid1();
     let pid1 = sys::getpid() == 1;
-    let set = signals::blocked_set();
-    let restore = match (|| -> sys::R<Restore> {
-        let mask = sys::set_sigmask(&set)?;
-        let ttin = sys::set_sigaction(libc::SIGTTIN, true)?;
-        let ttou = sys::set_sigaction(libc::SIGTTOU, true)?;
-        Ok(Restore { mask, ttin, ttou })
-    })() {
+    let (set, restore) = match signals::setup() {
         Ok(r) => r,
         Err(e) => {
             crate::error!("Failed to configure signals: {}", e);
             return 1;
         }
     };
-    if o.pdeathsig != 0 && sys::prctl(libc::PR_SET_PDEATHSIG, o.pdeathsig as libc::c_ulong).is_err() {
+    if o.pdeathsig != 0 && sys::prctl(libc::PR_SET_PDEATHSIG, o.pdeathsig as libc::c_ulong).is_err()
+    {
         crate::error!("Failed to set up parent death signal");
         return 1;
     }
@@ -39,14 +34,14 @@ pub fn run(o: &Options, args: Args) -> i32 {
             crate::error!("Failed to register as child subreaper: {}", e);
             return 1;
         }
-        crate::debug!("Registered as child subreaper");
+        crate::trace!("Registered as child subreaper");
     }
     if !pid1 && !sys::is_subreaper() {
-        crate::logger::warn_always(format_args!(
+        crate::warn!(
             "husk-init is not running as PID 1 and isn't registered as a child subreaper.\n\
 Zombie processes will not be re-parented to husk-init, so zombie reaping won't work.\n\
 To fix the problem, use the -s option or set the environment variable TINI_SUBREAPER to register husk-init as a child subreaper, or run husk-init as PID 1."
-        ));
+        );
     }
 
     let argv = &args.argv[o.program..];
@@ -59,7 +54,11 @@ To fix the problem, use the -s option or set the environment variable TINI_SUBRE
             return 1;
         }
     };
-    crate::info!("Spawned child process '{}' with pid '{}'", Show(args.get(o.program)), child);
+    crate::info!(
+        "Spawned child process '{}' with pid '{}'",
+        Show(args.get(o.program)),
+        child
+    );
 
     // The init itself keeps no inherited fd and no working directory.
     sys::close_from(3);
@@ -101,7 +100,7 @@ To fix the problem, use the -s option or set the environment variable TINI_SUBRE
                 crate::debug!("Dropping signal: '{}'", Sig(sig));
                 continue;
             }
-            crate::debug!("Passing signal: '{}'", Sig(to));
+            crate::debug!("Passing signal: '{}'", Desc(to));
             if let Err(e) = sys::kill(target, to) {
                 if e.0 == libc::ESRCH {
                     crate::warn!("Child was dead when forwarding signal");
@@ -111,11 +110,15 @@ To fix the problem, use the -s option or set the environment variable TINI_SUBRE
                 }
             }
         }
-        procs::reap(|pid, st| {
+        let more = procs::reap(|pid, st| {
+            crate::debug!("Reaped child with pid: '{}'", pid);
             if pid == child {
                 let c = spawn::status_code(st);
                 if libc::WIFSIGNALED(st) {
-                    crate::info!("Main child exited with signal (with signal '{}')", Sig(libc::WTERMSIG(st)));
+                    crate::info!(
+                        "Main child exited with signal (with signal '{}')",
+                        Desc(libc::WTERMSIG(st))
+                    );
                 } else {
                     crate::info!("Main child exited normally (with status '{}')", c);
                 }
@@ -123,18 +126,22 @@ To fix the problem, use the -s option or set the environment variable TINI_SUBRE
                 let remapped = o.expect[(c / 32) as usize] & (1 << (c % 32)) != 0;
                 code = Some(if remapped { 0 } else { c });
             } else if o.warn_reap {
-                crate::logger::warn_always(format_args!("Reaped zombie process with pid={}", pid));
-            } else {
-                crate::debug!("Reaped child with pid: '{}'", pid);
+                crate::warn!("Reaped zombie process with pid={}", pid);
             }
         });
+        if more {
+            crate::trace!("No child to reap");
+        } else {
+            crate::trace!("No child to wait");
+        }
     }
+    crate::trace!("Exiting: child has exited");
     let code = code.unwrap_or(1);
 
     let warn = o.warn_reap;
     let reaped = |pid: sys::Pid, _st: i32| {
         if warn {
-            crate::logger::warn_always(format_args!("Reaped zombie process with pid={}", pid));
+            crate::warn!("Reaped zombie process with pid={}", pid);
         }
     };
     if let Some(g) = o.grace_ms {
@@ -142,7 +149,12 @@ To fix the problem, use the -s option or set the environment variable TINI_SUBRE
     }
     if pid1 && (machine || o.on_exit.is_some()) {
         let cmd = o.on_exit.unwrap_or(libc::LINUX_REBOOT_CMD_POWER_OFF);
-        notice!("{} exited with status {}; {}", Show(args.get(o.program)), code, power::action_name(cmd));
+        notice!(
+            "{} exited with status {}; {}",
+            Show(args.get(o.program)),
+            code,
+            power::action_name(cmd)
+        );
         if o.grace_ms.is_none() {
             procs::terminate_rest(sfd, MACHINE_GRACE_MS, reaped);
         }

@@ -1,16 +1,28 @@
-//! The logger: tini-style lines on stderr
-//! (`[INFO  husk-init (PID)] message`), mirrored to /dev/kmsg when enabled.
+//! The logger: tini-style lines (`[INFO  husk-init (PID)] message`),
+//! mirrored to /dev/kmsg when enabled.
 //!
-//! Verbosity follows tini: 1 shows FATAL (log's error level), 2 WARN,
-//! 3 INFO, 4 DEBUG, 5 TRACE. Lines are formatted into a stack buffer and
-//! written with one write(2) each; no allocation.
+//! Levels and streams are tini's: FATAL is always shown, WARN from
+//! verbosity 1 (the default), INFO from 2, DEBUG from 3, TRACE from 4.
+//! FATAL and WARN go to stderr, INFO, DEBUG and TRACE to stdout (appliance
+//! mode sends those to stderr too: `info_to_stderr`). Lines are formatted
+//! into a stack buffer and written with one write(2) each; no allocation.
 
 use crate::sys;
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicI32, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
-static VERBOSITY: AtomicI32 = AtomicI32::new(1);
+pub const FATAL: u32 = 0;
+pub const WARN: u32 = 1;
+pub const INFO: u32 = 2;
+pub const DEBUG: u32 = 3;
+pub const TRACE: u32 = 4;
+/// tini's default verbosity (WARN and FATAL shown).
+pub const DEFAULT_VERBOSITY: u32 = 1;
+
+static VERBOSITY: AtomicU32 = AtomicU32::new(DEFAULT_VERBOSITY);
 static KMSG_FD: AtomicI32 = AtomicI32::new(-1);
+/// Where INFO, DEBUG and TRACE lines go.
+static INFO_FD: AtomicI32 = AtomicI32::new(1);
 
 /// A line built in a fixed buffer; output past its end is dropped.
 pub struct Line {
@@ -20,7 +32,10 @@ pub struct Line {
 
 impl Line {
     pub const fn new() -> Line {
-        Line { buf: [0; 512], n: 0 }
+        Line {
+            buf: [0; 512],
+            n: 0,
+        }
     }
     pub fn bytes(&self) -> &[u8] {
         &self.buf[..self.n]
@@ -33,6 +48,14 @@ impl Line {
     pub fn clear(&mut self) {
         self.n = 0;
     }
+    /// Ends the line with a newline, even when it was cut at the end of the
+    /// buffer.
+    pub fn end_line(&mut self) {
+        if self.n == self.buf.len() {
+            self.n -= 1;
+        }
+        self.push(b"\n");
+    }
 }
 
 impl Write for Line {
@@ -42,78 +65,69 @@ impl Write for Line {
     }
 }
 
-/// Bytes shown as text (invalid UTF-8 replaced by '?').
-pub struct Show<'a>(pub &'a [u8]);
+pub use crate::text::Show;
 
-impl fmt::Display for Show<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for chunk in self.0.utf8_chunks() {
-            f.write_str(chunk.valid())?;
-            if !chunk.invalid().is_empty() {
-                f.write_str("?")?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// tini's levels: 1 FATAL, 2 WARN, 3 INFO, 4 DEBUG, 5 TRACE.
+/// Logs at `level` (FATAL..TRACE) when the verbosity reaches it.
 #[inline(never)]
-pub fn log(level: i32, args: fmt::Arguments<'_>) {
+pub fn log(level: u32, args: fmt::Arguments<'_>) {
     if level > VERBOSITY.load(Ordering::Relaxed) {
         return;
     }
     let (tag, kl) = match level {
-        1 => ("FATAL", 3),
-        2 => ("WARN ", 4),
-        3 => ("INFO ", 6),
-        4 => ("DEBUG", 7),
+        FATAL => ("FATAL", 3),
+        WARN => ("WARN ", 4),
+        INFO => ("INFO ", 6),
+        DEBUG => ("DEBUG", 7),
         _ => ("TRACE", 7),
     };
-    emit(tag, kl, &args);
+    let fd = if level <= WARN {
+        2
+    } else {
+        INFO_FD.load(Ordering::Relaxed)
+    };
+    emit(fd, tag, kl, &args);
 }
 
 #[macro_export]
 macro_rules! error {
-    ($($t:tt)*) => { $crate::logger::log(1, format_args!($($t)*)) };
+    ($($t:tt)*) => { $crate::logger::log($crate::logger::FATAL, format_args!($($t)*)) };
 }
 #[macro_export]
 macro_rules! warn {
-    ($($t:tt)*) => { $crate::logger::log(2, format_args!($($t)*)) };
+    ($($t:tt)*) => { $crate::logger::log($crate::logger::WARN, format_args!($($t)*)) };
 }
 #[macro_export]
 macro_rules! info {
-    ($($t:tt)*) => { $crate::logger::log(3, format_args!($($t)*)) };
+    ($($t:tt)*) => { $crate::logger::log($crate::logger::INFO, format_args!($($t)*)) };
 }
 #[macro_export]
 macro_rules! debug {
-    ($($t:tt)*) => { $crate::logger::log(4, format_args!($($t)*)) };
+    ($($t:tt)*) => { $crate::logger::log($crate::logger::DEBUG, format_args!($($t)*)) };
+}
+#[macro_export]
+macro_rules! trace {
+    ($($t:tt)*) => { $crate::logger::log($crate::logger::TRACE, format_args!($($t)*)) };
 }
 
-fn emit(tag: &str, kmsg_level: u8, args: &fmt::Arguments<'_>) {
+fn emit(fd: i32, tag: &str, kmsg_level: u8, args: &fmt::Arguments<'_>) {
     let mut l = Line::new();
-    let _ = writeln!(l, "[{} husk-init ({})] {}", tag, sys::getpid(), args);
-    let _ = sys::write_all(2, l.bytes());
+    let _ = write!(l, "[{} husk-init ({})] {}", tag, sys::getpid(), args);
+    l.end_line();
+    let _ = sys::write_all(fd, l.bytes());
     let k = KMSG_FD.load(Ordering::Relaxed);
     if k >= 0 {
         l.clear();
-        let _ = writeln!(l, "<{}>husk-init: {}", kmsg_level, args);
+        let _ = write!(l, "<{}>husk-init: {}", kmsg_level, args);
+        l.end_line();
         let _ = sys::write_all(k, l.bytes());
     }
 }
 
-/// A message shown whatever the verbosity (results handed to the console
-/// before a power-off, supervision events in appliance mode).
+/// A message shown at the default verbosity and above, on stderr (the
+/// result handed to the console before a power-off).
 pub fn notice(args: fmt::Arguments<'_>) {
-    if VERBOSITY.load(Ordering::Relaxed) > 0 {
-        emit("NOTE ", 5, &args);
-    }
-}
-
-/// A warning shown at the default verbosity (for -w, which asked for it).
-pub fn warn_always(args: fmt::Arguments<'_>) {
-    if VERBOSITY.load(Ordering::Relaxed) > 0 {
-        emit("WARN ", 4, &args);
+    if VERBOSITY.load(Ordering::Relaxed) >= WARN {
+        emit(2, "NOTE ", 5, &args);
     }
 }
 
@@ -122,12 +136,14 @@ macro_rules! notice {
     ($($t:tt)*) => { $crate::logger::notice(format_args!($($t)*)) };
 }
 
-pub fn set_verbosity(v: i32) {
+pub fn set_verbosity(v: u32) {
     VERBOSITY.store(v, Ordering::Relaxed);
 }
 
-pub fn verbosity() -> i32 {
-    VERBOSITY.load(Ordering::Relaxed)
+/// Appliance mode: INFO, DEBUG and TRACE go to stderr with the rest (the
+/// services own stdout).
+pub fn info_to_stderr() {
+    INFO_FD.store(2, Ordering::Relaxed);
 }
 
 /// Mirrors log lines to /dev/kmsg from now on (if it can be opened).

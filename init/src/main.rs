@@ -21,6 +21,7 @@ mod signals;
 mod spawn;
 mod supervise;
 mod sys;
+mod text;
 
 use core::ffi::{c_char, c_int};
 
@@ -48,19 +49,20 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
 extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     // SAFETY: the C runtime passes argc valid pointers in argv, followed by
     // NULL, all alive for the whole process.
-    let argv: &'static [*const c_char] = unsafe { core::slice::from_raw_parts(argv, argc.max(0) as usize) };
+    let argv: &'static [*const c_char] =
+        unsafe { core::slice::from_raw_parts(argv, argc.max(0) as usize) };
     real_main(cli::Args { argv })
 }
 
-fn env_verbosity() -> Option<i32> {
+/// TINI_VERBOSITY as tini reads it: atoi() into an unsigned int, so a
+/// negative value means "everything".
+fn env_verbosity() -> Option<u32> {
     let v = sys::getenv(c"TINI_VERBOSITY")?;
-    // atoi-like, as tini does.
-    let digits = v.iter().take_while(|b| b.is_ascii_digit()).count();
-    Some(cli::parse_u32(&v[..digits]).unwrap_or(0) as i32)
+    Some(text::atoi(v).clamp(i32::MIN as i64, i32::MAX as i64) as i32 as u32)
 }
 
 fn real_main(args: cli::Args) -> c_int {
-    logger::set_verbosity(env_verbosity().unwrap_or(1));
+    logger::set_verbosity(env_verbosity().unwrap_or(logger::DEFAULT_VERBOSITY));
     let parsed = match cli::parse(args) {
         Ok(p) => p,
         Err(e) => {
@@ -68,10 +70,8 @@ fn real_main(args: cli::Args) -> c_int {
                 logger::out(2, format_args!("husk-init: {}\n", e));
                 cli::usage(2);
             } else {
+                // FATAL: shown at any verbosity, as in tini.
                 crate::error!("{}", e);
-                if logger::verbosity() < 1 {
-                    logger::out(2, format_args!("husk-init: {}\n", e));
-                }
             }
             return 1;
         }
@@ -101,11 +101,12 @@ fn real_main(args: cli::Args) -> c_int {
             return 1;
         }
         // Supervision events are the point of appliance mode: show them.
-        let base = env_verbosity().unwrap_or(3);
-        logger::set_verbosity(base + o.verbose);
+        // (TINI_VERBOSITY, when set, wins over -v, as in tini.)
+        logger::info_to_stderr();
+        logger::set_verbosity(env_verbosity().unwrap_or(logger::INFO + o.verbose));
         return supervise::run(&o, machine);
     }
-    logger::set_verbosity(env_verbosity().unwrap_or(1) + o.verbose);
+    logger::set_verbosity(env_verbosity().unwrap_or(logger::DEFAULT_VERBOSITY + o.verbose));
     if !has_program {
         cli::usage(2);
         if machine {

@@ -7,14 +7,20 @@ use core::ffi::c_int;
 /// Parent pid of `pid` from /proc/PID/stat.
 fn ppid_of(pid: Pid) -> Option<Pid> {
     let mut nb = [0u8; 20];
-    let path = sys::CBuf::<48>::of(&[b"/proc/", fmt_u64(pid as u64, &mut nb), b"/stat"])?;
+    let path = sys::CBuf::<48>::of(&[
+        b"/proc/",
+        crate::text::fmt_u64(pid as u64, &mut nb),
+        b"/stat",
+    ])?;
     let mut buf = [0u8; 512];
     let s = sys::read_file(path.cstr(), &mut buf).ok()?;
     // "pid (comm) S ppid ..." — comm may hold spaces and parentheses.
     let close = s.iter().rposition(|&b| b == b')')?;
-    let mut f = s[close + 1..].split(|&b| b == b' ').filter(|x| !x.is_empty());
+    let mut f = s[close + 1..]
+        .split(|&b| b == b' ')
+        .filter(|x| !x.is_empty());
     f.next()?;
-    let p = crate::cli::parse_u32(f.next()?)?;
+    let p = crate::text::parse_u32(f.next()?)?;
     Some(p as Pid)
 }
 
@@ -47,7 +53,7 @@ pub fn signal_rest(sig: c_int) -> usize {
         return 0;
     };
     let _ = sys::each_dirent(fd, |name, _| {
-        if let Some(pid) = crate::cli::parse_u32(name) {
+        if let Some(pid) = crate::text::parse_u32(name) {
             let pid = pid as Pid;
             if pid != me && descends_from(pid, me) && sys::kill(pid, sig).is_ok() {
                 count += 1;
@@ -74,47 +80,42 @@ pub fn reap(mut on_exit: impl FnMut(Pid, i32)) -> bool {
     }
 }
 
-/// SIGTERM to the rest, SIGKILL after `grace_ms`, and wait until no child
-/// is left. `sfd` is our signalfd: SIGCHLD wakes us, other signals are
-/// dropped (we are already going down).
-pub fn terminate_rest(sfd: c_int, grace_ms: u64, mut on_exit: impl FnMut(Pid, i32)) {
-    signal_rest(libc::SIGTERM);
+/// SIGTERM and SIGCONT to the rest (a stopped process must run to act on
+/// the SIGTERM), SIGKILL after `grace_ms`, and wait until no child is left.
+/// `sfd` is our signalfd: SIGCHLD wakes us, other signals are dropped (we
+/// are already going down). Returns how many processes got the SIGTERM
+/// (for PID 1: 1 if any, 0 if none).
+pub fn terminate_rest(sfd: c_int, grace_ms: u64, mut on_exit: impl FnMut(Pid, i32)) -> usize {
+    if !reap(&mut on_exit) {
+        // No child at all: nothing can be left (an orphan would be ours).
+        return 0;
+    }
+    let count = signal_rest(libc::SIGTERM);
+    signal_rest(libc::SIGCONT);
     let deadline = sys::now_ms() + grace_ms;
     let mut sigs = [0; 16];
+    let mut wait = |ms: u64| {
+        let mut fds = [sys::PollFd::new(sfd, false)];
+        if let Ok(1) = sys::poll(&mut fds, ms.min(i32::MAX as u64) as i32) {
+            let _ = sys::read_signals(sfd, &mut sigs);
+        }
+    };
     loop {
         if !reap(&mut on_exit) {
-            return;
+            return count;
         }
         let now = sys::now_ms();
         if now >= deadline {
             break;
         }
-        if let Ok([true, _]) = sys::poll_in(&[sfd], (deadline - now).min(i32::MAX as u64) as i32) {
-            let _ = sys::read_signals(sfd, &mut sigs);
-        }
+        wait(deadline - now);
     }
     crate::warn!("grace period over: killing the remaining processes");
     loop {
         signal_rest(libc::SIGKILL);
         if !reap(&mut on_exit) {
-            return;
+            return count;
         }
-        if let Ok([true, _]) = sys::poll_in(&[sfd], 100) {
-            let _ = sys::read_signals(sfd, &mut sigs);
-        }
+        wait(100);
     }
-}
-
-/// Decimal digits of `n` in `buf`.
-pub fn fmt_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    &buf[i..]
 }

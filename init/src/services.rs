@@ -4,11 +4,33 @@
 
 use crate::logger::Show;
 use crate::sys::{self, CBuf, Errno, Pid};
+use crate::text::Esc;
 use core::fmt;
 
-pub const MAX: usize = 32;
-pub const NAME_MAX: usize = 64;
+/// At most this many services in a directory (indexes fit a u8).
+pub const MAX: usize = 256;
+/// The longest service name: Linux's own limit for a file name.
+pub const NAME_MAX: usize = 255;
 pub type Name = heapless::Vec<u8, NAME_MAX>;
+pub type Services = heapless::Vec<Service, MAX>;
+/// Service indexes in start order.
+pub type Order = heapless::Vec<u8, MAX>;
+
+/// A set of service indexes (the `after` of a service).
+#[derive(Clone, Copy, Default)]
+pub struct Set([u32; MAX / 32]);
+
+impl Set {
+    pub fn add(&mut self, i: usize) {
+        self.0[i / 32] |= 1 << (i % 32);
+    }
+    pub fn has(&self, i: usize) -> bool {
+        self.0[i / 32] & (1 << (i % 32)) != 0
+    }
+    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..MAX).filter(|&i| self.has(i))
+    }
+}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Restart {
@@ -54,12 +76,13 @@ pub enum Next {
 }
 
 pub struct Service {
-    pub name: Name,
+    /// (In the names arena: written once at load, never moved.)
+    pub name: &'static [u8],
     /// An OCI bundle run by `husk run` (else an executable `run`).
     pub bundle: bool,
     pub restart: Restart,
-    /// Indexes of the services this one starts after.
-    pub after: heapless::Vec<u8, MAX>,
+    /// The services this one starts after.
+    pub after: Set,
     /// `down` file: not started at boot.
     pub down: bool,
     // Supervision state.
@@ -78,44 +101,76 @@ pub struct Service {
     pub next: Next,
 }
 
+/// Why a services directory is refused: one line naming the file at fault.
 #[derive(Debug)]
-pub enum LoadError {
-    /// The services directory itself (path, error).
-    Dir(&'static [u8], Errno),
-    TooMany(&'static [u8]),
-    /// A path too long for our buffers: (dir, name).
-    TooLong(&'static [u8], Name),
+pub struct LoadError {
+    dir: &'static [u8],
+    /// The service at fault (empty: the directory itself).
+    name: Name,
+    what: What,
+}
+
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum What {
+    /// Reading the directory failed.
+    Dir(Errno),
+    TooMany,
+    /// (The name is cut to NAME_MAX bytes.)
+    NameTooLong,
+    PathTooLong,
     /// Neither an executable `run` nor config.json + rootfs/.
-    Empty(&'static [u8], Name),
-    NotExecutable(&'static [u8], Name),
-    BadRestart(&'static [u8], Name),
-    /// `after` names a service that does not exist: (dir, name, missing).
-    UnknownAfter(&'static [u8], Name, Name),
-    Cycle(&'static [u8], Name),
+    Empty,
+    NotExecutable,
+    BadRestart,
+    /// `after` names a service that does not exist.
+    UnknownAfter(Name),
+    /// `after` could not be read.
+    After(Errno),
+    Cycle,
+}
+
+// The messages below spell the limits out.
+const _: () = assert!(MAX == 256 && NAME_MAX == 255 && PATH_MAX == 1024);
+
+#[inline(never)]
+fn fail(dir: &'static [u8], name: &[u8], what: What) -> LoadError {
+    LoadError {
+        dir,
+        name: cut(name),
+        what,
+    }
 }
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LoadError::Dir(d, e) => write!(f, "{}: {}", Show(d), e),
-            LoadError::TooMany(d) => write!(f, "{}: more than {} services", Show(d), MAX),
-            LoadError::TooLong(d, n) => write!(f, "{}/{}: name or path too long", Show(d), Show(n)),
-            LoadError::Empty(d, n) => {
-                write!(f, "{}/{}: neither an executable run nor config.json + rootfs/", Show(d), Show(n))
-            }
-            LoadError::NotExecutable(d, n) => write!(f, "{}/{}/run: not executable", Show(d), Show(n)),
-            LoadError::BadRestart(d, n) => {
-                write!(f, "{}/{}/restart: expected always, on-failure or never", Show(d), Show(n))
-            }
-            LoadError::UnknownAfter(d, n, m) => {
-                write!(f, "{}/{}/after: no service named {}", Show(d), Show(n), Show(m))
-            }
-            LoadError::Cycle(d, n) => write!(f, "{}/{}/after: services start after each other in a cycle", Show(d), Show(n)),
+        write!(f, "{}", Show(self.dir))?;
+        if !self.name.is_empty() {
+            write!(f, "/{}", Esc(&self.name))?;
+        }
+        f.write_str(match &self.what {
+            What::Dir(_) => ": ",
+            What::TooMany => ": more than 256 services (the limit)",
+            What::NameTooLong => "...: service name longer than 255 bytes (the limit)",
+            What::PathTooLong => ": path longer than 1023 bytes (the limit)",
+            What::Empty => ": neither an executable run nor config.json + rootfs/",
+            What::NotExecutable => "/run: not executable",
+            What::BadRestart => "/restart: expected always, on-failure or never",
+            What::UnknownAfter(_) => "/after: no service named ",
+            What::After(_) => "/after: ",
+            What::Cycle => "/after: services start after each other in a cycle",
+        })?;
+        match &self.what {
+            What::Dir(e) | What::After(e) => write!(f, "{}", e),
+            What::UnknownAfter(m) => write!(f, "{}", Esc(m)),
+            _ => Ok(()),
         }
     }
 }
 
-pub type Path = CBuf<512>;
+/// Room for `DIR/NAME/FILE` and its NUL.
+pub const PATH_MAX: usize = 1024;
+pub type Path = CBuf<PATH_MAX>;
 
 /// `DIR/NAME/FILE` (FILE may be empty for the service directory).
 pub fn path(dir: &[u8], name: &[u8], file: &[u8]) -> Option<Path> {
@@ -128,8 +183,14 @@ pub fn path(dir: &[u8], name: &[u8], file: &[u8]) -> Option<Path> {
 }
 
 fn trim(s: &[u8]) -> &[u8] {
-    let a = s.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(s.len());
-    let b = s.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(a, |i| i + 1);
+    let a = s
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(s.len());
+    let b = s
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(a, |i| i + 1);
     &s[a..b]
 }
 
@@ -142,131 +203,187 @@ pub fn parse_restart(s: &[u8]) -> Option<Restart> {
     }
 }
 
-/// Reads the services of `dir`; returns them (sorted by name) and the
-/// start order (dependencies first). (The error carries names inline:
-/// there is no heap to box them on.)
+fn cut(n: &[u8]) -> Name {
+    Name::from_slice(&n[..n.len().min(NAME_MAX)]).unwrap_or_default()
+}
+
+fn new_service(name: &'static [u8]) -> Service {
+    Service {
+        name,
+        bundle: false,
+        restart: Restart::Always,
+        after: Set::default(),
+        down: false,
+        want: false,
+        state: State::Down,
+        pid: 0,
+        deadline: 0,
+        killed: false,
+        failures: 0,
+        starts: 0,
+        since: 0,
+        last: None,
+        started_once: false,
+        restart_now: false,
+        cleaned: false,
+        next: Next::Down,
+    }
+}
+
+/// Reads the services of `dir` into `svcs` (sorted by name) and their
+/// start order (dependencies first) into `order`. Both are filled in
+/// place: the table is large (MAX services) and is never moved.
+/// (The error carries names inline: there is no heap to box them on.)
 #[allow(clippy::result_large_err)]
 #[inline(never)]
-pub fn load(dir: &'static [u8]) -> Result<(heapless::Vec<Service, MAX>, heapless::Vec<u8, MAX>), LoadError> {
-    let dpath: Path = CBuf::of(&[dir]).ok_or(LoadError::Dir(dir, Errno(libc::ENAMETOOLONG)))?;
-    let fd = sys::open(dpath.cstr(), libc::O_RDONLY | libc::O_DIRECTORY, 0).map_err(|e| LoadError::Dir(dir, e))?;
-    let mut names: heapless::Vec<Name, MAX> = heapless::Vec::new();
+pub fn load(dir: &'static [u8], svcs: &mut Services, order: &mut Order) -> Result<(), LoadError> {
+    svcs.clear();
+    order.clear();
+    let dpath: Path =
+        CBuf::of(&[dir]).ok_or_else(|| fail(dir, b"", What::Dir(Errno(libc::ENAMETOOLONG))))?;
+    let fd = sys::open(dpath.cstr(), libc::O_RDONLY | libc::O_DIRECTORY, 0)
+        .map_err(|e| fail(dir, b"", What::Dir(e)))?;
+    // Names go to memory of their own, which takes RAM only as it is
+    // written (the table holds MAX of them, mostly unused).
+    let mut arena = match sys::alloc_zeroed(MAX * NAME_MAX) {
+        Ok(a) => a,
+        Err(e) => {
+            sys::close(fd);
+            return Err(fail(dir, b"", What::Dir(e)));
+        }
+    };
     let mut err = None;
     let r = sys::each_dirent(fd, |n, _| {
         if n.is_empty() || n[0] == b'.' || err.is_some() {
             return;
         }
-        let Ok(name) = Name::from_slice(n) else {
-            err = Some(LoadError::TooLong(dir, Name::from_slice(&n[..NAME_MAX]).unwrap_or_default()));
+        // Room for the longest file name used below ("config.json").
+        if path(dir, n, b"config.json").is_none() {
+            err = Some(if n.len() > NAME_MAX {
+                fail(dir, n, What::NameTooLong)
+            } else {
+                fail(dir, n, What::PathTooLong)
+            });
             return;
-        };
-        let is_dir = path(dir, n, b"").and_then(|p| sys::stat(p.cstr()).ok()).is_some_and(|s| s.is_dir());
-        if is_dir && names.push(name).is_err() {
-            err = Some(LoadError::TooMany(dir));
         }
+        let p = path(dir, n, b"").unwrap_or_default();
+        if !sys::stat(p.cstr()).is_ok_and(|s| s.is_dir()) {
+            return;
+        }
+        if n.len() > NAME_MAX {
+            err = Some(fail(dir, n, What::NameTooLong));
+            return;
+        }
+        if svcs.is_full() {
+            err = Some(fail(dir, b"", What::TooMany));
+            return;
+        }
+        // (The arena holds MAX names of NAME_MAX bytes: always room.)
+        let (name, rest) = core::mem::take(&mut arena).split_at_mut(n.len());
+        name.copy_from_slice(n);
+        arena = rest;
+        let _ = svcs.push(new_service(name));
     });
     sys::close(fd);
-    r.map_err(|e| LoadError::Dir(dir, e))?;
+    r.map_err(|e| fail(dir, b"", What::Dir(e)))?;
     if let Some(e) = err {
         return Err(e);
     }
-    // Insertion sort: at most MAX names, and far smaller than core's sort.
-    for i in 1..names.len() {
+    // Insertion sort: at most MAX entries, and far smaller than core's sort.
+    for i in 1..svcs.len() {
         let mut j = i;
-        while j > 0 && names[j - 1] > names[j] {
-            names.swap(j - 1, j);
+        while j > 0 && svcs[j - 1].name > svcs[j].name {
+            svcs.swap(j - 1, j);
             j -= 1;
         }
     }
 
-    let mut svcs: heapless::Vec<Service, MAX> = heapless::Vec::new();
-    for n in names.iter() {
-        let p = |file: &[u8]| path(dir, n, file).ok_or_else(|| LoadError::TooLong(dir, n.clone()));
-        let run = p(b"run")?;
-        let bundle = match sys::stat(run.cstr()) {
+    for s in svcs.iter_mut() {
+        let n = s.name;
+        // (Each fits: checked when the name was read.)
+        let p = |file: &[u8]| path(dir, n, file).unwrap_or_default();
+        let run = p(b"run");
+        s.bundle = match sys::stat(run.cstr()) {
             Ok(st) if st.is_file() => {
                 if !sys::access_x(run.cstr()) {
-                    return Err(LoadError::NotExecutable(dir, n.clone()));
+                    return Err(fail(dir, n, What::NotExecutable));
                 }
                 false
             }
             _ => {
-                let cfg = sys::stat(p(b"config.json")?.cstr()).is_ok_and(|s| s.is_file());
-                let rootfs = sys::stat(p(b"rootfs")?.cstr()).is_ok_and(|s| s.is_dir());
+                let cfg = sys::stat(p(b"config.json").cstr()).is_ok_and(|s| s.is_file());
+                let rootfs = sys::stat(p(b"rootfs").cstr()).is_ok_and(|s| s.is_dir());
                 if !(cfg && rootfs) {
-                    return Err(LoadError::Empty(dir, n.clone()));
+                    return Err(fail(dir, n, What::Empty));
                 }
                 true
             }
         };
-        let mut buf = [0u8; 256];
-        let restart = match sys::read_file(p(b"restart")?.cstr(), &mut buf) {
-            Ok(s) => parse_restart(s).ok_or_else(|| LoadError::BadRestart(dir, n.clone()))?,
+        let mut buf = [0u8; 64];
+        s.restart = match sys::read_file(p(b"restart").cstr(), &mut buf) {
+            Ok(t) => parse_restart(t).ok_or_else(|| fail(dir, n, What::BadRestart))?,
             Err(_) => Restart::Always,
         };
-        let down = sys::exists(p(b"down")?.cstr());
-        let _ = svcs.push(Service {
-            name: n.clone(),
-            bundle,
-            restart,
-            after: heapless::Vec::new(),
-            down,
-            want: false,
-            state: State::Down,
-            pid: 0,
-            deadline: 0,
-            killed: false,
-            failures: 0,
-            starts: 0,
-            since: 0,
-            last: None,
-            started_once: false,
-            restart_now: false,
-            cleaned: false,
-            next: Next::Down,
-        });
+        s.down = sys::exists(p(b"down").cstr());
     }
-    // `after` files: names separated by white space.
+    // `after` files: names separated by white space, any number of them.
     for i in 0..svcs.len() {
-        let mut buf = [0u8; 1024];
-        let p = path(dir, &svcs[i].name, b"after").ok_or_else(|| LoadError::TooLong(dir, svcs[i].name.clone()))?;
-        let Ok(text) = sys::read_file(p.cstr(), &mut buf) else { continue };
-        for w in text.split(|b| b.is_ascii_whitespace()).filter(|w| !w.is_empty()) {
-            let Some(j) = svcs.iter().position(|s| s.name.as_slice() == w) else {
-                return Err(LoadError::UnknownAfter(dir, svcs[i].name.clone(), Name::from_slice(&w[..w.len().min(NAME_MAX)]).unwrap_or_default()));
-            };
-            if !svcs[i].after.contains(&(j as u8)) {
-                let _ = svcs[i].after.push(j as u8);
-            }
+        let me = svcs[i].name;
+        let p = path(dir, me, b"after").unwrap_or_default();
+        let Ok(fd) = sys::open(p.cstr(), libc::O_RDONLY, 0) else {
+            continue;
+        };
+        let mut after = Set::default();
+        let mut unknown = None;
+        let r = sys::each_token::<{ NAME_MAX + 1 }>(
+            fd,
+            |b| b.is_ascii_whitespace(),
+            |w| match svcs.iter().position(|s| s.name == w) {
+                Some(j) => after.add(j),
+                None => {
+                    if unknown.is_none() {
+                        unknown = Some(cut(w));
+                    }
+                }
+            },
+        );
+        sys::close(fd);
+        r.map_err(|e| fail(dir, me, What::After(e)))?;
+        if let Some(m) = unknown {
+            return Err(fail(dir, me, What::UnknownAfter(m)));
         }
+        svcs[i].after = after;
     }
-    let order = start_order(&svcs).map_err(|i| LoadError::Cycle(dir, svcs[i].name.clone()))?;
-    Ok((svcs, order))
+    start_order(svcs, order).map_err(|i| fail(dir, svcs[i].name, What::Cycle))
 }
 
 /// Depth-first topological order; Err(index) of a service in a cycle.
-fn start_order(svcs: &[Service]) -> Result<heapless::Vec<u8, MAX>, usize> {
+fn start_order(svcs: &[Service], order: &mut Order) -> Result<(), usize> {
     // 0 = unvisited, 1 = on the current path, 2 = placed.
     let mut mark = [0u8; MAX];
-    let mut order = heapless::Vec::new();
-    fn visit(i: usize, svcs: &[Service], mark: &mut [u8; MAX], order: &mut heapless::Vec<u8, MAX>) -> Result<(), usize> {
+    fn visit(
+        i: usize,
+        svcs: &[Service],
+        mark: &mut [u8; MAX],
+        order: &mut Order,
+    ) -> Result<(), usize> {
         match mark[i] {
             2 => return Ok(()),
             1 => return Err(i),
             _ => {}
         }
         mark[i] = 1;
-        for &d in svcs[i].after.iter() {
-            visit(d as usize, svcs, mark, order)?;
+        for d in svcs[i].after.iter() {
+            visit(d, svcs, mark, order)?;
         }
         mark[i] = 2;
         let _ = order.push(i as u8);
         Ok(())
     }
     for i in 0..svcs.len() {
-        visit(i, svcs, &mut mark, &mut order)?;
+        visit(i, svcs, &mut mark, order)?;
     }
-    Ok(order)
+    Ok(())
 }
 
 #[cfg(test)]

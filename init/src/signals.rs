@@ -1,6 +1,8 @@
-//! Signal names and the signal sets husk-init blocks.
+//! Signal names, the signal set husk-init blocks, and the one setup both
+//! modes do before their first fork.
 
-use crate::sys::SigSet;
+use crate::spawn::Restore;
+use crate::sys::{self, SigSet};
 use core::ffi::c_int;
 
 const NAMES: &[(&str, c_int)] = &[
@@ -38,18 +40,30 @@ const NAMES: &[(&str, c_int)] = &[
 ];
 
 /// Parses `SIGTERM`, `TERM` or `15` (1..=64).
+#[inline(never)]
 pub fn parse(s: &[u8]) -> Option<c_int> {
     if !s.is_empty() && s.iter().all(u8::is_ascii_digit) {
-        let n = crate::cli::parse_u32(s)?;
-        return if (1..=64).contains(&n) { Some(n as c_int) } else { None };
+        let n = crate::text::parse_u32(s)?;
+        return if (1..=64).contains(&n) {
+            Some(n as c_int)
+        } else {
+            None
+        };
     }
     let bare = s.strip_prefix(b"SIG").unwrap_or(s);
-    NAMES.iter().find(|(n, _)| n.as_bytes() == bare).map(|(_, v)| *v)
+    NAMES
+        .iter()
+        .find(|(n, _)| n.as_bytes() == bare)
+        .map(|(_, v)| *v)
 }
 
 /// `TERM` for 15; `""` for numbers without a name (real-time signals).
 pub fn name(sig: c_int) -> &'static str {
-    NAMES.iter().find(|(_, v)| *v == sig).map(|(n, _)| *n).unwrap_or("")
+    NAMES
+        .iter()
+        .find(|(_, v)| *v == sig)
+        .map(|(n, _)| *n)
+        .unwrap_or("")
 }
 
 /// A signal for log lines: `SIGTERM` or `signal 40`.
@@ -61,6 +75,18 @@ impl core::fmt::Display for Sig {
             "" => write!(f, "signal {}", self.0),
             n => write!(f, "SIG{}", n),
         }
+    }
+}
+
+/// A signal described as the C library's strsignal() does (`Terminated`),
+/// which is what tini prints.
+pub struct Desc(pub c_int);
+
+impl core::fmt::Display for Desc {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        sys::strsignal(self.0, |s| {
+            core::fmt::Display::fmt(&crate::text::Show(s), f)
+        })
     }
 }
 
@@ -82,6 +108,17 @@ pub fn blocked_set() -> SigSet {
         s.del(sig);
     }
     s
+}
+
+/// Blocks `blocked_set` (nothing can be lost: signals wait in the kernel
+/// until read from a signalfd) and ignores SIGTTIN / SIGTTOU. Returns the
+/// set, for the signalfd, and what a child gets back before exec.
+pub fn setup() -> sys::R<(SigSet, Restore)> {
+    let set = blocked_set();
+    let mask = sys::set_sigmask(&set)?;
+    let ttin = sys::set_sigaction(libc::SIGTTIN, true)?;
+    let ttou = sys::set_sigaction(libc::SIGTTOU, true)?;
+    Ok((set, Restore { mask, ttin, ttou }))
 }
 
 #[cfg(test)]

@@ -36,7 +36,11 @@ pub fn exec_failure_code(e: sys::Errno) -> i32 {
 /// # Safety
 /// `argv` must point to a NULL-terminated array of valid C strings that
 /// stays alive across the fork.
-pub unsafe fn spawn(argv: *const *const c_char, restore: &Restore, group: Group<'_>) -> sys::R<Pid> {
+pub unsafe fn spawn(
+    argv: *const *const c_char,
+    restore: &Restore,
+    group: Group<'_>,
+) -> sys::R<Pid> {
     let pid = sys::fork()?;
     if pid != 0 {
         return Ok(pid);
@@ -53,7 +57,16 @@ pub unsafe fn spawn(argv: *const *const c_char, restore: &Restore, group: Group<
             // may take the terminal.
             if let Err(e) = sys::tcsetpgrp(0, sys::getpgrp()) {
                 if e.0 == libc::ENOTTY || e.0 == libc::ENXIO || e.0 == libc::EBADF {
-                    crate::debug!("tcsetpgrp failed: no tty (ok to proceed)");
+                    // tini's child prints this into stdio's buffer, which
+                    // exec discards unless stdout is a terminal (line
+                    // buffered): show it exactly when tini's is seen.
+                    if sys::isatty(1) {
+                        if e.0 == libc::ENXIO {
+                            crate::debug!("tcsetpgrp failed: no such device (ok to proceed)");
+                        } else {
+                            crate::debug!("tcsetpgrp failed: no tty (ok to proceed)");
+                        }
+                    }
                 } else {
                     crate::error!("tcsetpgrp failed: {}", e);
                     sys::exit_now(1);

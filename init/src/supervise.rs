@@ -4,13 +4,16 @@
 //! machine's PID 1).
 
 use crate::cli::Options;
+use crate::ctl::{self, Out};
 use crate::logger::Show;
-use crate::services::{self, Next, Restart, Service, State, MAX};
+use crate::services::{self, Next, Order, Restart, Services, State};
 use crate::signals::{self, Sig};
 use crate::spawn::{self, Group, Restore};
 use crate::sys::{self, CBuf, Pid};
-use crate::{boot, ctl, logger, power, procs};
+use crate::text::Esc;
+use crate::{boot, logger, power, procs};
 use core::ffi::{c_char, c_int};
+use core::fmt::Write;
 
 /// First restart delay; doubled per quick failure up to BACKOFF_CAP_MS.
 pub const BACKOFF_BASE_MS: u64 = 250;
@@ -28,8 +31,8 @@ pub fn backoff_ms(failures: u32) -> u64 {
 struct Sup<'a> {
     o: &'a Options,
     dir: &'static [u8],
-    svcs: heapless::Vec<Service, MAX>,
-    order: heapless::Vec<u8, MAX>,
+    svcs: Services,
+    order: Order,
     restore: Restore,
     grace_ms: u64,
     /// Set once a shutdown began: the reboot(2) command to finish with.
@@ -48,30 +51,31 @@ pub fn run(o: &Options, machine: bool) -> c_int {
     if machine {
         boot::catch_ctrl_alt_del();
     }
-    let (svcs, order) = match services::load(dir) {
-        Ok(x) => x,
-        Err(e) => {
-            if machine {
-                crate::error!("{}", e);
-                power::finish(o.on_exit.unwrap_or(libc::LINUX_REBOOT_CMD_POWER_OFF), true);
-            }
-            logger::out(2, format_args!("husk-init: {}\n", e));
-            return 1;
-        }
-    };
-    let set = signals::blocked_set();
-    let restore = match (|| -> sys::R<Restore> {
-        let mask = sys::set_sigmask(&set)?;
-        let ttin = sys::set_sigaction(libc::SIGTTIN, true)?;
-        let ttou = sys::set_sigaction(libc::SIGTTOU, true)?;
-        Ok(Restore { mask, ttin, ttou })
-    })() {
+    let (set, restore) = match signals::setup() {
         Ok(r) => r,
         Err(e) => {
             logger::out(2, format_args!("husk-init: configuring signals: {}\n", e));
             return 1;
         }
     };
+    // The table is filled in place (it is large) and never moves.
+    let mut sup = Sup {
+        o,
+        dir,
+        svcs: Services::new(),
+        order: Order::new(),
+        restore,
+        grace_ms: o.grace_ms.unwrap_or(DEFAULT_GRACE_MS),
+        shutdown: None,
+    };
+    if let Err(e) = services::load(dir, &mut sup.svcs, &mut sup.order) {
+        if machine {
+            crate::error!("{}", e);
+            power::finish(o.on_exit.unwrap_or(libc::LINUX_REBOOT_CMD_POWER_OFF), true);
+        }
+        logger::out(2, format_args!("husk-init: {}\n", e));
+        return 1;
+    }
     let sfd = match sys::signalfd(&set) {
         Ok(fd) => fd,
         Err(e) => {
@@ -80,10 +84,43 @@ pub fn run(o: &Options, machine: bool) -> c_int {
         }
     };
     if sys::getpid() != 1 {
-        // Orphans of the services come back to us to be reaped.
+        // Orphans of the services (a daemon that left its session, say)
+        // come back to us: reaped, and stopped at shutdown.
         let _ = sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
     }
-    let lfd = match open_ctl(o.ctl) {
+    let group = match o.ctl_group.map(|g| (g, ctl::group_id(g))) {
+        None => None,
+        Some((_, Some(gid))) => Some(gid),
+        Some((g, None)) => {
+            if !machine {
+                logger::out(
+                    2,
+                    format_args!(
+                        "husk-init: --ctl-group {}: no such group in /etc/group\n",
+                        Show(g)
+                    ),
+                );
+                return 1;
+            }
+            crate::warn!(
+                "--ctl-group {}: no such group in /etc/group: root only",
+                Show(g)
+            );
+            None
+        }
+    };
+    let mut conns = match ctl::Conns::new(group) {
+        Ok(c) => c,
+        Err(e) => {
+            if machine {
+                crate::error!("control connections: {}", e);
+                power::finish(o.on_exit.unwrap_or(libc::LINUX_REBOOT_CMD_POWER_OFF), true);
+            }
+            logger::out(2, format_args!("husk-init: control connections: {}\n", e));
+            return 1;
+        }
+    };
+    let lfd = match open_ctl(o.ctl, group) {
         Ok(fd) => fd,
         Err(e) if !machine => {
             logger::out(2, format_args!("husk-init: {}\n", e));
@@ -95,15 +132,6 @@ pub fn run(o: &Options, machine: bool) -> c_int {
         }
     };
 
-    let mut sup = Sup {
-        o,
-        dir,
-        svcs,
-        order,
-        restore,
-        grace_ms: o.grace_ms.unwrap_or(DEFAULT_GRACE_MS),
-        shutdown: None,
-    };
     for s in sup.svcs.iter_mut() {
         if !s.down {
             s.want = true;
@@ -115,22 +143,29 @@ pub fn run(o: &Options, machine: bool) -> c_int {
     loop {
         let now = sys::now_ms();
         sup.tick(now);
+        conns.expire(now);
         if sup.shutdown.is_some() && sup.svcs.iter().all(|s| s.state == State::Down) {
             break;
         }
-        let timeout = match sup.next_deadline() {
+        let deadline = match (sup.next_deadline(), conns.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let timeout = match deadline {
             Some(d) => d.saturating_sub(sys::now_ms()).min(i32::MAX as u64) as i32,
             None => -1,
         };
-        let fds = [sfd, lfd];
-        let ready = match sys::poll_in(if lfd >= 0 { &fds } else { &fds[..1] }, timeout) {
-            Ok(r) => r,
-            Err(e) => {
-                crate::error!("poll failed: {}", e);
-                [false; 2]
-            }
-        };
-        if ready[0] {
+        // The signalfd, the listener and every open control connection
+        // are waited on together: nothing a client does (or does not do)
+        // can hold up reaping and restarting.
+        let mut fds = [sys::PollFd::new(-1, false); 2 + ctl::MAX_CONNS];
+        fds[0] = sys::PollFd::new(sfd, false);
+        fds[1] = sys::PollFd::new(lfd, false);
+        let n = 2 + conns.poll_fds(&mut fds[2..]);
+        if let Err(e) = sys::poll(&mut fds[..n], timeout) {
+            crate::error!("poll failed: {}", e);
+        }
+        if fds[0].ready() {
             let n = sys::read_signals(sfd, &mut sigs).unwrap_or(0);
             for &sig in &sigs[..n] {
                 sup.on_signal(sig);
@@ -138,14 +173,13 @@ pub fn run(o: &Options, machine: bool) -> c_int {
             let now = sys::now_ms();
             procs::reap(|pid, st| sup.on_exit(pid, st, now));
         }
-        if ready[1] {
-            while let Ok(c) = sys::accept(lfd) {
-                sup.serve(c);
-                sys::close(c);
-            }
+        conns.serve(&fds[2..n], &mut sup);
+        if fds[1].ready() {
+            conns.accept(lfd, sys::now_ms());
         }
     }
 
+    conns.close_all();
     if lfd >= 0 {
         sys::close(lfd);
         if let Some(p) = CBuf::<256>::of(&[o.ctl]) {
@@ -160,18 +194,34 @@ pub fn run(o: &Options, machine: bool) -> c_int {
             crate::notice!("{}", power::action_name(cmd));
             power::finish(cmd, machine);
         }
+    } else {
+        // What the services left behind (daemons in sessions of their
+        // own) would otherwise go on under the host's init.
+        let n = procs::terminate_rest(sfd, sup.grace_ms, |_, _| {});
+        if n > 0 {
+            crate::info!("stopped {} processes the services left behind", n);
+        }
     }
     0
 }
 
-fn open_ctl(path: &'static [u8]) -> Result<c_int, CtlError> {
+fn open_ctl(path: &'static [u8], group: Option<u32>) -> Result<c_int, CtlError> {
     let p = CBuf::<256>::of(&[path]).ok_or(CtlError(path, sys::Errno(libc::ENAMETOOLONG)))?;
     if let Ok(fd) = sys::connect_unix(path) {
         sys::close(fd);
         return Err(CtlError(path, sys::Errno(libc::EADDRINUSE)));
     }
     sys::unlink(p.cstr());
-    sys::listen_unix(path).map_err(|e| CtlError(path, e))
+    let fd = sys::listen_unix(path).map_err(|e| CtlError(path, e))?;
+    if let Some(gid) = group {
+        // Members of the group may connect (the peer check lets them in).
+        if let Err(e) = sys::chown(p.cstr(), gid).and_then(|_| sys::chmod(p.cstr(), 0o660)) {
+            sys::close(fd);
+            sys::unlink(p.cstr());
+            return Err(CtlError(path, e));
+        }
+    }
+    Ok(fd)
 }
 
 struct CtlError(&'static [u8], sys::Errno);
@@ -215,7 +265,7 @@ impl Sup<'_> {
     }
 
     fn find(&self, name: &[u8]) -> Option<usize> {
-        self.svcs.iter().position(|s| s.name.as_slice() == name)
+        self.svcs.iter().position(|s| s.name == name)
     }
 
     /// Acts on everything due at `now`.
@@ -224,7 +274,9 @@ impl Sup<'_> {
             let i = self.order[k] as usize;
             let s = &self.svcs[i];
             match s.state {
-                State::Pending if self.shutdown.is_none() && self.deps_started(i) => self.start(i, now),
+                State::Pending if self.shutdown.is_none() && self.deps_started(i) => {
+                    self.start(i, now)
+                }
                 State::Backoff if now >= s.deadline => {
                     if self.shutdown.is_none() && s.want {
                         self.start(i, now);
@@ -233,7 +285,10 @@ impl Sup<'_> {
                     }
                 }
                 State::Stopping if now >= s.deadline && !s.killed => {
-                    crate::warn!("{}: still running after the grace period: SIGKILL", Show(&s.name));
+                    crate::warn!(
+                        "{}: still running after the grace period: SIGKILL",
+                        Esc(s.name)
+                    );
                     let pid = s.pid;
                     if sys::kill(-pid, libc::SIGKILL).is_err() {
                         let _ = sys::kill(pid, libc::SIGKILL);
@@ -261,8 +316,8 @@ impl Sup<'_> {
     }
 
     fn deps_started(&self, i: usize) -> bool {
-        self.svcs[i].after.iter().all(|&d| {
-            let d = &self.svcs[d as usize];
+        self.svcs[i].after.iter().all(|d| {
+            let d = &self.svcs[d];
             d.started_once || !d.want
         })
     }
@@ -281,20 +336,43 @@ impl Sup<'_> {
         let o = self.o;
         let s = &self.svcs[i];
         let cleanup = s.bundle && !s.cleaned;
-        let Some(sdir) = services::path(self.dir, &s.name, b"") else { return };
-        let name = CBuf::<{ services::NAME_MAX + 1 }>::of(&[&s.name]).unwrap_or(CBuf::new());
-        let husk = CBuf::<256>::of(&[o.husk]).unwrap_or(CBuf::new());
-        let root = CBuf::<256>::of(&[o.husk_root]).unwrap_or(CBuf::new());
+        let Some(sdir) = services::path(self.dir, s.name, b"") else {
+            return;
+        };
+        let name = CBuf::<{ services::NAME_MAX + 1 }>::of(&[s.name]).unwrap_or_default();
+        let husk = CBuf::<256>::of(&[o.husk]).unwrap_or_default();
+        let root = CBuf::<256>::of(&[o.husk_root]).unwrap_or_default();
         let c = |s: &core::ffi::CStr| s.as_ptr();
         let null: *const c_char = core::ptr::null();
         let argv: [*const c_char; 8] = if !s.bundle {
             [c(c"./run"), null, null, null, null, null, null, null]
         } else if cleanup {
-            [c(husk.cstr()), c(c"--root"), c(root.cstr()), c(c"delete"), c(c"--force"), c(name.cstr()), null, null]
+            [
+                c(husk.cstr()),
+                c(c"--root"),
+                c(root.cstr()),
+                c(c"delete"),
+                c(c"--force"),
+                c(name.cstr()),
+                null,
+                null,
+            ]
         } else {
-            [c(husk.cstr()), c(c"--root"), c(root.cstr()), c(c"run"), c(c"--bundle"), c(sdir.cstr()), c(name.cstr()), null]
+            [
+                c(husk.cstr()),
+                c(c"--root"),
+                c(root.cstr()),
+                c(c"run"),
+                c(c"--bundle"),
+                c(sdir.cstr()),
+                c(name.cstr()),
+                null,
+            ]
         };
-        let group = Group::Session { cwd: sdir.bytes(), quiet: cleanup };
+        let group = Group::Session {
+            cwd: sdir.bytes(),
+            quiet: cleanup,
+        };
         // SAFETY: argv is NULL-terminated and its strings live on this stack
         // frame until spawn returns in the parent.
         let r = unsafe { spawn::spawn(argv.as_ptr(), &self.restore, group) };
@@ -313,13 +391,13 @@ impl Sup<'_> {
                     s.started_once = true;
                     s.cleaned = false;
                     s.killed = false;
-                    crate::info!("{}: started (pid {})", Show(&s.name), pid);
+                    crate::info!("{}: started (pid {})", Esc(s.name), pid);
                 }
             }
             Err(e) => {
                 s.failures += 1;
                 let d = backoff_ms(s.failures);
-                crate::error!("{}: fork failed: {}; retrying in {} ms", Show(&s.name), e, d);
+                crate::error!("{}: fork failed: {}; retrying in {} ms", Esc(s.name), e, d);
                 s.state = State::Backoff;
                 s.deadline = now + d;
             }
@@ -328,9 +406,13 @@ impl Sup<'_> {
 
     fn stop(&mut self, i: usize, now: u64) {
         let s = &mut self.svcs[i];
-        crate::info!("{}: stopping (SIGTERM)", Show(&s.name));
-        if sys::kill(-s.pid, libc::SIGTERM).is_err() {
-            let _ = sys::kill(s.pid, libc::SIGTERM);
+        crate::info!("{}: stopping (SIGTERM)", Esc(s.name));
+        // SIGCONT too, as init systems do: a stopped process could not
+        // act on the SIGTERM and would wait out the whole grace.
+        for sig in [libc::SIGTERM, libc::SIGCONT] {
+            if sys::kill(-s.pid, sig).is_err() {
+                let _ = sys::kill(s.pid, sig);
+            }
         }
         s.state = State::Stopping;
         s.deadline = now + self.grace_ms;
@@ -350,7 +432,7 @@ impl Sup<'_> {
             return;
         }
         s.last = Some(st);
-        crate::info!("{}: exited with {}", Show(&s.name), Status(st));
+        crate::info!("{}: exited with {}", Esc(s.name), Status(st));
         let ran = now.saturating_sub(s.since);
         let failed = !(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0);
         let next = if s.restart_now && s.want && !shutting {
@@ -367,7 +449,7 @@ impl Sup<'_> {
             }
             s.failures += 1;
             let d = backoff_ms(s.failures);
-            crate::info!("{}: restarting in {} ms", Show(&s.name), d);
+            crate::info!("{}: restarting in {} ms", Esc(s.name), d);
             Next::Backoff(now + d)
         } else {
             // Finished for good (policy, stop or shutdown): it stays down
@@ -401,51 +483,48 @@ impl Sup<'_> {
         }
     }
 
-    /// Answers one control connection.
-    fn serve(&mut self, fd: c_int) {
-        let mut buf = [0u8; 256];
-        let Some(n) = ctl::read_request(fd, &mut buf) else { return };
-        let mut words = buf[..n].split(|&b| b == b' ').filter(|w| !w.is_empty());
-        let cmd = words.next().unwrap_or(b"");
-        let name = words.next().unwrap_or(b"");
+    fn status_line(&self, i: usize, out: &mut Out<'_>) {
+        let s = &self.svcs[i];
+        let kind = if s.bundle { "container" } else { "run" };
+        let _ = write!(
+            out,
+            "{} {} pid={} starts={} kind={}",
+            Esc(s.name),
+            s.state.name(),
+            s.pid,
+            s.starts,
+            kind
+        );
+        let _ = match s.last {
+            Some(st) => writeln!(out, " last=\"{}\"", Status(st)),
+            None => writeln!(out),
+        };
+    }
+}
+
+impl ctl::Handler for Sup<'_> {
+    fn request(&mut self, cmd: &[u8], name: &[u8], out: &mut Out<'_>) -> bool {
         let now = sys::now_ms();
-        if cmd == b"status" {
-            let mut any = false;
-            for k in 0..self.order.len() {
-                let s = &self.svcs[self.order[k] as usize];
-                if !name.is_empty() && s.name.as_slice() != name {
-                    continue;
-                }
-                any = true;
-                logger::out(
-                    fd,
-                    format_args!(
-                        "{} {} pid={} starts={} kind={}",
-                        Show(&s.name),
-                        s.state.name(),
-                        s.pid,
-                        s.starts,
-                        if s.bundle { "container" } else { "run" }
-                    ),
-                );
-                match s.last {
-                    Some(st) => logger::out(fd, format_args!(" last=\"{}\"\n", Status(st))),
-                    None => logger::out(fd, format_args!("\n")),
-                }
-            }
-            if !any && !name.is_empty() {
-                logger::out(fd, format_args!("error: no service named {}\n", Show(name)));
-            }
-            return;
+        let known = matches!(cmd, b"status" | b"start" | b"stop" | b"restart");
+        if !known {
+            let _ = writeln!(out, "error: unknown command {}", Esc(cmd));
+            return false;
         }
-        if self.shutdown.is_some() {
-            logger::out(fd, format_args!("error: shutting down\n"));
-            return;
+        if cmd == b"status" && name.is_empty() {
+            return true;
         }
         let Some(i) = self.find(name) else {
-            logger::out(fd, format_args!("error: no service named {}\n", Show(name)));
-            return;
+            let _ = writeln!(out, "error: no service named {}", Esc(name));
+            return false;
         };
+        if cmd == b"status" {
+            self.status_line(i, out);
+            return false;
+        }
+        if self.shutdown.is_some() {
+            let _ = writeln!(out, "error: shutting down");
+            return false;
+        }
         let s = &mut self.svcs[i];
         match cmd {
             b"start" => {
@@ -466,7 +545,7 @@ impl Sup<'_> {
                     _ => {}
                 }
             }
-            b"restart" => {
+            _ => {
                 s.want = true;
                 s.failures = 0;
                 match s.state {
@@ -480,12 +559,19 @@ impl Sup<'_> {
                     _ => {}
                 }
             }
-            _ => {
-                logger::out(fd, format_args!("error: unknown command {}\n", Show(cmd)));
-                return;
-            }
         }
-        logger::out(fd, format_args!("ok: {} {}\n", Show(cmd), Show(name)));
+        let _ = writeln!(out, "ok: {} {}", Show(cmd), Esc(name));
+        false
+    }
+
+    fn line(&self, k: usize, out: &mut Out<'_>) -> bool {
+        match self.order.get(k) {
+            Some(&i) => {
+                self.status_line(i as usize, out);
+                true
+            }
+            None => false,
+        }
     }
 }
 

@@ -16,7 +16,7 @@ impl fmt::Display for Errno {
         // SAFETY: musl's strerror returns a pointer to a static, NUL-terminated
         // string for any value.
         let s = unsafe { CStr::from_ptr(libc::strerror(self.0)) };
-        f.write_str(s.to_str().unwrap_or("unknown error"))
+        fmt::Display::fmt(&crate::text::Show(s.to_bytes()), f)
     }
 }
 
@@ -47,6 +47,12 @@ fn check_l(r: libc::c_long) -> R<libc::c_long> {
 pub struct CBuf<const N: usize> {
     b: [u8; N],
     n: usize,
+}
+
+impl<const N: usize> Default for CBuf<N> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl<const N: usize> CBuf<N> {
@@ -149,6 +155,11 @@ pub fn setsid() -> R<Pid> {
     check(unsafe { libc::setsid() })
 }
 
+pub fn isatty(fd: c_int) -> bool {
+    // SAFETY: no memory is passed.
+    unsafe { libc::isatty(fd) == 1 }
+}
+
 pub fn tcsetpgrp(fd: c_int, pgrp: Pid) -> R<()> {
     // SAFETY: no memory is passed.
     check(unsafe { libc::tcsetpgrp(fd, pgrp) }).map(drop)
@@ -157,7 +168,15 @@ pub fn tcsetpgrp(fd: c_int, pgrp: Pid) -> R<()> {
 pub fn prctl(op: c_int, arg: libc::c_ulong) -> R<c_int> {
     // SAFETY: the options we use take an integer argument (or a pointer to an
     // int for PR_GET_*, see `subreaper`).
-    check(unsafe { libc::prctl(op, arg, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) })
+    check(unsafe {
+        libc::prctl(
+            op,
+            arg,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    })
 }
 
 pub fn is_subreaper() -> bool {
@@ -222,6 +241,15 @@ pub fn set_sigaction(sig: c_int, ignore: bool) -> R<SigAction> {
 pub fn restore_sigaction(sig: c_int, a: &SigAction) -> R<()> {
     // SAFETY: a.0 came from the kernel.
     check(unsafe { libc::sigaction(sig, &a.0, core::ptr::null_mut()) }).map(drop)
+}
+
+/// Calls `f` with strsignal(sig), the C library's description of `sig`.
+pub fn strsignal<T>(sig: c_int, f: impl FnOnce(&[u8]) -> T) -> T {
+    // SAFETY: strsignal returns a NUL-terminated string that stays valid
+    // until the next strsignal call in this (the only) thread; it is used
+    // before this function returns.
+    let s = unsafe { CStr::from_ptr(libc::strsignal(sig)) };
+    f(s.to_bytes())
 }
 
 /// A (blocking, close-on-exec) signalfd for `set`.
@@ -366,7 +394,11 @@ pub fn stat(path: &CStr) -> R<Stat> {
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
     // SAFETY: valid C string and out pointer.
     check(unsafe { libc::stat(path.as_ptr(), &mut st) })?;
-    Ok(Stat { dev: st.st_dev as u64, ino: st.st_ino as u64, mode: st.st_mode as u32 })
+    Ok(Stat {
+        dev: st.st_dev as u64,
+        ino: st.st_ino as u64,
+        mode: st.st_mode as u32,
+    })
 }
 
 pub fn exists(path: &CStr) -> bool {
@@ -394,6 +426,53 @@ pub fn unlink(path: &CStr) {
 pub fn symlink(target: &CStr, path: &CStr) -> R<()> {
     // SAFETY: valid C strings.
     check(unsafe { libc::symlink(target.as_ptr(), path.as_ptr()) }).map(drop)
+}
+
+/// Calls `f(token)` for each token of the file open at `fd`, tokens being
+/// separated by the bytes for which `sep` is true. Reads in chunks into an
+/// N-byte buffer, so files of any length work; a token longer than N is
+/// passed cut to its first N bytes (once).
+pub fn each_token<const N: usize>(
+    fd: c_int,
+    sep: impl Fn(u8) -> bool,
+    mut f: impl FnMut(&[u8]),
+) -> R<()> {
+    let mut buf = [0u8; N];
+    let mut n = 0;
+    // Dropping the rest of a token that was passed cut.
+    let mut skip = false;
+    loop {
+        let k = read(fd, &mut buf[n..])?;
+        let eof = k == 0;
+        n += k;
+        let mut start = 0;
+        for i in 0..n {
+            if sep(buf[i]) {
+                if i > start && !skip {
+                    f(&buf[start..i]);
+                }
+                skip = false;
+                start = i + 1;
+            }
+        }
+        if eof {
+            if n > start && !skip {
+                f(&buf[start..n]);
+            }
+            return Ok(());
+        }
+        if start == 0 && n == N {
+            // One token fills the buffer.
+            if !skip {
+                f(&buf[..n]);
+            }
+            skip = true;
+            n = 0;
+        } else {
+            buf.copy_within(start..n, 0);
+            n -= start;
+        }
+    }
 }
 
 /// Calls `f(name)` for each entry of the directory open at `fd`
@@ -432,37 +511,94 @@ pub fn now_ms() -> u64 {
     ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
 }
 
-/// poll(2) on up to 2 fds for input; timeout -1 waits forever. Returns the
-/// readiness of each fd.
-pub fn poll_in(fds: &[c_int], timeout_ms: c_int) -> R<[bool; 2]> {
-    let mut p = [libc::pollfd { fd: -1, events: libc::POLLIN, revents: 0 }; 2];
-    for (i, fd) in fds.iter().enumerate().take(2) {
-        p[i].fd = *fd;
+/// One entry of a poll(2) set.
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+pub struct PollFd(libc::pollfd);
+
+impl PollFd {
+    /// Waits for input, or for room to write; a negative fd is skipped.
+    pub fn new(fd: c_int, write: bool) -> PollFd {
+        let events = if write { libc::POLLOUT } else { libc::POLLIN };
+        PollFd(libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        })
     }
-    // SAFETY: p is a valid array of pollfd.
-    let r = unsafe { libc::poll(p.as_mut_ptr(), fds.len().min(2) as libc::nfds_t, timeout_ms) };
+    /// Ready for what it waits for, or hung up / in error.
+    pub fn ready(&self) -> bool {
+        self.0.fd >= 0 && self.0.revents != 0
+    }
+}
+
+/// poll(2); timeout -1 waits forever; EINTR counts as a timeout.
+pub fn poll(fds: &mut [PollFd], timeout_ms: c_int) -> R<usize> {
+    // SAFETY: PollFd is repr(transparent) over pollfd, so the slice is a
+    // valid array of fds.len() pollfd structs.
+    let r = unsafe {
+        libc::poll(
+            fds.as_mut_ptr().cast::<libc::pollfd>(),
+            fds.len() as libc::nfds_t,
+            timeout_ms,
+        )
+    };
     if r < 0 {
         let e = errno();
         if e.0 == libc::EINTR {
-            return Ok([false; 2]);
+            return Ok(0);
         }
         return Err(e);
     }
-    Ok([p[0].revents != 0, p[1].revents != 0])
+    Ok(r as usize)
+}
+
+/// `len` bytes of fresh anonymous memory, zero-filled, that take RAM only
+/// as their pages are written; never unmapped (husk-init keeps it for life).
+pub fn alloc_zeroed(len: usize) -> R<&'static mut [u8]> {
+    let prot = libc::PROT_READ | libc::PROT_WRITE;
+    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+    // SAFETY: no memory is passed; the kernel picks the address.
+    let p = unsafe { libc::mmap(core::ptr::null_mut(), len, prot, flags, -1, 0) };
+    if p == libc::MAP_FAILED {
+        return Err(errno());
+    }
+    // SAFETY: a new private mapping of len readable, writable, zeroed bytes
+    // that nothing else refers to and that is never unmapped: one unique
+    // 'static slice over it is sound (u8 has no invalid values).
+    Ok(unsafe { core::slice::from_raw_parts_mut(p.cast::<u8>(), len) })
 }
 
 pub fn sleep_ms(ms: u64) {
-    let ts = libc::timespec { tv_sec: (ms / 1000) as _, tv_nsec: ((ms % 1000) * 1_000_000) as _ };
+    let ts = libc::timespec {
+        tv_sec: (ms / 1000) as _,
+        tv_nsec: ((ms % 1000) * 1_000_000) as _,
+    };
     // SAFETY: valid timespec; the remainder pointer may be null.
     unsafe { libc::nanosleep(&ts, core::ptr::null_mut()) };
 }
 
 // ---- system ----------------------------------------------------------------
 
-pub fn mount(src: Option<&CStr>, target: &CStr, fstype: Option<&CStr>, flags: libc::c_ulong, data: Option<&CStr>) -> R<()> {
+pub fn mount(
+    src: Option<&CStr>,
+    target: &CStr,
+    fstype: Option<&CStr>,
+    flags: libc::c_ulong,
+    data: Option<&CStr>,
+) -> R<()> {
     let p = |c: Option<&CStr>| c.map_or(core::ptr::null(), CStr::as_ptr);
     // SAFETY: valid C strings or null, as mount(2) allows.
-    check(unsafe { libc::mount(p(src), target.as_ptr(), p(fstype), flags, p(data).cast::<c_void>()) }).map(drop)
+    check(unsafe {
+        libc::mount(
+            p(src),
+            target.as_ptr(),
+            p(fstype),
+            flags,
+            p(data).cast::<c_void>(),
+        )
+    })
+    .map(drop)
 }
 
 pub fn umount(target: &CStr, flags: c_int) -> R<()> {
@@ -541,19 +677,88 @@ pub fn listen_unix(path: &[u8]) -> R<c_int> {
     Ok(fd)
 }
 
-/// accept(2) on a non-blocking listener; the connection gets 1 s send and
-/// receive timeouts so a stuck client cannot hold up the supervisor.
+/// accept(2) on a non-blocking listener; the connection is non-blocking
+/// too (served from the poll loop).
 pub fn accept(fd: c_int) -> R<c_int> {
+    let flags = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
     // SAFETY: null address pointers are allowed.
-    let c = check(unsafe { libc::accept4(fd, core::ptr::null_mut(), core::ptr::null_mut(), libc::SOCK_CLOEXEC) })?;
-    let tv = libc::timeval { tv_sec: 1, tv_usec: 0 };
-    for opt in [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO] {
-        // SAFETY: tv is a valid timeval of the given size.
-        unsafe {
-            libc::setsockopt(c, libc::SOL_SOCKET, opt, (&tv as *const libc::timeval).cast(), core::mem::size_of::<libc::timeval>() as libc::socklen_t)
-        };
+    check(unsafe { libc::accept4(fd, core::ptr::null_mut(), core::ptr::null_mut(), flags) })
+}
+
+/// send(2) without blocking and without SIGPIPE; returns the bytes sent.
+pub fn send_nb(fd: c_int, buf: &[u8]) -> R<usize> {
+    send(fd, buf, libc::MSG_DONTWAIT)
+}
+
+/// send(2) with `flags`, never raising SIGPIPE; returns the bytes sent.
+pub fn send(fd: c_int, buf: &[u8], flags: c_int) -> R<usize> {
+    loop {
+        let flags = flags | libc::MSG_NOSIGNAL;
+        // SAFETY: buf is valid for buf.len() bytes.
+        let r = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), flags) };
+        if r >= 0 {
+            return Ok(r as usize);
+        }
+        let e = errno();
+        if e.0 != libc::EINTR {
+            return Err(e);
+        }
     }
-    Ok(c)
+}
+
+/// The peer of a unix socket: (pid, uid, gid) from SO_PEERCRED.
+pub fn peer_cred(fd: c_int) -> R<(Pid, u32, u32)> {
+    let mut c = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = core::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: c and len are valid out pointers of the sizes given.
+    check(unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut c as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    })?;
+    Ok((c.pid, c.uid, c.gid))
+}
+
+/// Is `gid` among the supplementary groups of the peer (SO_PEERGROUPS)?
+pub fn peer_has_group(fd: c_int, gid: u32) -> bool {
+    let mut groups = [0 as libc::gid_t; 256];
+    let mut len = core::mem::size_of_val(&groups) as libc::socklen_t;
+    // SAFETY: groups and len are valid out pointers of the sizes given.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_PEERGROUPS,
+            groups.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    let n = (len as usize / core::mem::size_of::<libc::gid_t>()).min(groups.len());
+    r == 0 && groups[..n].contains(&gid)
+}
+
+pub fn geteuid() -> u32 {
+    // SAFETY: no preconditions.
+    unsafe { libc::geteuid() }
+}
+
+/// chown(path, -1, gid).
+pub fn chown(path: &CStr, gid: u32) -> R<()> {
+    // SAFETY: valid C string.
+    check(unsafe { libc::chown(path.as_ptr(), !0, gid) }).map(drop)
+}
+
+pub fn chmod(path: &CStr, mode: libc::mode_t) -> R<()> {
+    // SAFETY: valid C string.
+    check(unsafe { libc::chmod(path.as_ptr(), mode) }).map(drop)
 }
 
 pub fn connect_unix(path: &[u8]) -> R<c_int> {
