@@ -23,7 +23,14 @@ pub struct Opts {
     pub entrypoint: Option<String>,
 }
 
-const PATH_DIRS: [&str; 6] = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+const PATH_DIRS: [&str; 6] = [
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+];
 
 struct Root {
     fd: OwnedFd,
@@ -92,7 +99,12 @@ impl Root {
         let mut dirs = Vec::new();
         let musl = format!("/etc/ld-musl-{}.path", self.arch.name());
         if let Some(s) = self.read_to_string(&musl) {
-            dirs.extend(s.split([':', '\n']).map(str::trim).filter(|l| !l.is_empty()).map(String::from));
+            dirs.extend(
+                s.split([':', '\n'])
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(String::from),
+            );
         }
         let mut confs = vec!["/etc/ld.so.conf".to_string()];
         let mut seen = HashSet::new();
@@ -100,7 +112,9 @@ impl Root {
             if !seen.insert(c.clone()) || seen.len() > 64 {
                 continue;
             }
-            let Some(s) = self.read_to_string(&c) else { continue };
+            let Some(s) = self.read_to_string(&c) else {
+                continue;
+            };
             for l in s.lines().map(str::trim) {
                 if l.is_empty() || l.starts_with('#') {
                     continue;
@@ -130,11 +144,20 @@ impl Root {
             Some((d, f)) => (d.to_string(), f.to_string()),
             None => ("/etc".to_string(), pat.to_string()),
         };
-        let Ok(f) = self.open(&dir) else { return vec![] };
-        let Ok(fd) = openat(&f, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) else {
+        let Ok(f) = self.open(&dir) else {
             return vec![];
         };
-        let Ok(names) = crate::tree::Tree::list(std::os::fd::AsFd::as_fd(&fd)) else { return vec![] };
+        let Ok(fd) = openat(
+            &f,
+            ".",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) else {
+            return vec![];
+        };
+        let Ok(names) = crate::tree::Tree::list(std::os::fd::AsFd::as_fd(&fd)) else {
+            return vec![];
+        };
         let mut out: Vec<String> = names
             .into_iter()
             .map(|n| n.to_string_lossy().into_owned())
@@ -170,7 +193,9 @@ impl Root {
         let candidates: Vec<String> = if name.contains('/') {
             vec![name.to_string()]
         } else {
-            dirs.iter().map(|d| format!("{}/{name}", d.trim_end_matches('/'))).collect()
+            dirs.iter()
+                .map(|d| format!("{}/{name}", d.trim_end_matches('/')))
+                .collect()
         };
         for p in candidates {
             match self.elf(&p) {
@@ -196,7 +221,9 @@ impl Root {
             Err(e) => return (String::new(), vec![format!("{path}: {e}")]),
         };
         match f.metadata() {
-            Ok(m) if !m.is_file() => return (String::new(), vec![format!("{path} is not a regular file")]),
+            Ok(m) if !m.is_file() => {
+                return (String::new(), vec![format!("{path} is not a regular file")])
+            }
             Ok(m) if m.permissions().mode() & 0o111 == 0 => {
                 return (String::new(), vec![format!("{path} is not executable")])
             }
@@ -211,7 +238,11 @@ impl Root {
         if info.machine != self.arch.elf_machine() {
             return (
                 String::new(),
-                vec![format!("{path} is built for {}, not {}", machine_name(info.machine), self.arch.name())],
+                vec![format!(
+                    "{path} is built for {}, not {}",
+                    machine_name(info.machine),
+                    self.arch.name()
+                )],
             );
         }
         let Some(interp) = info.interp.clone() else {
@@ -223,8 +254,11 @@ impl Root {
         }
         // Breadth-first over DT_NEEDED of the binary and its libraries.
         let rp = self.expand_runpath(&info.runpath, &f);
-        let mut queue: VecDeque<(String, Vec<String>)> =
-            info.needed.iter().map(|n| (n.clone(), rp.clone())).collect();
+        let mut queue: VecDeque<(String, Vec<String>)> = info
+            .needed
+            .iter()
+            .map(|n| (n.clone(), rp.clone()))
+            .collect();
         let mut seen = HashSet::new();
         let mut found = 0;
         while let Some((lib, rp)) = queue.pop_front() {
@@ -246,17 +280,33 @@ impl Root {
                 Err(e) => problems.push(format!("{path}: {e}")),
             }
         }
-        (format!("dynamic ELF {}, loader {interp}, {found} libraries", self.arch.name()), problems)
+        (
+            format!(
+                "dynamic ELF {}, loader {interp}, {found} libraries",
+                self.arch.name()
+            ),
+            problems,
+        )
     }
 
     fn check_script(&mut self, path: &str, mut f: File, depth: u32) -> (String, Vec<String>) {
         let mut head = [0u8; 256];
         let n = f.read(&mut head).unwrap_or(0);
         if n < 2 || &head[..2] != b"#!" {
-            return (String::new(), vec![format!("{path} is neither ELF nor a #! script")]);
+            return (
+                String::new(),
+                vec![format!("{path} is neither ELF nor a #! script")],
+            );
         }
         let line = String::from_utf8_lossy(&head[2..n]);
-        let interp = line.lines().next().unwrap_or("").split_whitespace().next().unwrap_or("").to_string();
+        let interp = line
+            .lines()
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_string();
         if interp.is_empty() || depth > 3 {
             return (String::new(), vec![format!("{path}: bad #! line")]);
         }
@@ -272,7 +322,11 @@ fn open_in_root(root: &OwnedFd, path: &str) -> std::io::Result<OwnedFd> {
     let eio = |e: rustix::io::Errno| std::io::Error::from_raw_os_error(e.raw_os_error());
     let dup = |fd: &OwnedFd| rustix::io::dup(fd).map_err(eio);
     let mut stack: Vec<OwnedFd> = vec![dup(root)?];
-    let mut todo: VecDeque<String> = path.split('/').filter(|c| !c.is_empty()).map(String::from).collect();
+    let mut todo: VecDeque<String> = path
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .map(String::from)
+        .collect();
     let mut links = 0;
     while let Some(c) = todo.pop_front() {
         if c == "." {
@@ -285,7 +339,8 @@ fn open_in_root(root: &OwnedFd, path: &str) -> std::io::Result<OwnedFd> {
             continue;
         }
         let cur = stack.last().unwrap().as_fd();
-        let st = rustix::fs::statat(cur, c.as_str(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW).map_err(eio)?;
+        let st = rustix::fs::statat(cur, c.as_str(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(eio)?;
         match rustix::fs::FileType::from_raw_mode(st.st_mode) {
             rustix::fs::FileType::Symlink => {
                 links += 1;
@@ -302,14 +357,24 @@ fn open_in_root(root: &OwnedFd, path: &str) -> std::io::Result<OwnedFd> {
                 }
             }
             rustix::fs::FileType::Directory if !todo.is_empty() => {
-                let fd = openat(cur, c.as_str(), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-                    .map_err(eio)?;
+                let fd = openat(
+                    cur,
+                    c.as_str(),
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(eio)?;
                 stack.push(fd);
             }
             _ if !todo.is_empty() => return Err(eio(rustix::io::Errno::NOTDIR)),
             _ => {
-                return openat(cur, c.as_str(), OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-                    .map_err(eio)
+                return openat(
+                    cur,
+                    c.as_str(),
+                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(eio)
             }
         }
     }
@@ -324,9 +389,15 @@ struct Stats {
 }
 
 fn walk_stats(root: &Path) -> Result<Stats> {
-    let mut st = Stats { files: 0, bytes: 0, setuid: vec![] };
+    let mut st = Stats {
+        files: 0,
+        bytes: 0,
+        setuid: vec![],
+    };
     let mut seen_inodes = HashSet::new();
-    let root_dev = fs::metadata(root).map_err(|e| Error::io("stat", root, e))?.dev();
+    let root_dev = fs::metadata(root)
+        .map_err(|e| Error::io("stat", root, e))?
+        .dev();
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
         let full = root.join(&rel);
@@ -363,20 +434,46 @@ fn walk_stats(root: &Path) -> Result<Stats> {
 pub fn run(o: &Opts) -> Result<()> {
     let m = fs::metadata(&o.dir).map_err(|e| Error::io("open", &o.dir, e))?;
     if !m.is_dir() {
-        return Err(Error::format(o.dir.display().to_string(), "not a directory"));
+        return Err(Error::format(
+            o.dir.display().to_string(),
+            "not a directory",
+        ));
     }
-    let fd = openat(rustix::fs::CWD, &o.dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| Error::io("open", &o.dir, std::io::Error::from_raw_os_error(e.raw_os_error())))?;
+    let fd = openat(
+        rustix::fs::CWD,
+        &o.dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| {
+        Error::io(
+            "open",
+            &o.dir,
+            std::io::Error::from_raw_os_error(e.raw_os_error()),
+        )
+    })?;
     let real = fs::canonicalize(&o.dir).map_err(|e| Error::io("resolve", &o.dir, e))?;
-    let mut root = Root { fd, real, arch: o.arch, lib_dirs: vec![], lib_cache: HashMap::new() };
+    let mut root = Root {
+        fd,
+        real,
+        arch: o.arch,
+        lib_dirs: vec![],
+        lib_cache: HashMap::new(),
+    };
     root.lib_dirs = root.search_dirs();
     let mut problems = Vec::new();
 
-    let ep = o.entrypoint.clone().unwrap_or_else(|| "/bin/sh".to_string());
+    let ep = o
+        .entrypoint
+        .clone()
+        .unwrap_or_else(|| "/bin/sh".to_string());
     let ep_path = if ep.starts_with('/') {
         Some(ep.clone())
     } else {
-        PATH_DIRS.iter().map(|d| format!("{d}/{ep}")).find(|p| root.exists(p))
+        PATH_DIRS
+            .iter()
+            .map(|d| format!("{d}/{ep}"))
+            .find(|p| root.exists(p))
     };
     let ep_desc = match &ep_path {
         None => {
@@ -403,12 +500,19 @@ pub fn run(o: &Opts) -> Result<()> {
     }
     for d in PATH_DIRS {
         let host = o.dir.join(d.trim_start_matches('/'));
-        let Ok(meta) = fs::symlink_metadata(&host) else { continue };
+        let Ok(meta) = fs::symlink_metadata(&host) else {
+            continue;
+        };
         if !meta.is_dir() {
             continue;
         }
-        let Ok(rd) = fs::read_dir(&host) else { continue };
-        let mut names: Vec<String> = rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        let Ok(rd) = fs::read_dir(&host) else {
+            continue;
+        };
+        let mut names: Vec<String> = rd
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
         names.sort();
         for n in names {
             let p = format!("{d}/{n}");
@@ -433,8 +537,20 @@ pub fn run(o: &Opts) -> Result<()> {
     let st = walk_stats(&o.dir)?;
     println!("rootfs: {}", o.dir.display());
     println!("arch: {}", o.arch.name());
-    println!("entrypoint: {} ({})", ep_path.as_deref().unwrap_or(&ep), if ep_desc.is_empty() { "unusable" } else { &ep_desc });
-    println!("size: {} bytes ({:.1} MiB)", st.bytes, st.bytes as f64 / 1048576.0);
+    println!(
+        "entrypoint: {} ({})",
+        ep_path.as_deref().unwrap_or(&ep),
+        if ep_desc.is_empty() {
+            "unusable"
+        } else {
+            &ep_desc
+        }
+    );
+    println!(
+        "size: {} bytes ({:.1} MiB)",
+        st.bytes,
+        st.bytes as f64 / 1048576.0
+    );
     println!("files: {}", st.files);
     if st.setuid.is_empty() {
         println!("setuid: none");
@@ -450,7 +566,10 @@ pub fn run(o: &Opts) -> Result<()> {
         println!("warning: ... and {} more", warnings.len() - 20);
     }
     if !problems.is_empty() {
-        return Err(Error::Unusable { dir: o.dir.clone(), problems });
+        return Err(Error::Unusable {
+            dir: o.dir.clone(),
+            problems,
+        });
     }
     println!("ok");
     Ok(())
@@ -472,7 +591,13 @@ mod tests {
         std::os::unix::fs::symlink("../../../outside", base.join("r/etc/up")).unwrap();
         std::os::unix::fs::symlink("../bin/../bin/sh", base.join("r/etc/rel")).unwrap();
         std::os::unix::fs::symlink("loop", base.join("r/loop")).unwrap();
-        let root = openat(rustix::fs::CWD, base.join("r"), OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        let root = openat(
+            rustix::fs::CWD,
+            base.join("r"),
+            OFlags::RDONLY | OFlags::DIRECTORY,
+            Mode::empty(),
+        )
+        .unwrap();
         let read = |p: &str| -> Option<String> {
             let f = open_in_root(&root, p).ok()?;
             let mut s = String::new();

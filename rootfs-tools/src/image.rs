@@ -16,7 +16,10 @@ use crate::error::{Error, Result};
 /// Where the image's files are: a directory, or members of an uncompressed tar.
 pub enum Store {
     Dir(PathBuf),
-    Tar { path: PathBuf, members: HashMap<String, (u64, u64)> },
+    Tar {
+        path: PathBuf,
+        members: HashMap<String, (u64, u64)>,
+    },
 }
 
 /// One layer to apply: a member of the store, and what it must hash to.
@@ -148,11 +151,12 @@ impl Store {
                 Ok((Box::new(f), m.len()))
             }
             Store::Tar { path, members } => {
-                let (off, size) = *members
-                    .get(member)
-                    .ok_or_else(|| Error::format(path.display().to_string(), format!("no member {member}")))?;
+                let (off, size) = *members.get(member).ok_or_else(|| {
+                    Error::format(path.display().to_string(), format!("no member {member}"))
+                })?;
                 let mut f = File::open(path).map_err(|e| Error::io("open", path, e))?;
-                f.seek(SeekFrom::Start(off)).map_err(|e| Error::io("seek", path, e))?;
+                f.seek(SeekFrom::Start(off))
+                    .map_err(|e| Error::io("seek", path, e))?;
                 Ok((Box::new(f.take(size)), size))
             }
         }
@@ -161,16 +165,21 @@ impl Store {
     pub fn read_small(&self, member: &str) -> Result<Vec<u8>> {
         let (mut r, size) = self.open(member)?;
         if size > 16 << 20 {
-            return Err(Error::format(self.where_(member), "metadata file too large"));
+            return Err(Error::format(
+                self.where_(member),
+                "metadata file too large",
+            ));
         }
         let mut v = Vec::with_capacity(size as usize);
-        r.read_to_end(&mut v).map_err(|e| Error::io("read", self.where_(member), e))?;
+        r.read_to_end(&mut v)
+            .map_err(|e| Error::io("read", self.where_(member), e))?;
         Ok(v)
     }
 
     fn json<T: for<'de> Deserialize<'de>>(&self, member: &str) -> Result<T> {
         let b = self.read_small(member)?;
-        serde_json::from_slice(&b).map_err(|e| Error::format(self.where_(member), format!("bad JSON: {e}")))
+        serde_json::from_slice(&b)
+            .map_err(|e| Error::format(self.where_(member), format!("bad JSON: {e}")))
     }
 
     /// Reads a blob by digest and checks it.
@@ -179,7 +188,11 @@ impl Store {
         let b = self.read_small(&member)?;
         let got = format!("sha256:{}", sha256_hex(&b));
         if got != d.digest {
-            return Err(Error::Digest { what: self.where_(&member), want: d.digest.clone(), got });
+            return Err(Error::Digest {
+                what: self.where_(&member),
+                want: d.digest.clone(),
+                got,
+            });
         }
         let v = serde_json::from_slice(&b)
             .map_err(|e| Error::format(self.where_(&member), format!("bad JSON: {e}")))?;
@@ -192,9 +205,16 @@ fn blob_member(digest: &str) -> Result<String> {
         .split_once(':')
         .ok_or_else(|| Error::format("manifest", format!("bad digest {digest:?}")))?;
     if alg != "sha256" {
-        return Err(Error::format("manifest", format!("unsupported digest algorithm {alg}")));
+        return Err(Error::format(
+            "manifest",
+            format!("unsupported digest algorithm {alg}"),
+        ));
     }
-    if hexd.len() != 64 || !hexd.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()) {
+    if hexd.len() != 64
+        || !hexd
+            .bytes()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    {
         return Err(Error::format("manifest", format!("bad digest {digest:?}")));
     }
     Ok(format!("blobs/sha256/{hexd}"))
@@ -220,7 +240,11 @@ fn index_tar(path: &Path) -> Result<Option<HashMap<String, (u64, u64)>>> {
             // docker save links identical layers to one copy.
             if let Some(t) = e.link_name_bytes() {
                 let t = String::from_utf8_lossy(&t).into_owned();
-                let base = if ty.is_symlink() { Path::new(&name).parent().map(Path::to_path_buf) } else { None };
+                let base = if ty.is_symlink() {
+                    Path::new(&name).parent().map(Path::to_path_buf)
+                } else {
+                    None
+                };
                 aliases.push((name, base.unwrap_or_default().join(t)));
             }
         }
@@ -282,7 +306,10 @@ pub fn plan(src: &Path, platform: Option<Arch>) -> Result<Plan> {
     if meta.is_dir() {
         let store = Store::Dir(src.to_path_buf());
         if !store.has("index.json") {
-            return Err(Error::format(src.display().to_string(), "directory is not an OCI image layout (no index.json)"));
+            return Err(Error::format(
+                src.display().to_string(),
+                "directory is not an OCI image layout (no index.json)",
+            ));
         }
         return oci_plan(store, platform, "OCI layout directory");
     }
@@ -298,7 +325,10 @@ pub fn plan(src: &Path, platform: Option<Arch>) -> Result<Plan> {
     }
     match index_tar(src)? {
         Some(members) => {
-            let store = Store::Tar { path: src.to_path_buf(), members };
+            let store = Store::Tar {
+                path: src.to_path_buf(),
+                members,
+            };
             if store.has("index.json") && store.has("oci-layout") {
                 oci_plan(store, platform, "OCI archive")
             } else if store.has("manifest.json") {
@@ -307,7 +337,10 @@ pub fn plan(src: &Path, platform: Option<Arch>) -> Result<Plan> {
                 Ok(plain(src))
             }
         }
-        None => Err(Error::format(src.display().to_string(), "not a tar, gzip or zstd archive")),
+        None => Err(Error::format(
+            src.display().to_string(),
+            "not a tar, gzip or zstd archive",
+        )),
     }
 }
 
@@ -322,7 +355,9 @@ fn compressed_image(src: &Path, gz: bool) -> Result<bool> {
         Box::new(crate::zstd::Zstd::new(r))
     };
     let mut ar = tar::Archive::new(dec);
-    let Ok(entries) = ar.entries() else { return Ok(false) };
+    let Ok(entries) = ar.entries() else {
+        return Ok(false);
+    };
     for e in entries.take(8) {
         let Ok(e) = e else { return Ok(false) };
         let name = norm_member(&String::from_utf8_lossy(&e.path_bytes()));
@@ -334,11 +369,26 @@ fn compressed_image(src: &Path, gz: bool) -> Result<bool> {
 }
 
 fn plain(src: &Path) -> Plan {
-    let parent = src.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
-    let name = src.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let parent = src
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let name = src
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     Plan {
-        store: Store::Dir(if parent.as_os_str().is_empty() { PathBuf::from(".") } else { parent }),
-        layers: vec![LayerRef { member: name, digest: None, size: None, diff_id: None }],
+        store: Store::Dir(if parent.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            parent
+        }),
+        layers: vec![LayerRef {
+            member: name,
+            digest: None,
+            size: None,
+            diff_id: None,
+        }],
         kind: "rootfs tarball",
         config: None,
     }
@@ -361,7 +411,12 @@ fn pick(ds: &[Descriptor], platform: Option<Arch>) -> Result<Descriptor> {
     // Attestation manifests carry platform unknown/unknown: ignore them.
     let real: Vec<&Descriptor> = ds
         .iter()
-        .filter(|d| d.platform.as_ref().map(|p| p.architecture != "unknown").unwrap_or(true))
+        .filter(|d| {
+            d.platform
+                .as_ref()
+                .map(|p| p.architecture != "unknown")
+                .unwrap_or(true)
+        })
         .collect();
     if platform.is_none() && real.len() == 1 {
         return Ok(real[0].clone());
@@ -379,7 +434,15 @@ fn pick(ds: &[Descriptor], platform: Option<Arch>) -> Result<Descriptor> {
         .collect();
     Err(Error::format(
         "index.json",
-        format!("no image for linux/{} (has: {})", want.oci(), if have.is_empty() { "?".into() } else { have.join(", ") }),
+        format!(
+            "no image for linux/{} (has: {})",
+            want.oci(),
+            if have.is_empty() {
+                "?".into()
+            } else {
+                have.join(", ")
+            }
+        ),
     ))
 }
 
@@ -398,9 +461,16 @@ fn oci_plan(store: Store, platform: Option<Arch>, kind: &'static str) -> Result<
     let (m, _): (Manifest, _) = store.blob_json(&d)?;
     let (config, _): (ImageConfig, _) = store.blob_json(&m.config)?;
     check_platform(&config, platform)?;
-    let diff_ids = config.rootfs.as_ref().map(|r| r.diff_ids.clone()).unwrap_or_default();
+    let diff_ids = config
+        .rootfs
+        .as_ref()
+        .map(|r| r.diff_ids.clone())
+        .unwrap_or_default();
     if !diff_ids.is_empty() && diff_ids.len() != m.layers.len() {
-        return Err(Error::format("image config", "rootfs.diff_ids does not match the manifest's layers"));
+        return Err(Error::format(
+            "image config",
+            "rootfs.diff_ids does not match the manifest's layers",
+        ));
     }
     let mut layers = Vec::new();
     for (i, l) in m.layers.iter().enumerate() {
@@ -411,12 +481,20 @@ fn oci_plan(store: Store, platform: Option<Arch>, kind: &'static str) -> Result<
             diff_id: diff_ids.get(i).cloned(),
         });
     }
-    Ok(Plan { store, layers, kind, config: Some(config) })
+    Ok(Plan {
+        store,
+        layers,
+        kind,
+        config: Some(config),
+    })
 }
 
 fn check_platform(config: &ImageConfig, platform: Option<Arch>) -> Result<()> {
     if !config.os.is_empty() && config.os != "linux" {
-        return Err(Error::format("image config", format!("image is for {}, not linux", config.os)));
+        return Err(Error::format(
+            "image config",
+            format!("image is for {}, not linux", config.os),
+        ));
     }
     if let Some(p) = platform {
         if !config.architecture.is_empty() && config.architecture != p.oci() {
@@ -435,7 +513,10 @@ fn docker_plan(store: Store, platform: Option<Arch>) -> Result<Plan> {
         return Err(Error::format("manifest.json", "no images"));
     }
     if entries.len() > 1 {
-        eprintln!("husk-rootfs: note: archive holds {} images, importing the first", entries.len());
+        eprintln!(
+            "husk-rootfs: note: archive holds {} images, importing the first",
+            entries.len()
+        );
     }
     let e = &entries[0];
     let cfg_member = norm_member(&e.config);
@@ -456,24 +537,44 @@ fn docker_plan(store: Store, platform: Option<Arch>) -> Result<Plan> {
     let config: ImageConfig = serde_json::from_slice(&cfg_bytes)
         .map_err(|err| Error::format(store.where_(&cfg_member), format!("bad JSON: {err}")))?;
     check_platform(&config, platform)?;
-    let diff_ids = config.rootfs.as_ref().map(|r| r.diff_ids.clone()).unwrap_or_default();
+    let diff_ids = config
+        .rootfs
+        .as_ref()
+        .map(|r| r.diff_ids.clone())
+        .unwrap_or_default();
     if !diff_ids.is_empty() && diff_ids.len() != e.layers.len() {
-        return Err(Error::format("image config", "rootfs.diff_ids does not match manifest.json's layers"));
+        return Err(Error::format(
+            "image config",
+            "rootfs.diff_ids does not match manifest.json's layers",
+        ));
     }
     let mut layers = Vec::new();
     for (i, l) in e.layers.iter().enumerate() {
         let member = norm_member(l);
         if !store.has(&member) {
-            return Err(Error::format("manifest.json", format!("layer {member} not in archive")));
+            return Err(Error::format(
+                "manifest.json",
+                format!("layer {member} not in archive"),
+            ));
         }
         // Newer docker names layers by their blob digest.
         let digest = member
             .strip_prefix("blobs/sha256/")
             .filter(|h| h.len() == 64)
             .map(|h| format!("sha256:{h}"));
-        layers.push(LayerRef { member, digest, size: None, diff_id: diff_ids.get(i).cloned() });
+        layers.push(LayerRef {
+            member,
+            digest,
+            size: None,
+            diff_id: diff_ids.get(i).cloned(),
+        });
     }
-    Ok(Plan { store, layers, kind: "docker archive", config: Some(config) })
+    Ok(Plan {
+        store,
+        layers,
+        kind: "docker archive",
+        config: Some(config),
+    })
 }
 
 #[cfg(test)]

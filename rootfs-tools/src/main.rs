@@ -38,7 +38,10 @@ fn arch_opt(a: &Args) -> Result<Arch> {
 
 fn run(argv: Vec<OsString>) -> Result<()> {
     let mut it = argv.into_iter();
-    let cmd = it.next().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+    let cmd = it
+        .next()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
     let rest: Vec<OsString> = it.collect();
     match cmd.as_str() {
         "busybox" => {
@@ -56,7 +59,10 @@ fn run(argv: Vec<OsString>) -> Result<()> {
             import::run(&import::Opts {
                 src: PathBuf::from(&a.positional[0]),
                 dir: PathBuf::from(&a.positional[1]),
-                platform: a.opt_str("platform").map(|p| Arch::parse_platform(&p)).transpose()?,
+                platform: a
+                    .opt_str("platform")
+                    .map(|p| Arch::parse_platform(&p))
+                    .transpose()?,
                 max_size: match a.opt_str("max-size") {
                     Some(s) => cli::parse_size(&s)?,
                     None => import::DEFAULT_MAX_SIZE,
@@ -71,7 +77,10 @@ fn run(argv: Vec<OsString>) -> Result<()> {
                 out: PathBuf::from(&a.positional[1]),
                 mtime: a
                     .opt_str("mtime")
-                    .map(|s| s.parse::<u64>().map_err(|_| Error::Usage(format!("bad --mtime {s:?}"))))
+                    .map(|s| {
+                        s.parse::<u64>()
+                            .map_err(|_| Error::Usage(format!("bad --mtime {s:?}")))
+                    })
                     .transpose()?,
             })
         }
@@ -87,11 +96,17 @@ fn run(argv: Vec<OsString>) -> Result<()> {
         "bundle" => {
             let a = Args::parse(rest, &["rootfs"], &[])?;
             a.expect_positional(1, "bundle BUNDLE --rootfs DIR [-- CMD...]")?;
-            let rootfs = a.opt("rootfs").ok_or_else(|| Error::Usage("bundle needs --rootfs DIR".into()))?;
+            let rootfs = a
+                .opt("rootfs")
+                .ok_or_else(|| Error::Usage("bundle needs --rootfs DIR".into()))?;
             bundle::run(&bundle::Opts {
                 bundle: PathBuf::from(&a.positional[0]),
                 rootfs: PathBuf::from(rootfs),
-                args: a.rest.iter().map(|s| s.to_string_lossy().into_owned()).collect(),
+                args: a
+                    .rest
+                    .iter()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .collect(),
             })
         }
         "help" | "--help" | "-h" => {
@@ -99,7 +114,9 @@ fn run(argv: Vec<OsString>) -> Result<()> {
             Ok(())
         }
         "" => Err(Error::Usage("no command; try husk-rootfs --help".into())),
-        other => Err(Error::Usage(format!("unknown command {other:?}; try husk-rootfs --help"))),
+        other => Err(Error::Usage(format!(
+            "unknown command {other:?}; try husk-rootfs --help"
+        ))),
     }
 }
 

@@ -46,7 +46,10 @@ impl Staging {
             return Err(Error::io(
                 "create",
                 dest,
-                std::io::Error::new(std::io::ErrorKind::NotFound, "parent directory does not exist"),
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "parent directory does not exist",
+                ),
             ));
         }
         let tmp = parent.join(format!(
@@ -63,13 +66,18 @@ impl Staging {
             .map_err(|e| Error::io("mkdir", &tmp, e))?;
         fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755))
             .map_err(|e| Error::io("chmod", &tmp, e))?;
-        Ok(Staging { tmp, dest: dest.to_path_buf(), done: false })
+        Ok(Staging {
+            tmp,
+            dest: dest.to_path_buf(),
+            done: false,
+        })
     }
 
     /// Renames the finished tree into place (replacing an empty directory).
     pub fn commit(mut self) -> Result<PathBuf> {
         check_dest(&self.dest)?;
-        fs::rename(&self.tmp, &self.dest).map_err(|e| Error::io("rename into place", &self.dest, e))?;
+        fs::rename(&self.tmp, &self.dest)
+            .map_err(|e| Error::io("rename into place", &self.dest, e))?;
         self.done = true;
         Ok(self.dest.clone())
     }
