@@ -8,10 +8,11 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::{self, File};
 use std::io::Read;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{openat, openat2, Mode, OFlags, ResolveFlags};
+use rustix::fs::{fstat, openat, openat2, FileType, Mode, OFlags, ResolveFlags, CWD};
+use rustix::io::Errno;
 
 use crate::arch::{machine_name, Arch};
 use crate::elf::{self, ElfInfo};
@@ -21,6 +22,22 @@ pub struct Opts {
     pub dir: PathBuf,
     pub arch: Arch,
     pub entrypoint: Option<String>,
+}
+
+/// At most this much of a text file (ld.so.conf, .path) is read.
+const MAX_TEXT: u64 = 1 << 20;
+
+fn kind_name(k: FileType) -> &'static str {
+    match k {
+        FileType::RegularFile => "a regular file",
+        FileType::Directory => "a directory",
+        FileType::Symlink => "a symlink",
+        FileType::Fifo => "a FIFO",
+        FileType::Socket => "a socket",
+        FileType::CharacterDevice => "a character device",
+        FileType::BlockDevice => "a block device",
+        FileType::Unknown => "of unknown type",
+    }
 }
 
 const PATH_DIRS: [&str; 6] = [
@@ -43,20 +60,77 @@ struct Root {
 }
 
 impl Root {
-    /// Opens `path` as seen from inside the rootfs.
+    /// Opens the regular file `path` as seen from inside the rootfs. Nothing
+    /// but a regular file is ever opened for reading: the path is resolved
+    /// to an O_PATH fd (which opens nothing), fstat'ed, and only a regular
+    /// file is reopened, O_NONBLOCK, through /proc/self/fd. So a FIFO cannot
+    /// block and a device (`/bin/sh -> /dev/zero` inside the rootfs) is
+    /// never opened at all.
     fn open(&self, path: &str) -> std::io::Result<File> {
-        match openat2(
+        self.open_kind(path, FileType::RegularFile)
+    }
+
+    /// A directory inside the rootfs, opened the same way.
+    fn open_dir(&self, path: &str) -> std::io::Result<File> {
+        self.open_kind(path, FileType::Directory)
+    }
+
+    fn open_kind(&self, path: &str, want: FileType) -> std::io::Result<File> {
+        let eio = |e: Errno| std::io::Error::from_raw_os_error(e.raw_os_error());
+        let pfd = match openat2(
             &self.fd,
             path,
-            OFlags::RDONLY | OFlags::CLOEXEC,
+            OFlags::PATH | OFlags::CLOEXEC,
             Mode::empty(),
             ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
         ) {
-            Ok(fd) => Ok(File::from(fd)),
+            Ok(fd) => fd,
             // Kernels before 5.6 and qemu-user lack openat2.
-            Err(rustix::io::Errno::NOSYS) => open_in_root(&self.fd, path).map(File::from),
-            Err(e) => Err(std::io::Error::from_raw_os_error(e.raw_os_error())),
+            Err(Errno::NOSYS) => open_in_root(&self.fd, path)?,
+            Err(e) => return Err(eio(e)),
+        };
+        let st = fstat(&pfd).map_err(eio)?;
+        let kind = FileType::from_raw_mode(st.st_mode);
+        if kind != want {
+            return Err(std::io::Error::other(format!(
+                "is {}, not {}",
+                kind_name(kind),
+                kind_name(want)
+            )));
         }
+        let mut flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+        if want == FileType::Directory {
+            flags |= OFlags::DIRECTORY;
+        }
+        use std::os::fd::AsRawFd;
+        let fd = match openat(
+            CWD,
+            format!("/proc/self/fd/{}", pfd.as_raw_fd()),
+            flags,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            // No /proc: resolve once more; the fstat below catches a swap.
+            Err(Errno::NOENT) => match openat2(
+                &self.fd,
+                path,
+                flags,
+                Mode::empty(),
+                ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+            ) {
+                Ok(fd) => fd,
+                Err(Errno::NOSYS) => return Err(eio(Errno::NOSYS)),
+                Err(e) => return Err(eio(e)),
+            },
+            Err(e) => return Err(eio(e)),
+        };
+        let st2 = fstat(&fd).map_err(eio)?;
+        if (st2.st_dev, st2.st_ino) != (st.st_dev, st.st_ino)
+            || FileType::from_raw_mode(st2.st_mode) != want
+        {
+            return Err(std::io::Error::other("changed while being checked"));
+        }
+        Ok(File::from(fd))
     }
 
     /// The directory an opened file really lives in, as seen from inside
@@ -88,10 +162,15 @@ impl Root {
         self.open(path).is_ok()
     }
 
+    /// A small text file (config), at most [`MAX_TEXT`] bytes of it.
     fn read_to_string(&self, path: &str) -> Option<String> {
-        let mut s = String::new();
-        self.open(path).ok()?.read_to_string(&mut s).ok()?;
-        Some(s)
+        let mut b = Vec::new();
+        self.open(path)
+            .ok()?
+            .take(MAX_TEXT)
+            .read_to_end(&mut b)
+            .ok()?;
+        Some(String::from_utf8_lossy(&b).into_owned())
     }
 
     /// Where the dynamic linkers of glibc and musl would look.
@@ -144,15 +223,7 @@ impl Root {
             Some((d, f)) => (d.to_string(), f.to_string()),
             None => ("/etc".to_string(), pat.to_string()),
         };
-        let Ok(f) = self.open(&dir) else {
-            return vec![];
-        };
-        let Ok(fd) = openat(
-            &f,
-            ".",
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) else {
+        let Ok(fd) = self.open_dir(&dir) else {
             return vec![];
         };
         let Ok(names) = crate::tree::Tree::list(std::os::fd::AsFd::as_fd(&fd)) else {
@@ -367,11 +438,13 @@ fn open_in_root(root: &OwnedFd, path: &str) -> std::io::Result<OwnedFd> {
                 stack.push(fd);
             }
             _ if !todo.is_empty() => return Err(eio(rustix::io::Errno::NOTDIR)),
+            // O_PATH: resolves without opening (a FIFO or device is
+            // never opened here; the caller fstats and reopens).
             _ => {
                 return openat(
                     cur,
                     c.as_str(),
-                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                     Mode::empty(),
                 )
                 .map_err(eio)
@@ -386,6 +459,8 @@ struct Stats {
     files: u64,
     bytes: u64,
     setuid: Vec<String>,
+    /// Device nodes (`/dev/zero (char 1:5)`): a rootfs usually has none.
+    devices: Vec<String>,
 }
 
 fn walk_stats(root: &Path) -> Result<Stats> {
@@ -393,6 +468,7 @@ fn walk_stats(root: &Path) -> Result<Stats> {
         files: 0,
         bytes: 0,
         setuid: vec![],
+        devices: vec![],
     };
     let mut seen_inodes = HashSet::new();
     let root_dev = fs::metadata(root)
@@ -424,10 +500,20 @@ fn walk_stats(root: &Path) -> Result<Stats> {
                 if m.mode() & 0o6000 != 0 {
                     st.setuid.push(format!("/{}", r.display()));
                 }
+            } else if m.file_type().is_char_device() || m.file_type().is_block_device() {
+                let kind = if m.file_type().is_char_device() {
+                    "char"
+                } else {
+                    "block"
+                };
+                let (maj, min) = (rustix::fs::major(m.rdev()), rustix::fs::minor(m.rdev()));
+                st.devices
+                    .push(format!("/{} ({kind} {maj}:{min})", r.display()));
             }
         }
     }
     st.setuid.sort();
+    st.devices.sort();
     Ok(st)
 }
 
@@ -486,8 +572,12 @@ pub fn run(o: &Opts) -> Result<()> {
             d
         }
     };
-    if !root.exists("/etc/passwd") {
-        problems.push("/etc/passwd missing".into());
+    if let Err(e) = root.open("/etc/passwd") {
+        problems.push(if e.kind() == std::io::ErrorKind::NotFound {
+            "/etc/passwd missing".into()
+        } else {
+            format!("/etc/passwd: {e}")
+        });
     }
     // Other programs on PATH: reported, but only the entrypoint decides.
     let mut warnings = Vec::new();
@@ -499,19 +589,14 @@ pub fn run(o: &Opts) -> Result<()> {
         }
     }
     for d in PATH_DIRS {
-        let host = o.dir.join(d.trim_start_matches('/'));
-        let Ok(meta) = fs::symlink_metadata(&host) else {
+        // Listed through the rootfs (a `usr -> /` link stays inside it).
+        let Ok(dfd) = root.open_dir(d) else { continue };
+        let Ok(names) = crate::tree::Tree::list(std::os::fd::AsFd::as_fd(&dfd)) else {
             continue;
         };
-        if !meta.is_dir() {
-            continue;
-        }
-        let Ok(rd) = fs::read_dir(&host) else {
-            continue;
-        };
-        let mut names: Vec<String> = rd
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
+        let mut names: Vec<String> = names
+            .into_iter()
+            .map(|n| n.to_string_lossy().into_owned())
             .collect();
         names.sort();
         for n in names {
@@ -557,6 +642,11 @@ pub fn run(o: &Opts) -> Result<()> {
     } else {
         println!("setuid: {}", st.setuid.join(" "));
     }
+    if st.devices.is_empty() {
+        println!("devices: none");
+    } else {
+        println!("devices: {}", st.devices.join(" "));
+    }
     warnings.sort();
     warnings.dedup();
     for w in warnings.iter().take(20) {
@@ -599,9 +689,13 @@ mod tests {
         )
         .unwrap();
         let read = |p: &str| -> Option<String> {
+            use std::os::fd::AsRawFd;
             let f = open_in_root(&root, p).ok()?;
             let mut s = String::new();
-            File::from(f).read_to_string(&mut s).ok()?;
+            File::open(format!("/proc/self/fd/{}", f.as_raw_fd()))
+                .ok()?
+                .read_to_string(&mut s)
+                .ok()?;
             Some(s)
         };
         assert_eq!(read("/bin/sh").as_deref(), Some("inside"));

@@ -107,7 +107,7 @@ pub fn parse(f: &File) -> io::Result<Option<ElfInfo>> {
         runpath: vec![],
     };
     let min_ent = if is64 { 56 } else { 32 };
-    if phnum == 0 || phentsize < min_ent || phnum > 4096 {
+    if phnum == 0 || phentsize < min_ent || phentsize > 256 || phnum > 4096 {
         return Ok(Some(info));
     }
     let tbl = r.bytes(phoff, (phentsize * phnum) as usize)?;

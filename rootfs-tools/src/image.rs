@@ -15,7 +15,11 @@ use crate::error::{Error, Result};
 
 /// Where the image's files are: a directory, or members of an uncompressed tar.
 pub enum Store {
+    /// An OCI layout (or the blob cache): members are opened inside it
+    /// without following symlinks, and must be regular files.
     Dir(PathBuf),
+    /// A plain tarball named on the command line (its one member is itself).
+    File(PathBuf),
     Tar {
         path: PathBuf,
         members: HashMap<String, (u64, u64)>,
@@ -126,7 +130,8 @@ pub fn hex(b: &[u8]) -> String {
 impl Store {
     pub fn has(&self, member: &str) -> bool {
         match self {
-            Store::Dir(d) => d.join(member).is_file(),
+            Store::Dir(d) => open_in_layout(d, member).is_ok(),
+            Store::File(p) => p.is_file(),
             Store::Tar { members, .. } => members.contains_key(member),
         }
     }
@@ -134,6 +139,7 @@ impl Store {
     fn where_(&self, member: &str) -> String {
         match self {
             Store::Dir(d) => d.join(member).display().to_string(),
+            Store::File(p) => p.display().to_string(),
             Store::Tar { path, .. } => format!("{}:{member}", path.display()),
         }
     }
@@ -142,12 +148,15 @@ impl Store {
     pub fn open(&self, member: &str) -> Result<(Box<dyn Read + Send>, u64)> {
         match self {
             Store::Dir(d) => {
-                let p = d.join(member);
-                let m = std::fs::metadata(&p).map_err(|e| Error::io("open", &p, e))?;
+                let (f, len) = open_in_layout(d, member)?;
+                Ok((Box::new(f), len))
+            }
+            Store::File(p) => {
+                let m = std::fs::metadata(p).map_err(|e| Error::io("open", p, e))?;
                 if !m.is_file() {
                     return Err(Error::format(p.display().to_string(), "not a regular file"));
                 }
-                let f = File::open(&p).map_err(|e| Error::io("open", &p, e))?;
+                let f = File::open(p).map_err(|e| Error::io("open", p, e))?;
                 Ok((Box::new(f), m.len()))
             }
             Store::Tar { path, members } => {
@@ -198,6 +207,54 @@ impl Store {
             .map_err(|e| Error::format(self.where_(&member), format!("bad JSON: {e}")))?;
         Ok((v, b))
     }
+}
+
+/// Opens `member` (like `blobs/sha256/HEX`) inside the layout directory
+/// `dir`, one component at a time with O_NOFOLLOW: a symlink anywhere below
+/// `dir` (a blob, `blobs/`, `blobs/sha256/`) is refused, so a layout cannot
+/// point the import at a host file. The member must be a regular file (a
+/// FIFO or device is refused before any read: O_NONBLOCK, then fstat).
+pub fn open_in_layout(dir: &Path, member: &str) -> Result<(File, u64)> {
+    use rustix::fs::{fstat, openat, FileType, Mode, OFlags};
+    let full = dir.join(member);
+    let refuse = |why: &str| Error::format(full.display().to_string(), why.to_string());
+    let eio = |e: rustix::io::Errno| std::io::Error::from_raw_os_error(e.raw_os_error());
+    let parts: Vec<&str> = member.split('/').filter(|c| !c.is_empty()).collect();
+    if parts.is_empty() || parts.iter().any(|c| *c == "." || *c == "..") {
+        return Err(refuse("bad member name"));
+    }
+    let mut cur = openat(
+        rustix::fs::CWD,
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::io("open", dir, eio(e)))?;
+    let last = parts.len() - 1;
+    for (i, c) in parts.iter().enumerate() {
+        let flags = if i == last {
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC
+        } else {
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
+        };
+        cur = match openat(&cur, *c, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::LOOP) => {
+                return Err(refuse(&format!(
+                    "{c} is a symlink (image files must be regular files inside the layout)"
+                )))
+            }
+            Err(rustix::io::Errno::NOTDIR) => {
+                return Err(refuse(&format!("{c} is not a directory")))
+            }
+            Err(e) => return Err(Error::io("open", &full, eio(e))),
+        };
+    }
+    let st = fstat(&cur).map_err(|e| Error::io("stat", &full, eio(e)))?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return Err(refuse("not a regular file"));
+    }
+    Ok((File::from(cur), st.st_size as u64))
 }
 
 fn blob_member(digest: &str) -> Result<String> {
@@ -369,20 +426,12 @@ fn compressed_image(src: &Path, gz: bool) -> Result<bool> {
 }
 
 fn plain(src: &Path) -> Plan {
-    let parent = src
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
     let name = src
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     Plan {
-        store: Store::Dir(if parent.as_os_str().is_empty() {
-            PathBuf::from(".")
-        } else {
-            parent
-        }),
+        store: Store::File(src.to_path_buf()),
         layers: vec![LayerRef {
             member: name,
             digest: None,

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -22,6 +22,14 @@ use crate::tree::{clean_rel, Tree};
 
 const WH: &str = ".wh.";
 const OPQ: &str = ".wh..wh..opq";
+/// Granularity of hole detection in sparse members (a filesystem block).
+const HOLE_BLOCK: usize = 4096;
+static ZEROS: [u8; HOLE_BLOCK] = [0; HOLE_BLOCK];
+
+fn is_zero(b: &[u8]) -> bool {
+    // Slice equality is a memcmp.
+    b == &ZEROS[..b.len()]
+}
 
 /// State carried across all layers of one import.
 pub struct Apply {
@@ -181,7 +189,11 @@ impl Apply {
         let name = String::from_utf8_lossy(&raw).into_owned();
         let rel = clean_rel(&raw)?;
         self.entries += 1;
-        self.charge(512 + e.header().entry_size().unwrap_or(0), &name)?;
+        // The apparent size (a GNU sparse member's real size, a pax `size`)
+        // is charged before anything is written: a 10 KB sparse member can
+        // stand for terabytes.
+        let apparent = e.size().max(e.header().entry_size().unwrap_or(0));
+        self.charge(512u64.saturating_add(apparent), &name)?;
         if rel.as_os_str().is_empty() {
             // The root itself: only a directory makes sense; keep DIR 0755.
             if !kind.is_dir() {
@@ -306,6 +318,9 @@ impl Apply {
             )
             .map_err(|x| ioe("create", x))?;
             let mut file = std::fs::File::from(f);
+            let sparse = kind.is_gnu_sparse();
+            // Bytes of zeros skipped (not yet written) in a sparse member.
+            let mut hole = 0u64;
             loop {
                 let n = match e.read(&mut self.buf) {
                     Ok(0) => break,
@@ -315,8 +330,31 @@ impl Apply {
                         return Err(Error::format(name, format!("reading file data: {err}")))
                     }
                 };
-                file.write_all(&self.buf[..n])
-                    .map_err(|err| Error::io("write", &full, err))?;
+                if !sparse {
+                    file.write_all(&self.buf[..n])
+                        .map_err(|err| Error::io("write", &full, err))?;
+                    continue;
+                }
+                // The tar reader fills a sparse member's holes with zeros:
+                // all-zero blocks are seeked over, so holes stay holes.
+                for chunk in self.buf[..n].chunks(HOLE_BLOCK) {
+                    if is_zero(chunk) {
+                        hole += chunk.len() as u64;
+                        continue;
+                    }
+                    if hole > 0 {
+                        file.seek(SeekFrom::Current(hole as i64))
+                            .map_err(|err| Error::io("seek", &full, err))?;
+                        hole = 0;
+                    }
+                    file.write_all(chunk)
+                        .map_err(|err| Error::io("write", &full, err))?;
+                }
+            }
+            if sparse {
+                // A trailing hole: the size without blocks.
+                file.set_len(e.size())
+                    .map_err(|err| Error::io("truncate", &full, err))?;
             }
             fchown(&file, owner.0, owner.1).map_err(|x| ioe("chown", x))?;
             set_xattrs(file.as_fd(), &meta.xattrs, &full)?;
