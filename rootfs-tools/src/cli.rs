@@ -64,7 +64,6 @@ impl Args {
     pub fn opt_str(&self, name: &str) -> Option<String> {
         self.opt(name).map(|v| v.to_string_lossy().to_string())
     }
-    #[cfg(test)]
     pub fn flag(&self, name: &str) -> bool {
         self.flags.iter().any(|f| f == name)
     }

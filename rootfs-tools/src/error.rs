@@ -37,6 +37,8 @@ pub enum Error {
     Format { what: String, msg: String },
     /// The unpacked size passed --max-size.
     TooBig { limit: u64, entry: String },
+    /// A registry refused, failed or could not be reached (`pull`).
+    Registry { what: String, msg: String },
     /// `check` found the rootfs unusable (one line listing the problems).
     Unusable { dir: PathBuf, problems: Vec<String> },
 }
@@ -95,6 +97,7 @@ impl fmt::Display for Error {
                     "unpacked size passes --max-size {limit} bytes at entry {entry:?}"
                 )
             }
+            Error::Registry { what, msg } => write!(f, "{what}: {msg}"),
             Error::Unusable { dir, problems } => {
                 write!(f, "{}: not usable: {}", dir.display(), problems.join("; "))
             }

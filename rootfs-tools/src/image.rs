@@ -72,18 +72,18 @@ pub struct RootFs {
 }
 
 #[derive(Deserialize, Debug, Clone)]
-struct Descriptor {
+pub struct Descriptor {
     #[serde(rename = "mediaType", default)]
-    media_type: String,
-    digest: String,
+    pub media_type: String,
+    pub digest: String,
     #[serde(default)]
-    size: Option<u64>,
+    pub size: Option<u64>,
     #[serde(default)]
-    platform: Option<Platform>,
+    pub platform: Option<Platform>,
 }
 
 #[derive(Deserialize, Debug, Clone)]
-struct Platform {
+pub struct Platform {
     #[serde(default)]
     architecture: String,
     #[serde(default)]
@@ -91,14 +91,14 @@ struct Platform {
 }
 
 #[derive(Deserialize, Debug)]
-struct Index {
-    manifests: Vec<Descriptor>,
+pub struct Index {
+    pub manifests: Vec<Descriptor>,
 }
 
 #[derive(Deserialize, Debug)]
-struct Manifest {
-    config: Descriptor,
-    layers: Vec<Descriptor>,
+pub struct Manifest {
+    pub config: Descriptor,
+    pub layers: Vec<Descriptor>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -257,7 +257,7 @@ pub fn open_in_layout(dir: &Path, member: &str) -> Result<(File, u64)> {
     Ok((File::from(cur), st.st_size as u64))
 }
 
-fn blob_member(digest: &str) -> Result<String> {
+pub fn blob_member(digest: &str) -> Result<String> {
     let (alg, hexd) = digest
         .split_once(':')
         .ok_or_else(|| Error::format("manifest", format!("bad digest {digest:?}")))?;
@@ -443,12 +443,14 @@ fn plain(src: &Path) -> Plan {
     }
 }
 
-const INDEX_TYPES: [&str; 2] = [
+pub const INDEX_TYPES: [&str; 2] = [
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
 ];
 
-fn pick(ds: &[Descriptor], platform: Option<Arch>) -> Result<Descriptor> {
+/// Picks the entry of an index for `platform` (default: the host's);
+/// `what` names the index in errors.
+pub fn pick(ds: &[Descriptor], platform: Option<Arch>, what: &str) -> Result<Descriptor> {
     let want = platform.unwrap_or_else(Arch::host);
     let with_platform: Vec<&Descriptor> = ds.iter().filter(|d| d.platform.is_some()).collect();
     if let Some(d) = with_platform.iter().find(|d| {
@@ -482,7 +484,7 @@ fn pick(ds: &[Descriptor], platform: Option<Arch>) -> Result<Descriptor> {
         })
         .collect();
     Err(Error::format(
-        "index.json",
+        what,
         format!(
             "no image for linux/{} (has: {})",
             want.oci(),
@@ -497,7 +499,7 @@ fn pick(ds: &[Descriptor], platform: Option<Arch>) -> Result<Descriptor> {
 
 fn oci_plan(store: Store, platform: Option<Arch>, kind: &'static str) -> Result<Plan> {
     let idx: Index = store.json("index.json")?;
-    let mut d = pick(&idx.manifests, platform)?;
+    let mut d = pick(&idx.manifests, platform, "index.json")?;
     let mut depth = 0;
     while INDEX_TYPES.contains(&d.media_type.as_str()) {
         depth += 1;
@@ -505,7 +507,7 @@ fn oci_plan(store: Store, platform: Option<Arch>, kind: &'static str) -> Result<
             return Err(Error::format("index.json", "image indexes nested too deep"));
         }
         let (inner, _): (Index, _) = store.blob_json(&d)?;
-        d = pick(&inner.manifests, platform)?;
+        d = pick(&inner.manifests, platform, "index.json")?;
     }
     let (m, _): (Manifest, _) = store.blob_json(&d)?;
     let (config, _): (ImageConfig, _) = store.blob_json(&m.config)?;
@@ -538,7 +540,7 @@ fn oci_plan(store: Store, platform: Option<Arch>, kind: &'static str) -> Result<
     })
 }
 
-fn check_platform(config: &ImageConfig, platform: Option<Arch>) -> Result<()> {
+pub fn check_platform(config: &ImageConfig, platform: Option<Arch>) -> Result<()> {
     if !config.os.is_empty() && config.os != "linux" {
         return Err(Error::format(
             "image config",

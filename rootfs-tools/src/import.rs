@@ -151,8 +151,42 @@ pub fn run(o: &Opts) -> Result<()> {
     crate::staging::check_dest(&o.dir)?;
     let plan = image::plan(&o.src, o.platform)?;
     let st = Staging::new(&o.dir)?;
-    let tree = Tree::open(&st.tmp)?;
-    let mut apply = Apply::new(tree, o.max_size);
+    let (n, total) = apply_plan(&plan, &st.tmp, o.max_size)?;
+    let dest = st.commit()?;
+    println!(
+        "imported {} ({}, {} layer{}) into {}: {} entries, {} bytes",
+        o.src.display(),
+        plan.kind,
+        plan.layers.len(),
+        if plan.layers.len() == 1 { "" } else { "s" },
+        dest.display(),
+        n,
+        total
+    );
+    print_command(&plan);
+    Ok(())
+}
+
+/// Prints the image's Entrypoint + Cmd, when it has one.
+pub fn print_command(plan: &image::Plan) {
+    if let Some(rc) = plan.config.as_ref().and_then(|c| c.config.as_ref()) {
+        let mut argv: Vec<String> = rc.entrypoint.clone().unwrap_or_default();
+        argv.extend(rc.cmd.clone().unwrap_or_default());
+        if !argv.is_empty() {
+            println!(
+                "image command: {}",
+                serde_json::to_string(&argv).unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// Applies every layer of `plan` onto the (empty) staging tree `tmp`,
+/// checking each blob's digest and size and its diff_id. Returns the entry
+/// count and unpacked bytes.
+pub fn apply_plan(plan: &image::Plan, tmp: &std::path::Path, max_size: u64) -> Result<(u64, u64)> {
+    let tree = Tree::open(tmp)?;
+    let mut apply = Apply::new(tree, max_size);
     for (i, l) in plan.layers.iter().enumerate() {
         let what = format!("layer {} ({})", i + 1, l.member);
         let (r, _) = plan.store.open(&l.member)?;
@@ -210,28 +244,5 @@ pub fn run(o: &Opts) -> Result<()> {
         }
     }
     apply.finish()?;
-    let (n, total) = (apply.entries, apply.total);
-    drop(apply);
-    let dest = st.commit()?;
-    println!(
-        "imported {} ({}, {} layer{}) into {}: {} entries, {} bytes",
-        o.src.display(),
-        plan.kind,
-        plan.layers.len(),
-        if plan.layers.len() == 1 { "" } else { "s" },
-        dest.display(),
-        n,
-        total
-    );
-    if let Some(rc) = plan.config.as_ref().and_then(|c| c.config.as_ref()) {
-        let mut argv: Vec<String> = rc.entrypoint.clone().unwrap_or_default();
-        argv.extend(rc.cmd.clone().unwrap_or_default());
-        if !argv.is_empty() {
-            println!(
-                "image command: {}",
-                serde_json::to_string(&argv).unwrap_or_default()
-            );
-        }
-    }
-    Ok(())
+    Ok((apply.entries, apply.total))
 }

@@ -11,6 +11,8 @@ mod image;
 mod import;
 mod layer;
 mod pack;
+mod pull;
+mod registry;
 mod staging;
 mod tree;
 mod zstd;
@@ -25,6 +27,9 @@ use error::{Error, Result};
 const USAGE: &str = "husk-rootfs COMMAND ...
   busybox DIR [--arch x86_64|aarch64] [--busybox PATH]
   import SRC DIR [--platform linux/amd64|linux/arm64] [--max-size SIZE]
+  pull REF DIR [--platform linux/ARCH] [--max-size SIZE] [--creds USER:PASS | --authfile FILE]
+       [--ca FILE] [--cert FILE --key FILE] [--plain-http] [--cache DIR] [--quiet]
+       (REF: host[:port]/repo[:tag|@sha256:…])
   check DIR [--arch x86_64|aarch64] [--entrypoint PATH]
   pack DIR OUT.tar|OUT.tar.gz|OUT.cpio|OUT.cpio.gz [--mtime SECONDS]
   bundle BUNDLE --rootfs DIR [-- CMD...]";
@@ -67,6 +72,61 @@ fn run(argv: Vec<OsString>) -> Result<()> {
                     Some(s) => cli::parse_size(&s)?,
                     None => import::DEFAULT_MAX_SIZE,
                 },
+            })
+        }
+        "pull" => {
+            let a = Args::parse(
+                rest,
+                &[
+                    "platform", "max-size", "creds", "authfile", "ca", "cert", "key", "cache",
+                ],
+                &["plain-http", "quiet"],
+            )?;
+            a.expect_positional(2, "pull REF DIR")?;
+            let reference = a.positional[0].to_string_lossy().into_owned();
+            let creds = match (a.opt_str("creds"), a.opt("authfile")) {
+                (Some(_), Some(_)) => {
+                    return Err(Error::Usage(
+                        "--creds and --authfile exclude each other".into(),
+                    ))
+                }
+                (Some(c), None) => {
+                    let (u, p) = c
+                        .split_once(':')
+                        .ok_or_else(|| Error::Usage("--creds wants USER:PASS".into()))?;
+                    Some((u.to_string(), p.to_string()))
+                }
+                (None, Some(f)) => registry::creds_from_authfile(
+                    std::path::Path::new(f),
+                    &registry::Reference::parse(&reference)?,
+                )?,
+                (None, None) => None,
+            };
+            pull::run(&pull::Opts {
+                reference,
+                dir: PathBuf::from(&a.positional[1]),
+                platform: a
+                    .opt_str("platform")
+                    .map(|p| Arch::parse_platform(&p))
+                    .transpose()?,
+                max_size: match a.opt_str("max-size") {
+                    Some(s) => cli::parse_size(&s)?,
+                    None => import::DEFAULT_MAX_SIZE,
+                },
+                registry: registry::Opts {
+                    plain_http: a.flag("plain-http"),
+                    tls: registry::TlsOpts {
+                        ca: a.opt("ca").map(PathBuf::from),
+                        cert: a.opt("cert").map(PathBuf::from),
+                        key: a.opt("key").map(PathBuf::from),
+                    },
+                    creds,
+                },
+                cache: a
+                    .opt("cache")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(pull::default_cache),
+                quiet: a.flag("quiet"),
             })
         }
         "pack" => {
