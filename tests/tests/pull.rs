@@ -1025,3 +1025,163 @@ fn pulled_image_runs_a_container_with_husk() {
     assert!(o.status.success(), "husk run: {}", stderr(&o));
     assert_eq!(stdout(&o), "pulled by husk-rootfs\nran in sh\n");
 }
+
+/// A token-auth front for a plain registry, like Docker Hub's: answers
+/// `401 WWW-Authenticate: Bearer realm=…/token,service=…,scope=…` unless the
+/// request carries `Bearer TOKEN`; `/token` hands out TOKEN for the right
+/// Basic credentials (and records the scope asked); everything else is
+/// forwarded, one request per connection.
+struct TokenFront {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    scopes: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl TokenFront {
+    fn start(upstream: u16, basic: &'static str, token: &'static str) -> TokenFront {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        l.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let scopes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (s2, sc2) = (stop.clone(), scopes.clone());
+        std::thread::spawn(move || {
+            let end = Instant::now() + Duration::from_secs(120);
+            while !s2.load(Ordering::SeqCst) && Instant::now() < end {
+                let Ok((mut c, _)) = l.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                c.set_nonblocking(false).unwrap();
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && head.len() < 65536 {
+                    match c.read(&mut b) {
+                        Ok(1) => head.push(b[0]),
+                        _ => break,
+                    }
+                }
+                let h = String::from_utf8_lossy(&head).to_string();
+                let line = h.lines().next().unwrap_or("").to_string();
+                let path = line.split(' ').nth(1).unwrap_or("").to_string();
+                let auth = h
+                    .lines()
+                    .find(|l| l.to_ascii_lowercase().starts_with("authorization:"))
+                    .map(|l| l["authorization:".len()..].trim().to_string())
+                    .unwrap_or_default();
+                let reply = |c: &mut TcpStream, st: &str, extra: &str, body: &str| {
+                    let _ = write!(c, "HTTP/1.1 {st}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                };
+                if let Some(q) = path.strip_prefix("/token?") {
+                    sc2.lock().unwrap().push(q.to_string());
+                    if auth == format!("Basic {basic}") {
+                        reply(
+                            &mut c,
+                            "200 OK",
+                            "Content-Type: application/json\r\n",
+                            &format!(r#"{{"token":"{token}"}}"#),
+                        );
+                    } else {
+                        reply(&mut c, "401 Unauthorized", "", "");
+                    }
+                    continue;
+                }
+                if auth != format!("Bearer {token}") {
+                    let repo = path
+                        .trim_start_matches("/v2/")
+                        .split("/manifests/")
+                        .next()
+                        .unwrap_or("")
+                        .split("/blobs/")
+                        .next()
+                        .unwrap_or("");
+                    let chal = format!(
+                        "WWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"husk-test\",scope=\"repository:{repo}:pull\"\r\n"
+                    );
+                    reply(
+                        &mut c,
+                        "401 Unauthorized",
+                        &chal,
+                        r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
+                    );
+                    continue;
+                }
+                let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let fwd: String = h
+                    .lines()
+                    .filter(|l| {
+                        let l = l.to_ascii_lowercase();
+                        !l.is_empty()
+                            && !l.starts_with("authorization:")
+                            && !l.starts_with("connection:")
+                    })
+                    .map(|l| format!("{l}\r\n"))
+                    .collect();
+                let _ = write!(up, "{fwd}Connection: close\r\n\r\n");
+                let _ = std::io::copy(&mut up, &mut c);
+            }
+        });
+        TokenFront { port, stop, scopes }
+    }
+}
+
+impl Drop for TokenFront {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn pull_answers_a_bearer_token_challenge() {
+    if skip_unless_root() || skip_without(&["docker-registry", "skopeo"]) {
+        return;
+    }
+    let t = TempDir::new("husk-pull-bearer");
+    let reg = Registry::start(&t, "reg", None, None);
+    let l = t.join("img");
+    let m = manifest(
+        &l,
+        host_arch(),
+        &[(layer_of(&t, &[("etc/token", b"bearer\n")]), true)],
+        &[],
+    );
+    layout_index(&l, m, "1");
+    skopeo_push(
+        &l,
+        "1",
+        &format!("{}/husk/tok:1", reg.host()),
+        &["--dest-tls-verify=false"],
+    );
+    // base64("husk:t0ken")
+    let front = TokenFront::start(reg.port, "aHVzazp0MGtlbg==", "husk-test-token");
+    let r = format!("127.0.0.1:{}/husk/tok:1", front.port);
+    let cache = t.join("cache");
+    let out = t.join("out");
+    // Anonymous: the token server refuses, one line, no DIR.
+    let o = pull(&[&r, &out, &"--plain-http", &"--cache", &cache]);
+    assert_failed(&o, "token server", &out);
+    assert!(stderr(&o).contains("HTTP 401"), "{}", stderr(&o));
+    // With credentials: a token for the challenge's scope, then the pull.
+    let o = pull(&[
+        &r,
+        &out,
+        &"--plain-http",
+        &"--cache",
+        &cache,
+        &"--creds",
+        &"husk:t0ken",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        fs::read_to_string(out.join("etc/token")).unwrap(),
+        "bearer\n"
+    );
+    let scopes = front.scopes.lock().unwrap().clone();
+    assert!(
+        scopes.iter().any(|q| q.contains("service=husk-test")
+            && q.contains("scope=repository%3Ahusk%2Ftok%3Apull")),
+        "{scopes:?}"
+    );
+}
