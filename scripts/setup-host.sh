@@ -8,6 +8,8 @@ pkgs="busybox-static qemu-user-static util-linux procps skopeo zstd"
 pkgs="$pkgs containerd podman buildah catatonit tini runc"
 # QEMU harness (cross/qemu): guests for both arches
 pkgs="$pkgs qemu-system-x86 qemu-system-arm"
+# husk-rootfs pull tests: a local registry, certificates, htpasswd (bcrypt)
+pkgs="$pkgs docker-registry openssl apache2-utils"
 pkgs="$pkgs ${HUSK_EXTRA_PKGS:-}"
 missing=""
 for p in $pkgs; do

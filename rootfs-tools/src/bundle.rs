@@ -20,9 +20,20 @@ pub struct Opts {
 pub fn default_spec(root_path: &str, args: &[String]) -> Value {
     // Docker's default set, as `husk spec` uses.
     let caps = json!([
-        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-        "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-        "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FSETID",
+        "CAP_FOWNER",
+        "CAP_MKNOD",
+        "CAP_NET_RAW",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETFCAP",
+        "CAP_SETPCAP",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_CHROOT",
+        "CAP_KILL",
+        "CAP_AUDIT_WRITE"
     ]);
     json!({
         "ociVersion": "1.2.0",
@@ -91,7 +102,10 @@ fn root_path(bundle: &Path, rootfs: &Path) -> Result<String> {
 pub fn run(o: &Opts) -> Result<()> {
     let m = fs::metadata(&o.rootfs).map_err(|e| Error::io("open", &o.rootfs, e))?;
     if !m.is_dir() {
-        return Err(Error::format(o.rootfs.display().to_string(), "rootfs is not a directory"));
+        return Err(Error::format(
+            o.rootfs.display().to_string(),
+            "rootfs is not a directory",
+        ));
     }
     let created = !o.bundle.exists();
     if created {
@@ -102,9 +116,15 @@ pub fn run(o: &Opts) -> Result<()> {
         if fs::symlink_metadata(&cfg).is_ok() {
             return Err(Error::Exists(cfg));
         }
-        let args = if o.args.is_empty() { vec!["sh".to_string()] } else { o.args.clone() };
+        let args = if o.args.is_empty() {
+            vec!["sh".to_string()]
+        } else {
+            o.args.clone()
+        };
         let spec = default_spec(&root_path(&o.bundle, &o.rootfs)?, &args);
-        let tmp = o.bundle.join(format!(".config.json.husk-tmp-{}", std::process::id()));
+        let tmp = o
+            .bundle
+            .join(format!(".config.json.husk-tmp-{}", std::process::id()));
         let mut text = serde_json::to_vec_pretty(&spec).expect("JSON");
         text.push(b'\n');
         fs::write(&tmp, text).map_err(|e| Error::io("write", &tmp, e))?;
@@ -138,8 +158,23 @@ mod tests {
         assert_eq!(s["process"]["terminal"], json!(false));
         assert_eq!(s["process"]["args"], json!(["sh"]));
         assert_eq!(s["root"]["path"], json!("rootfs"));
-        let dests: Vec<&str> =
-            s["mounts"].as_array().unwrap().iter().map(|m| m["destination"].as_str().unwrap()).collect();
-        assert_eq!(dests, ["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup"]);
+        let dests: Vec<&str> = s["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["destination"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            dests,
+            [
+                "/proc",
+                "/dev",
+                "/dev/pts",
+                "/dev/shm",
+                "/dev/mqueue",
+                "/sys",
+                "/sys/fs/cgroup"
+            ]
+        );
     }
 }

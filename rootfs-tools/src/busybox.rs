@@ -36,7 +36,11 @@ pub fn run(o: &Opts) -> Result<()> {
     };
     let info = elf_of(&bb)?;
     if info.machine != o.arch.elf_machine() {
-        return Err(Error::Arch { path: bb, want: o.arch.name(), got: machine_name(info.machine) });
+        return Err(Error::Arch {
+            path: bb,
+            want: o.arch.name(),
+            got: machine_name(info.machine),
+        });
     }
     if let Some(i) = info.interp {
         return Err(Error::format(
@@ -78,11 +82,22 @@ fn run_tool(cmd: &mut Command) -> Result<()> {
     let out = cmd
         .stdin(std::process::Stdio::null())
         .output()
-        .map_err(|e| Error::Tool { cmd: name.clone(), msg: e.to_string() })?;
+        .map_err(|e| Error::Tool {
+            cmd: name.clone(),
+            msg: e.to_string(),
+        })?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        let line = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("failed").trim();
-        return Err(Error::Tool { cmd: name, msg: format!("{} ({})", line, out.status) });
+        let line = err
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("failed")
+            .trim();
+        return Err(Error::Tool {
+            cmd: name,
+            msg: format!("{} ({})", line, out.status),
+        });
     }
     Ok(())
 }
@@ -103,18 +118,31 @@ fn fetch_debian_busybox(arch: Arch) -> Result<PathBuf> {
     fs::create_dir_all(&dl).map_err(|e| Error::io("mkdir", &dl, e))?;
     let res = (|| {
         let pkg = format!("busybox-static:{}", arch.oci());
-        if run_tool(Command::new("apt-get").args(["download", "-qq", &pkg]).current_dir(&dl)).is_err() {
+        if run_tool(
+            Command::new("apt-get")
+                .args(["download", "-qq", &pkg])
+                .current_dir(&dl),
+        )
+        .is_err()
+        {
             // apt does not know the architecture (or its lists are old).
             run_tool(Command::new("dpkg").args(["--add-architecture", arch.oci()]))?;
             run_tool(Command::new("apt-get").args(["update", "-qq"]))?;
-            run_tool(Command::new("apt-get").args(["download", "-qq", &pkg]).current_dir(&dl))?;
+            run_tool(
+                Command::new("apt-get")
+                    .args(["download", "-qq", &pkg])
+                    .current_dir(&dl),
+            )?;
         }
         let deb = fs::read_dir(&dl)
             .map_err(|e| Error::io("read", &dl, e))?
             .flatten()
             .map(|e| e.path())
             .find(|p| p.extension().is_some_and(|x| x == "deb"))
-            .ok_or_else(|| Error::Tool { cmd: "apt-get download".into(), msg: "no .deb downloaded".into() })?;
+            .ok_or_else(|| Error::Tool {
+                cmd: "apt-get download".into(),
+                msg: "no .deb downloaded".into(),
+            })?;
         let x = dl.join("x");
         run_tool(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&x))?;
         let _ = fs::remove_dir_all(&unpacked);
@@ -125,7 +153,10 @@ fn fetch_debian_busybox(arch: Arch) -> Result<PathBuf> {
                 return Ok(p);
             }
         }
-        Err(Error::format(unpacked.display().to_string(), "package holds no static busybox"))
+        Err(Error::format(
+            unpacked.display().to_string(),
+            "package holds no static busybox",
+        ))
     })();
     let _ = fs::remove_dir_all(&dl);
     res
@@ -177,7 +208,10 @@ fn list_applets(bb: &Path, arch: Arch) -> Result<Vec<String>> {
 
 fn mkdir(p: &Path, mode: u32) -> Result<()> {
     if !p.is_dir() {
-        fs::DirBuilder::new().mode(mode).create(p).map_err(|e| Error::io("mkdir", p, e))?;
+        fs::DirBuilder::new()
+            .mode(mode)
+            .create(p)
+            .map_err(|e| Error::io("mkdir", p, e))?;
     }
     fs::set_permissions(p, fs::Permissions::from_mode(mode)).map_err(|e| Error::io("chmod", p, e))
 }
@@ -215,13 +249,18 @@ fn build(root: &Path, bb: &Path, applets: &[String]) -> Result<()> {
         mkdir(&root.join(d), mode)?;
     }
     let home = root.join("home/user");
-    std::os::unix::fs::chown(&home, Some(1000), Some(1000)).map_err(|e| Error::io("chown", &home, e))?;
+    std::os::unix::fs::chown(&home, Some(1000), Some(1000))
+        .map_err(|e| Error::io("chown", &home, e))?;
     let dst = root.join("bin/busybox");
     fs::copy(bb, &dst).map_err(|e| Error::io("copy busybox to", &dst, e))?;
-    fs::set_permissions(&dst, fs::Permissions::from_mode(0o755)).map_err(|e| Error::io("chmod", &dst, e))?;
+    fs::set_permissions(&dst, fs::Permissions::from_mode(0o755))
+        .map_err(|e| Error::io("chmod", &dst, e))?;
     for a in applets {
         if !applet_ok(a) {
-            return Err(Error::format("busybox --list-full", format!("unsafe applet path {a:?}")));
+            return Err(Error::format(
+                "busybox --list-full",
+                format!("unsafe applet path {a:?}"),
+            ));
         }
         if a == "bin/busybox" {
             continue;
@@ -250,7 +289,11 @@ fn build(root: &Path, bb: &Path, applets: &[String]) -> Result<()> {
     write(&root.join("etc/passwd"), PASSWD, 0o644)?;
     write(&root.join("etc/group"), GROUP, 0o644)?;
     write(&root.join("etc/hostname"), "husk\n", 0o644)?;
-    write(&root.join("etc/hosts"), "127.0.0.1\tlocalhost\n::1\tlocalhost\n", 0o644)?;
+    write(
+        &root.join("etc/hosts"),
+        "127.0.0.1\tlocalhost\n::1\tlocalhost\n",
+        0o644,
+    )?;
     Ok(())
 }
 
@@ -269,6 +312,9 @@ mod tests {
 
     #[test]
     fn list_is_trimmed() {
-        assert_eq!(parse_list(b"bin/sh\n/usr/bin/env\n\n"), vec!["bin/sh", "usr/bin/env"]);
+        assert_eq!(
+            parse_list(b"bin/sh\n/usr/bin/env\n\n"),
+            vec!["bin/sh", "usr/bin/env"]
+        );
     }
 }

@@ -8,10 +8,11 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::{self, File};
 use std::io::Read;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{openat, openat2, Mode, OFlags, ResolveFlags};
+use rustix::fs::{fstat, openat, openat2, FileType, Mode, OFlags, ResolveFlags, CWD};
+use rustix::io::Errno;
 
 use crate::arch::{machine_name, Arch};
 use crate::elf::{self, ElfInfo};
@@ -23,7 +24,30 @@ pub struct Opts {
     pub entrypoint: Option<String>,
 }
 
-const PATH_DIRS: [&str; 6] = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+/// At most this much of a text file (ld.so.conf, .path) is read.
+const MAX_TEXT: u64 = 1 << 20;
+
+fn kind_name(k: FileType) -> &'static str {
+    match k {
+        FileType::RegularFile => "a regular file",
+        FileType::Directory => "a directory",
+        FileType::Symlink => "a symlink",
+        FileType::Fifo => "a FIFO",
+        FileType::Socket => "a socket",
+        FileType::CharacterDevice => "a character device",
+        FileType::BlockDevice => "a block device",
+        FileType::Unknown => "of unknown type",
+    }
+}
+
+const PATH_DIRS: [&str; 6] = [
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+];
 
 struct Root {
     fd: OwnedFd,
@@ -36,20 +60,77 @@ struct Root {
 }
 
 impl Root {
-    /// Opens `path` as seen from inside the rootfs.
+    /// Opens the regular file `path` as seen from inside the rootfs. Nothing
+    /// but a regular file is ever opened for reading: the path is resolved
+    /// to an O_PATH fd (which opens nothing), fstat'ed, and only a regular
+    /// file is reopened, O_NONBLOCK, through /proc/self/fd. So a FIFO cannot
+    /// block and a device (`/bin/sh -> /dev/zero` inside the rootfs) is
+    /// never opened at all.
     fn open(&self, path: &str) -> std::io::Result<File> {
-        match openat2(
+        self.open_kind(path, FileType::RegularFile)
+    }
+
+    /// A directory inside the rootfs, opened the same way.
+    fn open_dir(&self, path: &str) -> std::io::Result<File> {
+        self.open_kind(path, FileType::Directory)
+    }
+
+    fn open_kind(&self, path: &str, want: FileType) -> std::io::Result<File> {
+        let eio = |e: Errno| std::io::Error::from_raw_os_error(e.raw_os_error());
+        let pfd = match openat2(
             &self.fd,
             path,
-            OFlags::RDONLY | OFlags::CLOEXEC,
+            OFlags::PATH | OFlags::CLOEXEC,
             Mode::empty(),
             ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
         ) {
-            Ok(fd) => Ok(File::from(fd)),
+            Ok(fd) => fd,
             // Kernels before 5.6 and qemu-user lack openat2.
-            Err(rustix::io::Errno::NOSYS) => open_in_root(&self.fd, path).map(File::from),
-            Err(e) => Err(std::io::Error::from_raw_os_error(e.raw_os_error())),
+            Err(Errno::NOSYS) => open_in_root(&self.fd, path)?,
+            Err(e) => return Err(eio(e)),
+        };
+        let st = fstat(&pfd).map_err(eio)?;
+        let kind = FileType::from_raw_mode(st.st_mode);
+        if kind != want {
+            return Err(std::io::Error::other(format!(
+                "is {}, not {}",
+                kind_name(kind),
+                kind_name(want)
+            )));
         }
+        let mut flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+        if want == FileType::Directory {
+            flags |= OFlags::DIRECTORY;
+        }
+        use std::os::fd::AsRawFd;
+        let fd = match openat(
+            CWD,
+            format!("/proc/self/fd/{}", pfd.as_raw_fd()),
+            flags,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            // No /proc: resolve once more; the fstat below catches a swap.
+            Err(Errno::NOENT) => match openat2(
+                &self.fd,
+                path,
+                flags,
+                Mode::empty(),
+                ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+            ) {
+                Ok(fd) => fd,
+                Err(Errno::NOSYS) => return Err(eio(Errno::NOSYS)),
+                Err(e) => return Err(eio(e)),
+            },
+            Err(e) => return Err(eio(e)),
+        };
+        let st2 = fstat(&fd).map_err(eio)?;
+        if (st2.st_dev, st2.st_ino) != (st.st_dev, st.st_ino)
+            || FileType::from_raw_mode(st2.st_mode) != want
+        {
+            return Err(std::io::Error::other("changed while being checked"));
+        }
+        Ok(File::from(fd))
     }
 
     /// The directory an opened file really lives in, as seen from inside
@@ -81,10 +162,15 @@ impl Root {
         self.open(path).is_ok()
     }
 
+    /// A small text file (config), at most [`MAX_TEXT`] bytes of it.
     fn read_to_string(&self, path: &str) -> Option<String> {
-        let mut s = String::new();
-        self.open(path).ok()?.read_to_string(&mut s).ok()?;
-        Some(s)
+        let mut b = Vec::new();
+        self.open(path)
+            .ok()?
+            .take(MAX_TEXT)
+            .read_to_end(&mut b)
+            .ok()?;
+        Some(String::from_utf8_lossy(&b).into_owned())
     }
 
     /// Where the dynamic linkers of glibc and musl would look.
@@ -92,7 +178,12 @@ impl Root {
         let mut dirs = Vec::new();
         let musl = format!("/etc/ld-musl-{}.path", self.arch.name());
         if let Some(s) = self.read_to_string(&musl) {
-            dirs.extend(s.split([':', '\n']).map(str::trim).filter(|l| !l.is_empty()).map(String::from));
+            dirs.extend(
+                s.split([':', '\n'])
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(String::from),
+            );
         }
         let mut confs = vec!["/etc/ld.so.conf".to_string()];
         let mut seen = HashSet::new();
@@ -100,7 +191,9 @@ impl Root {
             if !seen.insert(c.clone()) || seen.len() > 64 {
                 continue;
             }
-            let Some(s) = self.read_to_string(&c) else { continue };
+            let Some(s) = self.read_to_string(&c) else {
+                continue;
+            };
             for l in s.lines().map(str::trim) {
                 if l.is_empty() || l.starts_with('#') {
                     continue;
@@ -130,11 +223,12 @@ impl Root {
             Some((d, f)) => (d.to_string(), f.to_string()),
             None => ("/etc".to_string(), pat.to_string()),
         };
-        let Ok(f) = self.open(&dir) else { return vec![] };
-        let Ok(fd) = openat(&f, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) else {
+        let Ok(fd) = self.open_dir(&dir) else {
             return vec![];
         };
-        let Ok(names) = crate::tree::Tree::list(std::os::fd::AsFd::as_fd(&fd)) else { return vec![] };
+        let Ok(names) = crate::tree::Tree::list(std::os::fd::AsFd::as_fd(&fd)) else {
+            return vec![];
+        };
         let mut out: Vec<String> = names
             .into_iter()
             .map(|n| n.to_string_lossy().into_owned())
@@ -170,7 +264,9 @@ impl Root {
         let candidates: Vec<String> = if name.contains('/') {
             vec![name.to_string()]
         } else {
-            dirs.iter().map(|d| format!("{}/{name}", d.trim_end_matches('/'))).collect()
+            dirs.iter()
+                .map(|d| format!("{}/{name}", d.trim_end_matches('/')))
+                .collect()
         };
         for p in candidates {
             match self.elf(&p) {
@@ -196,7 +292,9 @@ impl Root {
             Err(e) => return (String::new(), vec![format!("{path}: {e}")]),
         };
         match f.metadata() {
-            Ok(m) if !m.is_file() => return (String::new(), vec![format!("{path} is not a regular file")]),
+            Ok(m) if !m.is_file() => {
+                return (String::new(), vec![format!("{path} is not a regular file")])
+            }
             Ok(m) if m.permissions().mode() & 0o111 == 0 => {
                 return (String::new(), vec![format!("{path} is not executable")])
             }
@@ -211,7 +309,11 @@ impl Root {
         if info.machine != self.arch.elf_machine() {
             return (
                 String::new(),
-                vec![format!("{path} is built for {}, not {}", machine_name(info.machine), self.arch.name())],
+                vec![format!(
+                    "{path} is built for {}, not {}",
+                    machine_name(info.machine),
+                    self.arch.name()
+                )],
             );
         }
         let Some(interp) = info.interp.clone() else {
@@ -223,8 +325,11 @@ impl Root {
         }
         // Breadth-first over DT_NEEDED of the binary and its libraries.
         let rp = self.expand_runpath(&info.runpath, &f);
-        let mut queue: VecDeque<(String, Vec<String>)> =
-            info.needed.iter().map(|n| (n.clone(), rp.clone())).collect();
+        let mut queue: VecDeque<(String, Vec<String>)> = info
+            .needed
+            .iter()
+            .map(|n| (n.clone(), rp.clone()))
+            .collect();
         let mut seen = HashSet::new();
         let mut found = 0;
         while let Some((lib, rp)) = queue.pop_front() {
@@ -246,17 +351,33 @@ impl Root {
                 Err(e) => problems.push(format!("{path}: {e}")),
             }
         }
-        (format!("dynamic ELF {}, loader {interp}, {found} libraries", self.arch.name()), problems)
+        (
+            format!(
+                "dynamic ELF {}, loader {interp}, {found} libraries",
+                self.arch.name()
+            ),
+            problems,
+        )
     }
 
     fn check_script(&mut self, path: &str, mut f: File, depth: u32) -> (String, Vec<String>) {
         let mut head = [0u8; 256];
         let n = f.read(&mut head).unwrap_or(0);
         if n < 2 || &head[..2] != b"#!" {
-            return (String::new(), vec![format!("{path} is neither ELF nor a #! script")]);
+            return (
+                String::new(),
+                vec![format!("{path} is neither ELF nor a #! script")],
+            );
         }
         let line = String::from_utf8_lossy(&head[2..n]);
-        let interp = line.lines().next().unwrap_or("").split_whitespace().next().unwrap_or("").to_string();
+        let interp = line
+            .lines()
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_string();
         if interp.is_empty() || depth > 3 {
             return (String::new(), vec![format!("{path}: bad #! line")]);
         }
@@ -272,7 +393,11 @@ fn open_in_root(root: &OwnedFd, path: &str) -> std::io::Result<OwnedFd> {
     let eio = |e: rustix::io::Errno| std::io::Error::from_raw_os_error(e.raw_os_error());
     let dup = |fd: &OwnedFd| rustix::io::dup(fd).map_err(eio);
     let mut stack: Vec<OwnedFd> = vec![dup(root)?];
-    let mut todo: VecDeque<String> = path.split('/').filter(|c| !c.is_empty()).map(String::from).collect();
+    let mut todo: VecDeque<String> = path
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .map(String::from)
+        .collect();
     let mut links = 0;
     while let Some(c) = todo.pop_front() {
         if c == "." {
@@ -285,7 +410,8 @@ fn open_in_root(root: &OwnedFd, path: &str) -> std::io::Result<OwnedFd> {
             continue;
         }
         let cur = stack.last().unwrap().as_fd();
-        let st = rustix::fs::statat(cur, c.as_str(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW).map_err(eio)?;
+        let st = rustix::fs::statat(cur, c.as_str(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(eio)?;
         match rustix::fs::FileType::from_raw_mode(st.st_mode) {
             rustix::fs::FileType::Symlink => {
                 links += 1;
@@ -302,14 +428,26 @@ fn open_in_root(root: &OwnedFd, path: &str) -> std::io::Result<OwnedFd> {
                 }
             }
             rustix::fs::FileType::Directory if !todo.is_empty() => {
-                let fd = openat(cur, c.as_str(), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-                    .map_err(eio)?;
+                let fd = openat(
+                    cur,
+                    c.as_str(),
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(eio)?;
                 stack.push(fd);
             }
             _ if !todo.is_empty() => return Err(eio(rustix::io::Errno::NOTDIR)),
+            // O_PATH: resolves without opening (a FIFO or device is
+            // never opened here; the caller fstats and reopens).
             _ => {
-                return openat(cur, c.as_str(), OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-                    .map_err(eio)
+                return openat(
+                    cur,
+                    c.as_str(),
+                    OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(eio)
             }
         }
     }
@@ -321,12 +459,21 @@ struct Stats {
     files: u64,
     bytes: u64,
     setuid: Vec<String>,
+    /// Device nodes (`/dev/zero (char 1:5)`): a rootfs usually has none.
+    devices: Vec<String>,
 }
 
 fn walk_stats(root: &Path) -> Result<Stats> {
-    let mut st = Stats { files: 0, bytes: 0, setuid: vec![] };
+    let mut st = Stats {
+        files: 0,
+        bytes: 0,
+        setuid: vec![],
+        devices: vec![],
+    };
     let mut seen_inodes = HashSet::new();
-    let root_dev = fs::metadata(root).map_err(|e| Error::io("stat", root, e))?.dev();
+    let root_dev = fs::metadata(root)
+        .map_err(|e| Error::io("stat", root, e))?
+        .dev();
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
         let full = root.join(&rel);
@@ -353,30 +500,66 @@ fn walk_stats(root: &Path) -> Result<Stats> {
                 if m.mode() & 0o6000 != 0 {
                     st.setuid.push(format!("/{}", r.display()));
                 }
+            } else if m.file_type().is_char_device() || m.file_type().is_block_device() {
+                let kind = if m.file_type().is_char_device() {
+                    "char"
+                } else {
+                    "block"
+                };
+                let (maj, min) = (rustix::fs::major(m.rdev()), rustix::fs::minor(m.rdev()));
+                st.devices
+                    .push(format!("/{} ({kind} {maj}:{min})", r.display()));
             }
         }
     }
     st.setuid.sort();
+    st.devices.sort();
     Ok(st)
 }
 
 pub fn run(o: &Opts) -> Result<()> {
     let m = fs::metadata(&o.dir).map_err(|e| Error::io("open", &o.dir, e))?;
     if !m.is_dir() {
-        return Err(Error::format(o.dir.display().to_string(), "not a directory"));
+        return Err(Error::format(
+            o.dir.display().to_string(),
+            "not a directory",
+        ));
     }
-    let fd = openat(rustix::fs::CWD, &o.dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| Error::io("open", &o.dir, std::io::Error::from_raw_os_error(e.raw_os_error())))?;
+    let fd = openat(
+        rustix::fs::CWD,
+        &o.dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| {
+        Error::io(
+            "open",
+            &o.dir,
+            std::io::Error::from_raw_os_error(e.raw_os_error()),
+        )
+    })?;
     let real = fs::canonicalize(&o.dir).map_err(|e| Error::io("resolve", &o.dir, e))?;
-    let mut root = Root { fd, real, arch: o.arch, lib_dirs: vec![], lib_cache: HashMap::new() };
+    let mut root = Root {
+        fd,
+        real,
+        arch: o.arch,
+        lib_dirs: vec![],
+        lib_cache: HashMap::new(),
+    };
     root.lib_dirs = root.search_dirs();
     let mut problems = Vec::new();
 
-    let ep = o.entrypoint.clone().unwrap_or_else(|| "/bin/sh".to_string());
+    let ep = o
+        .entrypoint
+        .clone()
+        .unwrap_or_else(|| "/bin/sh".to_string());
     let ep_path = if ep.starts_with('/') {
         Some(ep.clone())
     } else {
-        PATH_DIRS.iter().map(|d| format!("{d}/{ep}")).find(|p| root.exists(p))
+        PATH_DIRS
+            .iter()
+            .map(|d| format!("{d}/{ep}"))
+            .find(|p| root.exists(p))
     };
     let ep_desc = match &ep_path {
         None => {
@@ -389,8 +572,12 @@ pub fn run(o: &Opts) -> Result<()> {
             d
         }
     };
-    if !root.exists("/etc/passwd") {
-        problems.push("/etc/passwd missing".into());
+    if let Err(e) = root.open("/etc/passwd") {
+        problems.push(if e.kind() == std::io::ErrorKind::NotFound {
+            "/etc/passwd missing".into()
+        } else {
+            format!("/etc/passwd: {e}")
+        });
     }
     // Other programs on PATH: reported, but only the entrypoint decides.
     let mut warnings = Vec::new();
@@ -402,13 +589,15 @@ pub fn run(o: &Opts) -> Result<()> {
         }
     }
     for d in PATH_DIRS {
-        let host = o.dir.join(d.trim_start_matches('/'));
-        let Ok(meta) = fs::symlink_metadata(&host) else { continue };
-        if !meta.is_dir() {
+        // Listed through the rootfs (a `usr -> /` link stays inside it).
+        let Ok(dfd) = root.open_dir(d) else { continue };
+        let Ok(names) = crate::tree::Tree::list(std::os::fd::AsFd::as_fd(&dfd)) else {
             continue;
-        }
-        let Ok(rd) = fs::read_dir(&host) else { continue };
-        let mut names: Vec<String> = rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        };
+        let mut names: Vec<String> = names
+            .into_iter()
+            .map(|n| n.to_string_lossy().into_owned())
+            .collect();
         names.sort();
         for n in names {
             let p = format!("{d}/{n}");
@@ -433,13 +622,30 @@ pub fn run(o: &Opts) -> Result<()> {
     let st = walk_stats(&o.dir)?;
     println!("rootfs: {}", o.dir.display());
     println!("arch: {}", o.arch.name());
-    println!("entrypoint: {} ({})", ep_path.as_deref().unwrap_or(&ep), if ep_desc.is_empty() { "unusable" } else { &ep_desc });
-    println!("size: {} bytes ({:.1} MiB)", st.bytes, st.bytes as f64 / 1048576.0);
+    println!(
+        "entrypoint: {} ({})",
+        ep_path.as_deref().unwrap_or(&ep),
+        if ep_desc.is_empty() {
+            "unusable"
+        } else {
+            &ep_desc
+        }
+    );
+    println!(
+        "size: {} bytes ({:.1} MiB)",
+        st.bytes,
+        st.bytes as f64 / 1048576.0
+    );
     println!("files: {}", st.files);
     if st.setuid.is_empty() {
         println!("setuid: none");
     } else {
         println!("setuid: {}", st.setuid.join(" "));
+    }
+    if st.devices.is_empty() {
+        println!("devices: none");
+    } else {
+        println!("devices: {}", st.devices.join(" "));
     }
     warnings.sort();
     warnings.dedup();
@@ -450,7 +656,10 @@ pub fn run(o: &Opts) -> Result<()> {
         println!("warning: ... and {} more", warnings.len() - 20);
     }
     if !problems.is_empty() {
-        return Err(Error::Unusable { dir: o.dir.clone(), problems });
+        return Err(Error::Unusable {
+            dir: o.dir.clone(),
+            problems,
+        });
     }
     println!("ok");
     Ok(())
@@ -472,11 +681,21 @@ mod tests {
         std::os::unix::fs::symlink("../../../outside", base.join("r/etc/up")).unwrap();
         std::os::unix::fs::symlink("../bin/../bin/sh", base.join("r/etc/rel")).unwrap();
         std::os::unix::fs::symlink("loop", base.join("r/loop")).unwrap();
-        let root = openat(rustix::fs::CWD, base.join("r"), OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        let root = openat(
+            rustix::fs::CWD,
+            base.join("r"),
+            OFlags::RDONLY | OFlags::DIRECTORY,
+            Mode::empty(),
+        )
+        .unwrap();
         let read = |p: &str| -> Option<String> {
+            use std::os::fd::AsRawFd;
             let f = open_in_root(&root, p).ok()?;
             let mut s = String::new();
-            File::from(f).read_to_string(&mut s).ok()?;
+            File::open(format!("/proc/self/fd/{}", f.as_raw_fd()))
+                .ok()?
+                .read_to_string(&mut s)
+                .ok()?;
             Some(s)
         };
         assert_eq!(read("/bin/sh").as_deref(), Some("inside"));

@@ -55,12 +55,15 @@ impl Args {
     }
 
     pub fn opt(&self, name: &str) -> Option<&OsString> {
-        self.opts.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v)
+        self.opts
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
     }
     pub fn opt_str(&self, name: &str) -> Option<String> {
         self.opt(name).map(|v| v.to_string_lossy().to_string())
     }
-    #[cfg(test)]
     pub fn flag(&self, name: &str) -> bool {
         self.flags.iter().any(|f| f == name)
     }
@@ -99,8 +102,12 @@ mod tests {
 
     #[test]
     fn parses_options_and_rest() {
-        let a = Args::parse(v(&["d", "--arch", "aarch64", "--x=1", "--f", "--", "sh", "-c"]), &["arch", "x"], &["f"])
-            .unwrap();
+        let a = Args::parse(
+            v(&["d", "--arch", "aarch64", "--x=1", "--f", "--", "sh", "-c"]),
+            &["arch", "x"],
+            &["f"],
+        )
+        .unwrap();
         assert_eq!(a.positional, v(&["d"]));
         assert_eq!(a.opt_str("arch").unwrap(), "aarch64");
         assert_eq!(a.opt_str("x").unwrap(), "1");

@@ -31,20 +31,36 @@ impl Rd<'_> {
     }
     fn u16(&self, b: &[u8], at: usize) -> u16 {
         let a = [b[at], b[at + 1]];
-        if self.le { u16::from_le_bytes(a) } else { u16::from_be_bytes(a) }
+        if self.le {
+            u16::from_le_bytes(a)
+        } else {
+            u16::from_be_bytes(a)
+        }
     }
     fn u32(&self, b: &[u8], at: usize) -> u32 {
         let a = [b[at], b[at + 1], b[at + 2], b[at + 3]];
-        if self.le { u32::from_le_bytes(a) } else { u32::from_be_bytes(a) }
+        if self.le {
+            u32::from_le_bytes(a)
+        } else {
+            u32::from_be_bytes(a)
+        }
     }
     fn u64(&self, b: &[u8], at: usize) -> u64 {
         let mut a = [0u8; 8];
         a.copy_from_slice(&b[at..at + 8]);
-        if self.le { u64::from_le_bytes(a) } else { u64::from_be_bytes(a) }
+        if self.le {
+            u64::from_le_bytes(a)
+        } else {
+            u64::from_be_bytes(a)
+        }
     }
     /// A word: u64 in ELF64, u32 in ELF32.
     fn word(&self, b: &[u8], at64: usize, at32: usize) -> u64 {
-        if self.is64 { self.u64(b, at64) } else { self.u32(b, at32) as u64 }
+        if self.is64 {
+            self.u64(b, at64)
+        } else {
+            self.u32(b, at32) as u64
+        }
     }
 }
 
@@ -83,9 +99,15 @@ pub fn parse(f: &File) -> io::Result<Option<ElfInfo>> {
     } else {
         (r.u16(&h, 42) as u64, r.u16(&h, 44) as u64)
     };
-    let mut info = ElfInfo { machine, is64, interp: None, needed: vec![], runpath: vec![] };
+    let mut info = ElfInfo {
+        machine,
+        is64,
+        interp: None,
+        needed: vec![],
+        runpath: vec![],
+    };
     let min_ent = if is64 { 56 } else { 32 };
-    if phnum == 0 || phentsize < min_ent || phnum > 4096 {
+    if phnum == 0 || phentsize < min_ent || phentsize > 256 || phnum > 4096 {
         return Ok(Some(info));
     }
     let tbl = r.bytes(phoff, (phentsize * phnum) as usize)?;
@@ -93,7 +115,12 @@ pub fn parse(f: &File) -> io::Result<Option<ElfInfo>> {
     for i in 0..phnum as usize {
         let e = &tbl[i * phentsize as usize..];
         ph.push(if is64 {
-            Phdr { ptype: r.u32(e, 0), offset: r.u64(e, 8), vaddr: r.u64(e, 16), filesz: r.u64(e, 32) }
+            Phdr {
+                ptype: r.u32(e, 0),
+                offset: r.u64(e, 8),
+                vaddr: r.u64(e, 16),
+                filesz: r.u64(e, 32),
+            }
         } else {
             Phdr {
                 ptype: r.u32(e, 0),
@@ -110,7 +137,9 @@ pub fn parse(f: &File) -> io::Result<Option<ElfInfo>> {
             info.interp = Some(String::from_utf8_lossy(s).into_owned());
         }
     }
-    let Some(dynp) = ph.iter().find(|p| p.ptype == 2) else { return Ok(Some(info)) };
+    let Some(dynp) = ph.iter().find(|p| p.ptype == 2) else {
+        return Ok(Some(info));
+    };
     if dynp.filesz > 1 << 20 {
         return Err(bad("oversized dynamic section"));
     }
@@ -121,7 +150,11 @@ pub fn parse(f: &File) -> io::Result<Option<ElfInfo>> {
     let mut paths = Vec::new();
     for e in d.chunks_exact(esz) {
         let tag = r.word(e, 0, 0);
-        let val = if is64 { r.u64(e, 8) } else { r.u32(e, 4) as u64 };
+        let val = if is64 {
+            r.u64(e, 8)
+        } else {
+            r.u32(e, 4) as u64
+        };
         match tag {
             0 => break,
             1 => needed.push(val),
@@ -131,7 +164,9 @@ pub fn parse(f: &File) -> io::Result<Option<ElfInfo>> {
             _ => {}
         }
     }
-    let Some(strtab) = strtab else { return Ok(Some(info)) };
+    let Some(strtab) = strtab else {
+        return Ok(Some(info));
+    };
     // Map the string table's address to a file offset through PT_LOAD.
     let Some(load) = ph
         .iter()
@@ -180,8 +215,16 @@ mod tests {
     fn dynamic_binary_has_interp_and_libc() {
         let f = File::open("/bin/ls").unwrap();
         let i = parse(&f).unwrap().unwrap();
-        assert!(i.interp.as_deref().unwrap().contains("ld-linux"), "{:?}", i.interp);
-        assert!(i.needed.iter().any(|n| n.starts_with("libc.so")), "{:?}", i.needed);
+        assert!(
+            i.interp.as_deref().unwrap().contains("ld-linux"),
+            "{:?}",
+            i.interp
+        );
+        assert!(
+            i.needed.iter().any(|n| n.starts_with("libc.so")),
+            "{:?}",
+            i.needed
+        );
     }
 
     #[test]

@@ -15,8 +15,15 @@ use crate::error::{Error, Result};
 
 /// Where the image's files are: a directory, or members of an uncompressed tar.
 pub enum Store {
+    /// An OCI layout (or the blob cache): members are opened inside it
+    /// without following symlinks, and must be regular files.
     Dir(PathBuf),
-    Tar { path: PathBuf, members: HashMap<String, (u64, u64)> },
+    /// A plain tarball named on the command line (its one member is itself).
+    File(PathBuf),
+    Tar {
+        path: PathBuf,
+        members: HashMap<String, (u64, u64)>,
+    },
 }
 
 /// One layer to apply: a member of the store, and what it must hash to.
@@ -65,18 +72,18 @@ pub struct RootFs {
 }
 
 #[derive(Deserialize, Debug, Clone)]
-struct Descriptor {
+pub struct Descriptor {
     #[serde(rename = "mediaType", default)]
-    media_type: String,
-    digest: String,
+    pub media_type: String,
+    pub digest: String,
     #[serde(default)]
-    size: Option<u64>,
+    pub size: Option<u64>,
     #[serde(default)]
-    platform: Option<Platform>,
+    pub platform: Option<Platform>,
 }
 
 #[derive(Deserialize, Debug, Clone)]
-struct Platform {
+pub struct Platform {
     #[serde(default)]
     architecture: String,
     #[serde(default)]
@@ -84,14 +91,14 @@ struct Platform {
 }
 
 #[derive(Deserialize, Debug)]
-struct Index {
-    manifests: Vec<Descriptor>,
+pub struct Index {
+    pub manifests: Vec<Descriptor>,
 }
 
 #[derive(Deserialize, Debug)]
-struct Manifest {
-    config: Descriptor,
-    layers: Vec<Descriptor>,
+pub struct Manifest {
+    pub config: Descriptor,
+    pub layers: Vec<Descriptor>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -123,7 +130,8 @@ pub fn hex(b: &[u8]) -> String {
 impl Store {
     pub fn has(&self, member: &str) -> bool {
         match self {
-            Store::Dir(d) => d.join(member).is_file(),
+            Store::Dir(d) => open_in_layout(d, member).is_ok(),
+            Store::File(p) => p.is_file(),
             Store::Tar { members, .. } => members.contains_key(member),
         }
     }
@@ -131,6 +139,7 @@ impl Store {
     fn where_(&self, member: &str) -> String {
         match self {
             Store::Dir(d) => d.join(member).display().to_string(),
+            Store::File(p) => p.display().to_string(),
             Store::Tar { path, .. } => format!("{}:{member}", path.display()),
         }
     }
@@ -139,20 +148,24 @@ impl Store {
     pub fn open(&self, member: &str) -> Result<(Box<dyn Read + Send>, u64)> {
         match self {
             Store::Dir(d) => {
-                let p = d.join(member);
-                let m = std::fs::metadata(&p).map_err(|e| Error::io("open", &p, e))?;
+                let (f, len) = open_in_layout(d, member)?;
+                Ok((Box::new(f), len))
+            }
+            Store::File(p) => {
+                let m = std::fs::metadata(p).map_err(|e| Error::io("open", p, e))?;
                 if !m.is_file() {
                     return Err(Error::format(p.display().to_string(), "not a regular file"));
                 }
-                let f = File::open(&p).map_err(|e| Error::io("open", &p, e))?;
+                let f = File::open(p).map_err(|e| Error::io("open", p, e))?;
                 Ok((Box::new(f), m.len()))
             }
             Store::Tar { path, members } => {
-                let (off, size) = *members
-                    .get(member)
-                    .ok_or_else(|| Error::format(path.display().to_string(), format!("no member {member}")))?;
+                let (off, size) = *members.get(member).ok_or_else(|| {
+                    Error::format(path.display().to_string(), format!("no member {member}"))
+                })?;
                 let mut f = File::open(path).map_err(|e| Error::io("open", path, e))?;
-                f.seek(SeekFrom::Start(off)).map_err(|e| Error::io("seek", path, e))?;
+                f.seek(SeekFrom::Start(off))
+                    .map_err(|e| Error::io("seek", path, e))?;
                 Ok((Box::new(f.take(size)), size))
             }
         }
@@ -161,16 +174,21 @@ impl Store {
     pub fn read_small(&self, member: &str) -> Result<Vec<u8>> {
         let (mut r, size) = self.open(member)?;
         if size > 16 << 20 {
-            return Err(Error::format(self.where_(member), "metadata file too large"));
+            return Err(Error::format(
+                self.where_(member),
+                "metadata file too large",
+            ));
         }
         let mut v = Vec::with_capacity(size as usize);
-        r.read_to_end(&mut v).map_err(|e| Error::io("read", self.where_(member), e))?;
+        r.read_to_end(&mut v)
+            .map_err(|e| Error::io("read", self.where_(member), e))?;
         Ok(v)
     }
 
     fn json<T: for<'de> Deserialize<'de>>(&self, member: &str) -> Result<T> {
         let b = self.read_small(member)?;
-        serde_json::from_slice(&b).map_err(|e| Error::format(self.where_(member), format!("bad JSON: {e}")))
+        serde_json::from_slice(&b)
+            .map_err(|e| Error::format(self.where_(member), format!("bad JSON: {e}")))
     }
 
     /// Reads a blob by digest and checks it.
@@ -179,7 +197,11 @@ impl Store {
         let b = self.read_small(&member)?;
         let got = format!("sha256:{}", sha256_hex(&b));
         if got != d.digest {
-            return Err(Error::Digest { what: self.where_(&member), want: d.digest.clone(), got });
+            return Err(Error::Digest {
+                what: self.where_(&member),
+                want: d.digest.clone(),
+                got,
+            });
         }
         let v = serde_json::from_slice(&b)
             .map_err(|e| Error::format(self.where_(&member), format!("bad JSON: {e}")))?;
@@ -187,14 +209,69 @@ impl Store {
     }
 }
 
-fn blob_member(digest: &str) -> Result<String> {
+/// Opens `member` (like `blobs/sha256/HEX`) inside the layout directory
+/// `dir`, one component at a time with O_NOFOLLOW: a symlink anywhere below
+/// `dir` (a blob, `blobs/`, `blobs/sha256/`) is refused, so a layout cannot
+/// point the import at a host file. The member must be a regular file (a
+/// FIFO or device is refused before any read: O_NONBLOCK, then fstat).
+pub fn open_in_layout(dir: &Path, member: &str) -> Result<(File, u64)> {
+    use rustix::fs::{fstat, openat, FileType, Mode, OFlags};
+    let full = dir.join(member);
+    let refuse = |why: &str| Error::format(full.display().to_string(), why.to_string());
+    let eio = |e: rustix::io::Errno| std::io::Error::from_raw_os_error(e.raw_os_error());
+    let parts: Vec<&str> = member.split('/').filter(|c| !c.is_empty()).collect();
+    if parts.is_empty() || parts.iter().any(|c| *c == "." || *c == "..") {
+        return Err(refuse("bad member name"));
+    }
+    let mut cur = openat(
+        rustix::fs::CWD,
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::io("open", dir, eio(e)))?;
+    let last = parts.len() - 1;
+    for (i, c) in parts.iter().enumerate() {
+        let flags = if i == last {
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC
+        } else {
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
+        };
+        cur = match openat(&cur, *c, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::LOOP) => {
+                return Err(refuse(&format!(
+                    "{c} is a symlink (image files must be regular files inside the layout)"
+                )))
+            }
+            Err(rustix::io::Errno::NOTDIR) => {
+                return Err(refuse(&format!("{c} is not a directory")))
+            }
+            Err(e) => return Err(Error::io("open", &full, eio(e))),
+        };
+    }
+    let st = fstat(&cur).map_err(|e| Error::io("stat", &full, eio(e)))?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return Err(refuse("not a regular file"));
+    }
+    Ok((File::from(cur), st.st_size as u64))
+}
+
+pub fn blob_member(digest: &str) -> Result<String> {
     let (alg, hexd) = digest
         .split_once(':')
         .ok_or_else(|| Error::format("manifest", format!("bad digest {digest:?}")))?;
     if alg != "sha256" {
-        return Err(Error::format("manifest", format!("unsupported digest algorithm {alg}")));
+        return Err(Error::format(
+            "manifest",
+            format!("unsupported digest algorithm {alg}"),
+        ));
     }
-    if hexd.len() != 64 || !hexd.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()) {
+    if hexd.len() != 64
+        || !hexd
+            .bytes()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    {
         return Err(Error::format("manifest", format!("bad digest {digest:?}")));
     }
     Ok(format!("blobs/sha256/{hexd}"))
@@ -220,7 +297,11 @@ fn index_tar(path: &Path) -> Result<Option<HashMap<String, (u64, u64)>>> {
             // docker save links identical layers to one copy.
             if let Some(t) = e.link_name_bytes() {
                 let t = String::from_utf8_lossy(&t).into_owned();
-                let base = if ty.is_symlink() { Path::new(&name).parent().map(Path::to_path_buf) } else { None };
+                let base = if ty.is_symlink() {
+                    Path::new(&name).parent().map(Path::to_path_buf)
+                } else {
+                    None
+                };
                 aliases.push((name, base.unwrap_or_default().join(t)));
             }
         }
@@ -282,7 +363,10 @@ pub fn plan(src: &Path, platform: Option<Arch>) -> Result<Plan> {
     if meta.is_dir() {
         let store = Store::Dir(src.to_path_buf());
         if !store.has("index.json") {
-            return Err(Error::format(src.display().to_string(), "directory is not an OCI image layout (no index.json)"));
+            return Err(Error::format(
+                src.display().to_string(),
+                "directory is not an OCI image layout (no index.json)",
+            ));
         }
         return oci_plan(store, platform, "OCI layout directory");
     }
@@ -298,7 +382,10 @@ pub fn plan(src: &Path, platform: Option<Arch>) -> Result<Plan> {
     }
     match index_tar(src)? {
         Some(members) => {
-            let store = Store::Tar { path: src.to_path_buf(), members };
+            let store = Store::Tar {
+                path: src.to_path_buf(),
+                members,
+            };
             if store.has("index.json") && store.has("oci-layout") {
                 oci_plan(store, platform, "OCI archive")
             } else if store.has("manifest.json") {
@@ -307,7 +394,10 @@ pub fn plan(src: &Path, platform: Option<Arch>) -> Result<Plan> {
                 Ok(plain(src))
             }
         }
-        None => Err(Error::format(src.display().to_string(), "not a tar, gzip or zstd archive")),
+        None => Err(Error::format(
+            src.display().to_string(),
+            "not a tar, gzip or zstd archive",
+        )),
     }
 }
 
@@ -322,7 +412,9 @@ fn compressed_image(src: &Path, gz: bool) -> Result<bool> {
         Box::new(crate::zstd::Zstd::new(r))
     };
     let mut ar = tar::Archive::new(dec);
-    let Ok(entries) = ar.entries() else { return Ok(false) };
+    let Ok(entries) = ar.entries() else {
+        return Ok(false);
+    };
     for e in entries.take(8) {
         let Ok(e) = e else { return Ok(false) };
         let name = norm_member(&String::from_utf8_lossy(&e.path_bytes()));
@@ -334,22 +426,31 @@ fn compressed_image(src: &Path, gz: bool) -> Result<bool> {
 }
 
 fn plain(src: &Path) -> Plan {
-    let parent = src.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
-    let name = src.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = src
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     Plan {
-        store: Store::Dir(if parent.as_os_str().is_empty() { PathBuf::from(".") } else { parent }),
-        layers: vec![LayerRef { member: name, digest: None, size: None, diff_id: None }],
+        store: Store::File(src.to_path_buf()),
+        layers: vec![LayerRef {
+            member: name,
+            digest: None,
+            size: None,
+            diff_id: None,
+        }],
         kind: "rootfs tarball",
         config: None,
     }
 }
 
-const INDEX_TYPES: [&str; 2] = [
+pub const INDEX_TYPES: [&str; 2] = [
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
 ];
 
-fn pick(ds: &[Descriptor], platform: Option<Arch>) -> Result<Descriptor> {
+/// Picks the entry of an index for `platform` (default: the host's);
+/// `what` names the index in errors.
+pub fn pick(ds: &[Descriptor], platform: Option<Arch>, what: &str) -> Result<Descriptor> {
     let want = platform.unwrap_or_else(Arch::host);
     let with_platform: Vec<&Descriptor> = ds.iter().filter(|d| d.platform.is_some()).collect();
     if let Some(d) = with_platform.iter().find(|d| {
@@ -361,7 +462,12 @@ fn pick(ds: &[Descriptor], platform: Option<Arch>) -> Result<Descriptor> {
     // Attestation manifests carry platform unknown/unknown: ignore them.
     let real: Vec<&Descriptor> = ds
         .iter()
-        .filter(|d| d.platform.as_ref().map(|p| p.architecture != "unknown").unwrap_or(true))
+        .filter(|d| {
+            d.platform
+                .as_ref()
+                .map(|p| p.architecture != "unknown")
+                .unwrap_or(true)
+        })
         .collect();
     if platform.is_none() && real.len() == 1 {
         return Ok(real[0].clone());
@@ -378,14 +484,22 @@ fn pick(ds: &[Descriptor], platform: Option<Arch>) -> Result<Descriptor> {
         })
         .collect();
     Err(Error::format(
-        "index.json",
-        format!("no image for linux/{} (has: {})", want.oci(), if have.is_empty() { "?".into() } else { have.join(", ") }),
+        what,
+        format!(
+            "no image for linux/{} (has: {})",
+            want.oci(),
+            if have.is_empty() {
+                "?".into()
+            } else {
+                have.join(", ")
+            }
+        ),
     ))
 }
 
 fn oci_plan(store: Store, platform: Option<Arch>, kind: &'static str) -> Result<Plan> {
     let idx: Index = store.json("index.json")?;
-    let mut d = pick(&idx.manifests, platform)?;
+    let mut d = pick(&idx.manifests, platform, "index.json")?;
     let mut depth = 0;
     while INDEX_TYPES.contains(&d.media_type.as_str()) {
         depth += 1;
@@ -393,14 +507,21 @@ fn oci_plan(store: Store, platform: Option<Arch>, kind: &'static str) -> Result<
             return Err(Error::format("index.json", "image indexes nested too deep"));
         }
         let (inner, _): (Index, _) = store.blob_json(&d)?;
-        d = pick(&inner.manifests, platform)?;
+        d = pick(&inner.manifests, platform, "index.json")?;
     }
     let (m, _): (Manifest, _) = store.blob_json(&d)?;
     let (config, _): (ImageConfig, _) = store.blob_json(&m.config)?;
     check_platform(&config, platform)?;
-    let diff_ids = config.rootfs.as_ref().map(|r| r.diff_ids.clone()).unwrap_or_default();
+    let diff_ids = config
+        .rootfs
+        .as_ref()
+        .map(|r| r.diff_ids.clone())
+        .unwrap_or_default();
     if !diff_ids.is_empty() && diff_ids.len() != m.layers.len() {
-        return Err(Error::format("image config", "rootfs.diff_ids does not match the manifest's layers"));
+        return Err(Error::format(
+            "image config",
+            "rootfs.diff_ids does not match the manifest's layers",
+        ));
     }
     let mut layers = Vec::new();
     for (i, l) in m.layers.iter().enumerate() {
@@ -411,12 +532,20 @@ fn oci_plan(store: Store, platform: Option<Arch>, kind: &'static str) -> Result<
             diff_id: diff_ids.get(i).cloned(),
         });
     }
-    Ok(Plan { store, layers, kind, config: Some(config) })
+    Ok(Plan {
+        store,
+        layers,
+        kind,
+        config: Some(config),
+    })
 }
 
-fn check_platform(config: &ImageConfig, platform: Option<Arch>) -> Result<()> {
+pub fn check_platform(config: &ImageConfig, platform: Option<Arch>) -> Result<()> {
     if !config.os.is_empty() && config.os != "linux" {
-        return Err(Error::format("image config", format!("image is for {}, not linux", config.os)));
+        return Err(Error::format(
+            "image config",
+            format!("image is for {}, not linux", config.os),
+        ));
     }
     if let Some(p) = platform {
         if !config.architecture.is_empty() && config.architecture != p.oci() {
@@ -435,7 +564,10 @@ fn docker_plan(store: Store, platform: Option<Arch>) -> Result<Plan> {
         return Err(Error::format("manifest.json", "no images"));
     }
     if entries.len() > 1 {
-        eprintln!("husk-rootfs: note: archive holds {} images, importing the first", entries.len());
+        eprintln!(
+            "husk-rootfs: note: archive holds {} images, importing the first",
+            entries.len()
+        );
     }
     let e = &entries[0];
     let cfg_member = norm_member(&e.config);
@@ -456,24 +588,44 @@ fn docker_plan(store: Store, platform: Option<Arch>) -> Result<Plan> {
     let config: ImageConfig = serde_json::from_slice(&cfg_bytes)
         .map_err(|err| Error::format(store.where_(&cfg_member), format!("bad JSON: {err}")))?;
     check_platform(&config, platform)?;
-    let diff_ids = config.rootfs.as_ref().map(|r| r.diff_ids.clone()).unwrap_or_default();
+    let diff_ids = config
+        .rootfs
+        .as_ref()
+        .map(|r| r.diff_ids.clone())
+        .unwrap_or_default();
     if !diff_ids.is_empty() && diff_ids.len() != e.layers.len() {
-        return Err(Error::format("image config", "rootfs.diff_ids does not match manifest.json's layers"));
+        return Err(Error::format(
+            "image config",
+            "rootfs.diff_ids does not match manifest.json's layers",
+        ));
     }
     let mut layers = Vec::new();
     for (i, l) in e.layers.iter().enumerate() {
         let member = norm_member(l);
         if !store.has(&member) {
-            return Err(Error::format("manifest.json", format!("layer {member} not in archive")));
+            return Err(Error::format(
+                "manifest.json",
+                format!("layer {member} not in archive"),
+            ));
         }
         // Newer docker names layers by their blob digest.
         let digest = member
             .strip_prefix("blobs/sha256/")
             .filter(|h| h.len() == 64)
             .map(|h| format!("sha256:{h}"));
-        layers.push(LayerRef { member, digest, size: None, diff_id: diff_ids.get(i).cloned() });
+        layers.push(LayerRef {
+            member,
+            digest,
+            size: None,
+            diff_id: diff_ids.get(i).cloned(),
+        });
     }
-    Ok(Plan { store, layers, kind: "docker archive", config: Some(config) })
+    Ok(Plan {
+        store,
+        layers,
+        kind: "docker archive",
+        config: Some(config),
+    })
 }
 
 #[cfg(test)]

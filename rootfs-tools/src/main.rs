@@ -11,6 +11,8 @@ mod image;
 mod import;
 mod layer;
 mod pack;
+mod pull;
+mod registry;
 mod staging;
 mod tree;
 mod zstd;
@@ -25,6 +27,9 @@ use error::{Error, Result};
 const USAGE: &str = "husk-rootfs COMMAND ...
   busybox DIR [--arch x86_64|aarch64] [--busybox PATH]
   import SRC DIR [--platform linux/amd64|linux/arm64] [--max-size SIZE]
+  pull REF DIR [--platform linux/ARCH] [--max-size SIZE] [--creds USER:PASS | --authfile FILE]
+       [--ca FILE] [--cert FILE --key FILE] [--plain-http] [--cache DIR] [--quiet]
+       (REF: host[:port]/repo[:tag|@sha256:…])
   check DIR [--arch x86_64|aarch64] [--entrypoint PATH]
   pack DIR OUT.tar|OUT.tar.gz|OUT.cpio|OUT.cpio.gz [--mtime SECONDS]
   bundle BUNDLE --rootfs DIR [-- CMD...]";
@@ -38,7 +43,10 @@ fn arch_opt(a: &Args) -> Result<Arch> {
 
 fn run(argv: Vec<OsString>) -> Result<()> {
     let mut it = argv.into_iter();
-    let cmd = it.next().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+    let cmd = it
+        .next()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
     let rest: Vec<OsString> = it.collect();
     match cmd.as_str() {
         "busybox" => {
@@ -56,11 +64,69 @@ fn run(argv: Vec<OsString>) -> Result<()> {
             import::run(&import::Opts {
                 src: PathBuf::from(&a.positional[0]),
                 dir: PathBuf::from(&a.positional[1]),
-                platform: a.opt_str("platform").map(|p| Arch::parse_platform(&p)).transpose()?,
+                platform: a
+                    .opt_str("platform")
+                    .map(|p| Arch::parse_platform(&p))
+                    .transpose()?,
                 max_size: match a.opt_str("max-size") {
                     Some(s) => cli::parse_size(&s)?,
                     None => import::DEFAULT_MAX_SIZE,
                 },
+            })
+        }
+        "pull" => {
+            let a = Args::parse(
+                rest,
+                &[
+                    "platform", "max-size", "creds", "authfile", "ca", "cert", "key", "cache",
+                ],
+                &["plain-http", "quiet"],
+            )?;
+            a.expect_positional(2, "pull REF DIR")?;
+            let reference = a.positional[0].to_string_lossy().into_owned();
+            let creds = match (a.opt_str("creds"), a.opt("authfile")) {
+                (Some(_), Some(_)) => {
+                    return Err(Error::Usage(
+                        "--creds and --authfile exclude each other".into(),
+                    ))
+                }
+                (Some(c), None) => {
+                    let (u, p) = c
+                        .split_once(':')
+                        .ok_or_else(|| Error::Usage("--creds wants USER:PASS".into()))?;
+                    Some((u.to_string(), p.to_string()))
+                }
+                (None, Some(f)) => registry::creds_from_authfile(
+                    std::path::Path::new(f),
+                    &registry::Reference::parse(&reference)?,
+                )?,
+                (None, None) => None,
+            };
+            pull::run(&pull::Opts {
+                reference,
+                dir: PathBuf::from(&a.positional[1]),
+                platform: a
+                    .opt_str("platform")
+                    .map(|p| Arch::parse_platform(&p))
+                    .transpose()?,
+                max_size: match a.opt_str("max-size") {
+                    Some(s) => cli::parse_size(&s)?,
+                    None => import::DEFAULT_MAX_SIZE,
+                },
+                registry: registry::Opts {
+                    plain_http: a.flag("plain-http"),
+                    tls: registry::TlsOpts {
+                        ca: a.opt("ca").map(PathBuf::from),
+                        cert: a.opt("cert").map(PathBuf::from),
+                        key: a.opt("key").map(PathBuf::from),
+                    },
+                    creds,
+                },
+                cache: a
+                    .opt("cache")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(pull::default_cache),
+                quiet: a.flag("quiet"),
             })
         }
         "pack" => {
@@ -71,7 +137,10 @@ fn run(argv: Vec<OsString>) -> Result<()> {
                 out: PathBuf::from(&a.positional[1]),
                 mtime: a
                     .opt_str("mtime")
-                    .map(|s| s.parse::<u64>().map_err(|_| Error::Usage(format!("bad --mtime {s:?}"))))
+                    .map(|s| {
+                        s.parse::<u64>()
+                            .map_err(|_| Error::Usage(format!("bad --mtime {s:?}")))
+                    })
                     .transpose()?,
             })
         }
@@ -87,11 +156,17 @@ fn run(argv: Vec<OsString>) -> Result<()> {
         "bundle" => {
             let a = Args::parse(rest, &["rootfs"], &[])?;
             a.expect_positional(1, "bundle BUNDLE --rootfs DIR [-- CMD...]")?;
-            let rootfs = a.opt("rootfs").ok_or_else(|| Error::Usage("bundle needs --rootfs DIR".into()))?;
+            let rootfs = a
+                .opt("rootfs")
+                .ok_or_else(|| Error::Usage("bundle needs --rootfs DIR".into()))?;
             bundle::run(&bundle::Opts {
                 bundle: PathBuf::from(&a.positional[0]),
                 rootfs: PathBuf::from(rootfs),
-                args: a.rest.iter().map(|s| s.to_string_lossy().into_owned()).collect(),
+                args: a
+                    .rest
+                    .iter()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .collect(),
             })
         }
         "help" | "--help" | "-h" => {
@@ -99,7 +174,9 @@ fn run(argv: Vec<OsString>) -> Result<()> {
             Ok(())
         }
         "" => Err(Error::Usage("no command; try husk-rootfs --help".into())),
-        other => Err(Error::Usage(format!("unknown command {other:?}; try husk-rootfs --help"))),
+        other => Err(Error::Usage(format!(
+            "unknown command {other:?}; try husk-rootfs --help"
+        ))),
     }
 }
 

@@ -46,7 +46,10 @@ impl Staging {
             return Err(Error::io(
                 "create",
                 dest,
-                std::io::Error::new(std::io::ErrorKind::NotFound, "parent directory does not exist"),
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "parent directory does not exist",
+                ),
             ));
         }
         let tmp = parent.join(format!(
@@ -63,13 +66,101 @@ impl Staging {
             .map_err(|e| Error::io("mkdir", &tmp, e))?;
         fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755))
             .map_err(|e| Error::io("chmod", &tmp, e))?;
-        Ok(Staging { tmp, dest: dest.to_path_buf(), done: false })
+        Ok(Staging {
+            tmp,
+            dest: dest.to_path_buf(),
+            done: false,
+        })
+    }
+
+    /// Like [`Staging::new`], but `dest` may be an existing directory of any
+    /// content: [`Staging::commit_replace`] swaps the new tree in.
+    pub fn new_replacing(dest: &Path) -> Result<Staging> {
+        match fs::symlink_metadata(dest) {
+            Ok(m) if m.is_dir() => {
+                let name = dest.file_name().ok_or_else(|| {
+                    Error::Usage(format!("{}: needs a directory name", dest.display()))
+                })?;
+                let parent = match dest.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                    _ => PathBuf::from("."),
+                };
+                let tmp = parent.join(format!(
+                    ".{}.husk-tmp-{}",
+                    name.to_string_lossy(),
+                    std::process::id()
+                ));
+                if tmp.exists() {
+                    fs::remove_dir_all(&tmp).map_err(|e| Error::io("remove", &tmp, e))?;
+                }
+                fs::DirBuilder::new()
+                    .mode(0o755)
+                    .create(&tmp)
+                    .map_err(|e| Error::io("mkdir", &tmp, e))?;
+                fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755))
+                    .map_err(|e| Error::io("chmod", &tmp, e))?;
+                Ok(Staging {
+                    tmp,
+                    dest: dest.to_path_buf(),
+                    done: false,
+                })
+            }
+            Ok(_) => Err(Error::Exists(dest.to_path_buf())),
+            Err(_) => Staging::new(dest),
+        }
+    }
+
+    /// Puts the finished tree at `dest`: renamed there when `dest` is
+    /// absent, else exchanged with the old tree in one step
+    /// (renameat2 RENAME_EXCHANGE) and the old tree removed after.
+    pub fn commit_replace(mut self) -> Result<PathBuf> {
+        use rustix::fs::{renameat_with, RenameFlags, CWD};
+        let old = match fs::symlink_metadata(&self.dest) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                fs::rename(&self.tmp, &self.dest)
+                    .map_err(|e| Error::io("rename into place", &self.dest, e))?;
+                self.done = true;
+                return Ok(self.dest.clone());
+            }
+            Err(e) => return Err(Error::io("stat", &self.dest, e)),
+            Ok(m) if !m.is_dir() => return Err(Error::Exists(self.dest.clone())),
+            Ok(_) => self.tmp.clone(),
+        };
+        match renameat_with(CWD, &self.tmp, CWD, &self.dest, RenameFlags::EXCHANGE) {
+            Ok(()) => {}
+            // A filesystem without RENAME_EXCHANGE: move the old tree aside
+            // first (a short window without DIR).
+            Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOSYS) => {
+                let aside = self.tmp.with_extension("old");
+                fs::rename(&self.dest, &aside)
+                    .map_err(|e| Error::io("move aside", &self.dest, e))?;
+                if let Err(e) = fs::rename(&self.tmp, &self.dest) {
+                    let _ = fs::rename(&aside, &self.dest);
+                    return Err(Error::io("rename into place", &self.dest, e));
+                }
+                self.done = true;
+                let _ = fs::remove_dir_all(&aside);
+                return Ok(self.dest.clone());
+            }
+            Err(e) => {
+                return Err(Error::io(
+                    "exchange into place",
+                    &self.dest,
+                    std::io::Error::from_raw_os_error(e.raw_os_error()),
+                ))
+            }
+        }
+        self.done = true;
+        // `old` (the staging path) now holds the previous tree.
+        fs::remove_dir_all(&old).map_err(|e| Error::io("remove the previous tree", &old, e))?;
+        Ok(self.dest.clone())
     }
 
     /// Renames the finished tree into place (replacing an empty directory).
     pub fn commit(mut self) -> Result<PathBuf> {
         check_dest(&self.dest)?;
-        fs::rename(&self.tmp, &self.dest).map_err(|e| Error::io("rename into place", &self.dest, e))?;
+        fs::rename(&self.tmp, &self.dest)
+            .map_err(|e| Error::io("rename into place", &self.dest, e))?;
         self.done = true;
         Ok(self.dest.clone())
     }

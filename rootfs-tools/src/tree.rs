@@ -72,7 +72,11 @@ impl Tree {
             Mode::empty(),
         )
         .map_err(|e| Error::io("open", root, errno_io(e)))?;
-        Ok(Tree { root_path: root.to_path_buf(), root: fd, cache: HashMap::new() })
+        Ok(Tree {
+            root_path: root.to_path_buf(),
+            root: fd,
+            cache: HashMap::new(),
+        })
     }
 
     /// Forgets the cached directories. Must be called whenever a directory
@@ -96,7 +100,12 @@ impl Tree {
                 .find(|a| !a.as_os_str().is_empty() && self.cache.contains_key(*a))
                 .map(Path::to_path_buf)
                 .unwrap_or_default();
-            let rest: Vec<OsString> = dir.strip_prefix(&base).unwrap().iter().map(|c| c.to_os_string()).collect();
+            let rest: Vec<OsString> = dir
+                .strip_prefix(&base)
+                .unwrap()
+                .iter()
+                .map(|c| c.to_os_string())
+                .collect();
             if self.cache.len() + rest.len() > CACHE_MAX {
                 // Keep the starting point, drop the rest.
                 let keep = self.cache.remove(&base);
@@ -116,12 +125,23 @@ impl Tree {
                     match open_dir_at(parent, comp) {
                         Ok(fd) => fd,
                         Err(Errno::NOENT) if create => {
-                            match rustix::fs::mkdirat(parent, comp.as_os_str(), Mode::from_raw_mode(0o755)) {
+                            match rustix::fs::mkdirat(
+                                parent,
+                                comp.as_os_str(),
+                                Mode::from_raw_mode(0o755),
+                            ) {
                                 Ok(()) | Err(Errno::EXIST) => {}
-                                Err(e) => return Err(Error::io("mkdir", self.root_path.join(dir), errno_io(e))),
+                                Err(e) => {
+                                    return Err(Error::io(
+                                        "mkdir",
+                                        self.root_path.join(dir),
+                                        errno_io(e),
+                                    ))
+                                }
                             }
-                            open_dir_at(parent, comp)
-                                .map_err(|e| Error::io("open", self.root_path.join(dir), errno_io(e)))?
+                            open_dir_at(parent, comp).map_err(|e| {
+                                Error::io("open", self.root_path.join(dir), errno_io(e))
+                            })?
                         }
                         Err(Errno::NOENT) => return Ok(None),
                         Err(Errno::LOOP) | Err(Errno::NOTDIR) => {
@@ -130,7 +150,9 @@ impl Tree {
                                 "path passes through a symlink or non-directory",
                             ))
                         }
-                        Err(e) => return Err(Error::io("open", self.root_path.join(dir), errno_io(e))),
+                        Err(e) => {
+                            return Err(Error::io("open", self.root_path.join(dir), errno_io(e)))
+                        }
                     }
                 };
                 walked.push(comp);
@@ -143,7 +165,10 @@ impl Tree {
     /// Parent directory fd and final name of a non-empty relative path.
     pub fn split(path: &Path) -> (PathBuf, OsString) {
         let parent = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let name = path.file_name().map(OsStr::to_os_string).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(OsStr::to_os_string)
+            .unwrap_or_default();
         (parent, name)
     }
 
