@@ -10,27 +10,16 @@ fn main() {
     println!("cargo:rerun-if-env-changed=HUSK_INIT_KEEP_SYMBOLS");
     let keep_symbols = std::env::var_os("HUSK_INIT_KEEP_SYMBOLS").is_some();
     let target = std::env::var("TARGET").unwrap_or_default();
-    let release = std::env::var("PROFILE")
-        .map(|p| p == "release")
-        .unwrap_or(false);
+    let release = std::env::var("PROFILE").map(|p| p == "release").unwrap_or(false);
     if !target.contains("musl") || !release {
         return;
     }
     // rust-lld is invoked directly (ld flavour); the default linker is a
     // C compiler driver that wants -Wl, in front.
-    let direct = std::env::var("RUSTC_LINKER")
-        .map(|l| l.ends_with("rust-lld") || l.ends_with("ld.lld"))
-        .unwrap_or(false);
-    let script = format!(
-        "{}/no-eh-frame.ld",
-        std::env::var("CARGO_MANIFEST_DIR").unwrap()
-    );
+    let direct = std::env::var("RUSTC_LINKER").map(|l| l.ends_with("rust-lld") || l.ends_with("ld.lld")).unwrap_or(false);
+    let script = format!("{}/no-eh-frame.ld", std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let mut flags: Vec<Vec<&str>> = vec![
-        vec![if keep_symbols {
-            "--discard-locals"
-        } else {
-            "--strip-all"
-        }],
+        vec![if keep_symbols { "--discard-locals" } else { "--strip-all" }],
         vec!["-z", "noseparate-code"],
         vec!["--build-id=none"],
         vec!["-z", "norelro"],
@@ -65,15 +54,9 @@ fn main() {
 /// rust-lld), if this toolchain ships it.
 fn lld_dir() -> Option<String> {
     let rustc = std::env::var("RUSTC").ok()?;
-    let out = std::process::Command::new(rustc)
-        .args(["--print", "sysroot"])
-        .output()
-        .ok()?;
+    let out = std::process::Command::new(rustc).args(["--print", "sysroot"]).output().ok()?;
     let sysroot = String::from_utf8(out.stdout).ok()?;
     let host = std::env::var("HOST").ok()?;
     let dir = format!("{}/lib/rustlib/{}/bin/gcc-ld", sysroot.trim(), host);
-    std::path::Path::new(&dir)
-        .join("ld.lld")
-        .exists()
-        .then_some(dir)
+    std::path::Path::new(&dir).join("ld.lld").exists().then_some(dir)
 }

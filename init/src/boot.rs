@@ -14,13 +14,7 @@ fn is_mountpoint(path: &CStr, parent: &CStr) -> bool {
     }
 }
 
-fn mount_if_absent(
-    path: &CStr,
-    parent: &CStr,
-    fstype: &CStr,
-    flags: libc::c_ulong,
-    data: Option<&CStr>,
-) {
+fn mount_if_absent(path: &CStr, parent: &CStr, fstype: &CStr, flags: libc::c_ulong, data: Option<&CStr>) {
     let _ = sys::mkdir(path, 0o755);
     if is_mountpoint(path, parent) {
         return;
@@ -39,32 +33,14 @@ pub fn early_boot() {
     mount_if_absent(c"/proc", c"/", c"proc", nosuid | nodev | noexec, None);
     mount_if_absent(c"/sys", c"/", c"sysfs", nosuid | nodev | noexec, None);
     mount_if_absent(c"/dev", c"/", c"devtmpfs", nosuid, Some(c"mode=0755"));
-    mount_if_absent(
-        c"/dev/pts",
-        c"/dev",
-        c"devpts",
-        nosuid | noexec,
-        Some(c"gid=5,mode=620,ptmxmode=666"),
-    );
+    mount_if_absent(c"/dev/pts", c"/dev", c"devpts", nosuid | noexec, Some(c"gid=5,mode=620,ptmxmode=666"));
     if !sys::exists(c"/dev/ptmx") {
         let _ = sys::symlink(c"pts/ptmx", c"/dev/ptmx");
     }
-    mount_if_absent(
-        c"/dev/shm",
-        c"/dev",
-        c"tmpfs",
-        nosuid | nodev,
-        Some(c"mode=1777"),
-    );
+    mount_if_absent(c"/dev/shm", c"/dev", c"tmpfs", nosuid | nodev, Some(c"mode=1777"));
     mount_if_absent(c"/run", c"/", c"tmpfs", nosuid | nodev, Some(c"mode=0755"));
     mount_if_absent(c"/tmp", c"/", c"tmpfs", nosuid | nodev, Some(c"mode=1777"));
-    mount_if_absent(
-        c"/sys/fs/cgroup",
-        c"/sys",
-        c"cgroup2",
-        nosuid | nodev | noexec,
-        None,
-    );
+    mount_if_absent(c"/sys/fs/cgroup", c"/sys", c"cgroup2", nosuid | nodev | noexec, None);
     console_on_stdio();
     hostname();
 }
@@ -92,9 +68,7 @@ fn hostname() {
     let Ok(s) = sys::read_file(c"/etc/hostname", &mut buf) else {
         return;
     };
-    let name = s
-        .split(|&b| b == b'\n' || b == b' ')
-        .find(|w| !w.is_empty());
+    let name = s.split(|&b| b == b'\n' || b == b' ').find(|w| !w.is_empty());
     if let Some(n) = name {
         match sys::sethostname(n) {
             Ok(()) => crate::info!("hostname {}", Show(n)),

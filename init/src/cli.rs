@@ -104,11 +104,7 @@ pub fn parse_seconds(s: &[u8]) -> Option<u64> {
         Some(i) => (&s[..i], &s[i + 1..]),
         None => (s, &b""[..]),
     };
-    let i = if int.is_empty() && !frac.is_empty() {
-        0
-    } else {
-        parse_u32(int)?
-    } as u64;
+    let i = if int.is_empty() && !frac.is_empty() { 0 } else { parse_u32(int)? } as u64;
     let mut ms = 0u64;
     let mut scale = 100;
     for &b in frac.iter().take(3) {
@@ -283,9 +279,7 @@ pub fn parse(args: Args) -> Result<Parsed, CliError> {
                     if c == b'p' {
                         o.pdeathsig = signals::parse(v).ok_or(CliError::Invalid("-p", v))?;
                     } else {
-                        let n = parse_u32(v)
-                            .filter(|n| *n <= 255)
-                            .ok_or(CliError::Invalid("-e", v))?;
+                        let n = parse_u32(v).filter(|n| *n <= 255).ok_or(CliError::Invalid("-e", v))?;
                         o.expect[(n / 32) as usize] |= 1 << (n % 32);
                     }
                 }
@@ -313,11 +307,7 @@ fn parse_ctl(args: Args) -> Result<Parsed, CliError> {
         return Err(CliError::Ctl(usage));
     }
     let cmd = args.get(i);
-    let name = if i + 1 < args.len() {
-        args.get(i + 1)
-    } else {
-        b""
-    };
+    let name = if i + 1 < args.len() { args.get(i + 1) } else { b"" };
     let ok = match cmd {
         b"status" => i + 2 >= args.len(),
         b"start" | b"stop" | b"restart" => !name.is_empty() && i + 2 == args.len(),

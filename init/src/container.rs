@@ -24,8 +24,7 @@ pub fn run(o: &Options, args: Args) -> i32 {
             return 1;
         }
     };
-    if o.pdeathsig != 0 && sys::prctl(libc::PR_SET_PDEATHSIG, o.pdeathsig as libc::c_ulong).is_err()
-    {
+    if o.pdeathsig != 0 && sys::prctl(libc::PR_SET_PDEATHSIG, o.pdeathsig as libc::c_ulong).is_err() {
         crate::error!("Failed to set up parent death signal");
         return 1;
     }
@@ -54,11 +53,7 @@ To fix the problem, use the -s option or set the environment variable TINI_SUBRE
             return 1;
         }
     };
-    crate::info!(
-        "Spawned child process '{}' with pid '{}'",
-        Show(args.get(o.program)),
-        child
-    );
+    crate::info!("Spawned child process '{}' with pid '{}'", Show(args.get(o.program)), child);
 
     // The init itself keeps no inherited fd and no working directory.
     sys::close_from(3);
@@ -115,10 +110,7 @@ To fix the problem, use the -s option or set the environment variable TINI_SUBRE
             if pid == child {
                 let c = spawn::status_code(st);
                 if libc::WIFSIGNALED(st) {
-                    crate::info!(
-                        "Main child exited with signal (with signal '{}')",
-                        Desc(libc::WTERMSIG(st))
-                    );
+                    crate::info!("Main child exited with signal (with signal '{}')", Desc(libc::WTERMSIG(st)));
                 } else {
                     crate::info!("Main child exited normally (with status '{}')", c);
                 }
@@ -149,12 +141,7 @@ To fix the problem, use the -s option or set the environment variable TINI_SUBRE
     }
     if pid1 && (machine || o.on_exit.is_some()) {
         let cmd = o.on_exit.unwrap_or(libc::LINUX_REBOOT_CMD_POWER_OFF);
-        notice!(
-            "{} exited with status {}; {}",
-            Show(args.get(o.program)),
-            code,
-            power::action_name(cmd)
-        );
+        notice!("{} exited with status {}; {}", Show(args.get(o.program)), code, power::action_name(cmd));
         if o.grace_ms.is_none() {
             procs::terminate_rest(sfd, MACHINE_GRACE_MS, reaped);
         }

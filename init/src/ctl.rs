@@ -38,11 +38,7 @@ pub struct Out<'a> {
 
 impl<'a> Out<'a> {
     pub fn new(buf: &'a mut [u8], n: usize) -> Out<'a> {
-        Out {
-            buf,
-            n,
-            full: false,
-        }
+        Out { buf, n, full: false }
     }
 }
 
@@ -94,15 +90,7 @@ impl Conns {
         let c = core::array::from_fn(|_| {
             let (buf, rest) = core::mem::take(&mut mem).split_at_mut(BUF);
             mem = rest;
-            Conn {
-                fd: -1,
-                deadline: 0,
-                writing: false,
-                cursor: None,
-                len: 0,
-                off: 0,
-                buf,
-            }
+            Conn { fd: -1, deadline: 0, writing: false, cursor: None, len: 0, off: 0, buf }
         });
         Ok(Conns { c, group })
     }
@@ -132,11 +120,7 @@ impl Conns {
     }
 
     pub fn next_deadline(&self) -> Option<u64> {
-        self.c
-            .iter()
-            .filter(|c| c.fd >= 0)
-            .map(|c| c.deadline)
-            .min()
+        self.c.iter().filter(|c| c.fd >= 0).map(|c| c.deadline).min()
     }
 
     /// Drops the connections past their deadline.
@@ -151,11 +135,7 @@ impl Conns {
 
     fn allowed(&self, fd: c_int) -> Result<(), (i32, u32)> {
         let (pid, uid, gid) = sys::peer_cred(fd).map_err(|_| (0, u32::MAX))?;
-        let ok = uid == 0
-            || uid == sys::geteuid()
-            || self
-                .group
-                .is_some_and(|g| gid == g || sys::peer_has_group(fd, g));
+        let ok = uid == 0 || uid == sys::geteuid() || self.group.is_some_and(|g| gid == g || sys::peer_has_group(fd, g));
         if ok {
             Ok(())
         } else {
@@ -178,9 +158,7 @@ impl Conns {
                 Some(i) => i,
                 None => {
                     // Full: the oldest one has had the most time.
-                    let i = (0..MAX_CONNS)
-                        .min_by_key(|&i| self.c[i].deadline)
-                        .unwrap_or(0);
+                    let i = (0..MAX_CONNS).min_by_key(|&i| self.c[i].deadline).unwrap_or(0);
                     crate::debug!("ctl: too many connections: dropping the oldest");
                     self.close(i);
                     i
@@ -381,10 +359,7 @@ pub fn client(socket: &'static [u8], cmd: &[u8], name: &[u8]) -> c_int {
     if first {
         match sent {
             Err(e) => logger::out(2, format_args!("husk-init: ctl: {}: {}\n", Show(socket), e)),
-            Ok(()) => logger::out(
-                2,
-                format_args!("husk-init: ctl: {}: no reply\n", Show(socket)),
-            ),
+            Ok(()) => logger::out(2, format_args!("husk-init: ctl: {}: no reply\n", Show(socket))),
         }
         code = 1;
     }

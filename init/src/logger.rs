@@ -32,10 +32,7 @@ pub struct Line {
 
 impl Line {
     pub const fn new() -> Line {
-        Line {
-            buf: [0; 512],
-            n: 0,
-        }
+        Line { buf: [0; 512], n: 0 }
     }
     pub fn bytes(&self) -> &[u8] {
         &self.buf[..self.n]
@@ -80,11 +77,7 @@ pub fn log(level: u32, args: fmt::Arguments<'_>) {
         DEBUG => ("DEBUG", 7),
         _ => ("TRACE", 7),
     };
-    let fd = if level <= WARN {
-        2
-    } else {
-        INFO_FD.load(Ordering::Relaxed)
-    };
+    let fd = if level <= WARN { 2 } else { INFO_FD.load(Ordering::Relaxed) };
     emit(fd, tag, kl, &args);
 }
 

@@ -49,8 +49,7 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
 extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     // SAFETY: the C runtime passes argc valid pointers in argv, followed by
     // NULL, all alive for the whole process.
-    let argv: &'static [*const c_char] =
-        unsafe { core::slice::from_raw_parts(argv, argc.max(0) as usize) };
+    let argv: &'static [*const c_char] = unsafe { core::slice::from_raw_parts(argv, argc.max(0) as usize) };
     real_main(cli::Args { argv })
 }
 

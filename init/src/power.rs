@@ -9,9 +9,7 @@ const INIT_PID_NS_INO: u64 = 0xEFFF_FFFC;
 
 /// Some(true) when /proc shows us in the initial PID namespace.
 fn in_init_pid_ns() -> Option<bool> {
-    sys::stat(c"/proc/self/ns/pid")
-        .ok()
-        .map(|st| st.ino == INIT_PID_NS_INO)
+    sys::stat(c"/proc/self/ns/pid").ok().map(|st| st.ino == INIT_PID_NS_INO)
 }
 
 /// True when we are PID 1 of the whole machine, not of a container.
@@ -25,13 +23,7 @@ pub fn is_machine_pid1() -> bool {
     // No /proc yet (a fresh boot, or a chroot): mount it to find out.
     let _ = sys::mkdir(c"/proc", 0o555);
     let p = Some(c"proc");
-    let _ = sys::mount(
-        p,
-        c"/proc",
-        p,
-        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-        None,
-    );
+    let _ = sys::mount(p, c"/proc", p, libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, None);
     in_init_pid_ns().unwrap_or(true)
 }
 
@@ -69,10 +61,7 @@ pub fn unmount_all() {
         let mut i = 0;
         let mut ok = true;
         while i < raw.len() {
-            let c = if raw[i] == b'\\'
-                && i + 3 < raw.len()
-                && raw[i + 1..i + 4].iter().all(|d| (b'0'..=b'7').contains(d))
-            {
+            let c = if raw[i] == b'\\' && i + 3 < raw.len() && raw[i + 1..i + 4].iter().all(|d| (b'0'..=b'7').contains(d)) {
                 let v = (raw[i + 1] - b'0') * 64 + (raw[i + 2] - b'0') * 8 + (raw[i + 3] - b'0');
                 i += 4;
                 v

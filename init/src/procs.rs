@@ -7,18 +7,12 @@ use core::ffi::c_int;
 /// Parent pid of `pid` from /proc/PID/stat.
 fn ppid_of(pid: Pid) -> Option<Pid> {
     let mut nb = [0u8; 20];
-    let path = sys::CBuf::<48>::of(&[
-        b"/proc/",
-        crate::text::fmt_u64(pid as u64, &mut nb),
-        b"/stat",
-    ])?;
+    let path = sys::CBuf::<48>::of(&[b"/proc/", crate::text::fmt_u64(pid as u64, &mut nb), b"/stat"])?;
     let mut buf = [0u8; 512];
     let s = sys::read_file(path.cstr(), &mut buf).ok()?;
     // "pid (comm) S ppid ..." — comm may hold spaces and parentheses.
     let close = s.iter().rposition(|&b| b == b')')?;
-    let mut f = s[close + 1..]
-        .split(|&b| b == b' ')
-        .filter(|x| !x.is_empty());
+    let mut f = s[close + 1..].split(|&b| b == b' ').filter(|x| !x.is_empty());
     f.next()?;
     let p = crate::text::parse_u32(f.next()?)?;
     Some(p as Pid)

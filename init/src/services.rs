@@ -135,11 +135,7 @@ const _: () = assert!(MAX == 256 && NAME_MAX == 255 && PATH_MAX == 1024);
 
 #[inline(never)]
 fn fail(dir: &'static [u8], name: &[u8], what: What) -> LoadError {
-    LoadError {
-        dir,
-        name: cut(name),
-        what,
-    }
+    LoadError { dir, name: cut(name), what }
 }
 
 impl fmt::Display for LoadError {
@@ -183,14 +179,8 @@ pub fn path(dir: &[u8], name: &[u8], file: &[u8]) -> Option<Path> {
 }
 
 fn trim(s: &[u8]) -> &[u8] {
-    let a = s
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(s.len());
-    let b = s
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(a, |i| i + 1);
+    let a = s.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(s.len());
+    let b = s.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(a, |i| i + 1);
     &s[a..b]
 }
 
@@ -239,10 +229,8 @@ fn new_service(name: &'static [u8]) -> Service {
 pub fn load(dir: &'static [u8], svcs: &mut Services, order: &mut Order) -> Result<(), LoadError> {
     svcs.clear();
     order.clear();
-    let dpath: Path =
-        CBuf::of(&[dir]).ok_or_else(|| fail(dir, b"", What::Dir(Errno(libc::ENAMETOOLONG))))?;
-    let fd = sys::open(dpath.cstr(), libc::O_RDONLY | libc::O_DIRECTORY, 0)
-        .map_err(|e| fail(dir, b"", What::Dir(e)))?;
+    let dpath: Path = CBuf::of(&[dir]).ok_or_else(|| fail(dir, b"", What::Dir(Errno(libc::ENAMETOOLONG))))?;
+    let fd = sys::open(dpath.cstr(), libc::O_RDONLY | libc::O_DIRECTORY, 0).map_err(|e| fail(dir, b"", What::Dir(e)))?;
     // Names go to memory of their own, which takes RAM only as it is
     // written (the table holds MAX of them, mostly unused).
     let mut arena = match sys::alloc_zeroed(MAX * NAME_MAX) {
@@ -259,11 +247,7 @@ pub fn load(dir: &'static [u8], svcs: &mut Services, order: &mut Order) -> Resul
         }
         // Room for the longest file name used below ("config.json").
         if path(dir, n, b"config.json").is_none() {
-            err = Some(if n.len() > NAME_MAX {
-                fail(dir, n, What::NameTooLong)
-            } else {
-                fail(dir, n, What::PathTooLong)
-            });
+            err = Some(if n.len() > NAME_MAX { fail(dir, n, What::NameTooLong) } else { fail(dir, n, What::PathTooLong) });
             return;
         }
         let p = path(dir, n, b"").unwrap_or_default();
@@ -361,12 +345,7 @@ pub fn load(dir: &'static [u8], svcs: &mut Services, order: &mut Order) -> Resul
 fn start_order(svcs: &[Service], order: &mut Order) -> Result<(), usize> {
     // 0 = unvisited, 1 = on the current path, 2 = placed.
     let mut mark = [0u8; MAX];
-    fn visit(
-        i: usize,
-        svcs: &[Service],
-        mark: &mut [u8; MAX],
-        order: &mut Order,
-    ) -> Result<(), usize> {
+    fn visit(i: usize, svcs: &[Service], mark: &mut [u8; MAX], order: &mut Order) -> Result<(), usize> {
         match mark[i] {
             2 => return Ok(()),
             1 => return Err(i),

@@ -44,26 +44,15 @@ const NAMES: &[(&str, c_int)] = &[
 pub fn parse(s: &[u8]) -> Option<c_int> {
     if !s.is_empty() && s.iter().all(u8::is_ascii_digit) {
         let n = crate::text::parse_u32(s)?;
-        return if (1..=64).contains(&n) {
-            Some(n as c_int)
-        } else {
-            None
-        };
+        return if (1..=64).contains(&n) { Some(n as c_int) } else { None };
     }
     let bare = s.strip_prefix(b"SIG").unwrap_or(s);
-    NAMES
-        .iter()
-        .find(|(n, _)| n.as_bytes() == bare)
-        .map(|(_, v)| *v)
+    NAMES.iter().find(|(n, _)| n.as_bytes() == bare).map(|(_, v)| *v)
 }
 
 /// `TERM` for 15; `""` for numbers without a name (real-time signals).
 pub fn name(sig: c_int) -> &'static str {
-    NAMES
-        .iter()
-        .find(|(_, v)| *v == sig)
-        .map(|(n, _)| *n)
-        .unwrap_or("")
+    NAMES.iter().find(|(_, v)| *v == sig).map(|(n, _)| *n).unwrap_or("")
 }
 
 /// A signal for log lines: `SIGTERM` or `signal 40`.
@@ -84,9 +73,7 @@ pub struct Desc(pub c_int);
 
 impl core::fmt::Display for Desc {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        sys::strsignal(self.0, |s| {
-            core::fmt::Display::fmt(&crate::text::Show(s), f)
-        })
+        sys::strsignal(self.0, |s| core::fmt::Display::fmt(&crate::text::Show(s), f))
     }
 }
 
@@ -94,17 +81,9 @@ impl core::fmt::Display for Desc {
 /// the terminal stop signals, which tini also leaves alone.
 pub fn blocked_set() -> SigSet {
     let mut s = SigSet::full();
-    for sig in [
-        libc::SIGFPE,
-        libc::SIGILL,
-        libc::SIGSEGV,
-        libc::SIGBUS,
-        libc::SIGABRT,
-        libc::SIGTRAP,
-        libc::SIGSYS,
-        libc::SIGTTIN,
-        libc::SIGTTOU,
-    ] {
+    for sig in
+        [libc::SIGFPE, libc::SIGILL, libc::SIGSEGV, libc::SIGBUS, libc::SIGABRT, libc::SIGTRAP, libc::SIGSYS, libc::SIGTTIN, libc::SIGTTOU]
+    {
         s.del(sig);
     }
     s

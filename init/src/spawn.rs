@@ -36,11 +36,7 @@ pub fn exec_failure_code(e: sys::Errno) -> i32 {
 /// # Safety
 /// `argv` must point to a NULL-terminated array of valid C strings that
 /// stays alive across the fork.
-pub unsafe fn spawn(
-    argv: *const *const c_char,
-    restore: &Restore,
-    group: Group<'_>,
-) -> sys::R<Pid> {
+pub unsafe fn spawn(argv: *const *const c_char, restore: &Restore, group: Group<'_>) -> sys::R<Pid> {
     let pid = sys::fork()?;
     if pid != 0 {
         return Ok(pid);

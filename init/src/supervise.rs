@@ -93,19 +93,10 @@ pub fn run(o: &Options, machine: bool) -> c_int {
         Some((_, Some(gid))) => Some(gid),
         Some((g, None)) => {
             if !machine {
-                logger::out(
-                    2,
-                    format_args!(
-                        "husk-init: --ctl-group {}: no such group in /etc/group\n",
-                        Show(g)
-                    ),
-                );
+                logger::out(2, format_args!("husk-init: --ctl-group {}: no such group in /etc/group\n", Show(g)));
                 return 1;
             }
-            crate::warn!(
-                "--ctl-group {}: no such group in /etc/group: root only",
-                Show(g)
-            );
+            crate::warn!("--ctl-group {}: no such group in /etc/group: root only", Show(g));
             None
         }
     };
@@ -274,9 +265,7 @@ impl Sup<'_> {
             let i = self.order[k] as usize;
             let s = &self.svcs[i];
             match s.state {
-                State::Pending if self.shutdown.is_none() && self.deps_started(i) => {
-                    self.start(i, now)
-                }
+                State::Pending if self.shutdown.is_none() && self.deps_started(i) => self.start(i, now),
                 State::Backoff if now >= s.deadline => {
                     if self.shutdown.is_none() && s.want {
                         self.start(i, now);
@@ -285,10 +274,7 @@ impl Sup<'_> {
                     }
                 }
                 State::Stopping if now >= s.deadline && !s.killed => {
-                    crate::warn!(
-                        "{}: still running after the grace period: SIGKILL",
-                        Esc(s.name)
-                    );
+                    crate::warn!("{}: still running after the grace period: SIGKILL", Esc(s.name));
                     let pid = s.pid;
                     if sys::kill(-pid, libc::SIGKILL).is_err() {
                         let _ = sys::kill(pid, libc::SIGKILL);
@@ -323,11 +309,7 @@ impl Sup<'_> {
     }
 
     fn next_deadline(&self) -> Option<u64> {
-        self.svcs
-            .iter()
-            .filter(|s| s.state == State::Backoff || (s.state == State::Stopping && !s.killed))
-            .map(|s| s.deadline)
-            .min()
+        self.svcs.iter().filter(|s| s.state == State::Backoff || (s.state == State::Stopping && !s.killed)).map(|s| s.deadline).min()
     }
 
     /// Forks the service (or, for a container never cleaned up, first the
@@ -347,32 +329,11 @@ impl Sup<'_> {
         let argv: [*const c_char; 8] = if !s.bundle {
             [c(c"./run"), null, null, null, null, null, null, null]
         } else if cleanup {
-            [
-                c(husk.cstr()),
-                c(c"--root"),
-                c(root.cstr()),
-                c(c"delete"),
-                c(c"--force"),
-                c(name.cstr()),
-                null,
-                null,
-            ]
+            [c(husk.cstr()), c(c"--root"), c(root.cstr()), c(c"delete"), c(c"--force"), c(name.cstr()), null, null]
         } else {
-            [
-                c(husk.cstr()),
-                c(c"--root"),
-                c(root.cstr()),
-                c(c"run"),
-                c(c"--bundle"),
-                c(sdir.cstr()),
-                c(name.cstr()),
-                null,
-            ]
+            [c(husk.cstr()), c(c"--root"), c(root.cstr()), c(c"run"), c(c"--bundle"), c(sdir.cstr()), c(name.cstr()), null]
         };
-        let group = Group::Session {
-            cwd: sdir.bytes(),
-            quiet: cleanup,
-        };
+        let group = Group::Session { cwd: sdir.bytes(), quiet: cleanup };
         // SAFETY: argv is NULL-terminated and its strings live on this stack
         // frame until spawn returns in the parent.
         let r = unsafe { spawn::spawn(argv.as_ptr(), &self.restore, group) };
@@ -486,15 +447,7 @@ impl Sup<'_> {
     fn status_line(&self, i: usize, out: &mut Out<'_>) {
         let s = &self.svcs[i];
         let kind = if s.bundle { "container" } else { "run" };
-        let _ = write!(
-            out,
-            "{} {} pid={} starts={} kind={}",
-            Esc(s.name),
-            s.state.name(),
-            s.pid,
-            s.starts,
-            kind
-        );
+        let _ = write!(out, "{} {} pid={} starts={} kind={}", Esc(s.name), s.state.name(), s.pid, s.starts, kind);
         let _ = match s.last {
             Some(st) => writeln!(out, " last=\"{}\"", Status(st)),
             None => writeln!(out),

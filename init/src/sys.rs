@@ -168,15 +168,7 @@ pub fn tcsetpgrp(fd: c_int, pgrp: Pid) -> R<()> {
 pub fn prctl(op: c_int, arg: libc::c_ulong) -> R<c_int> {
     // SAFETY: the options we use take an integer argument (or a pointer to an
     // int for PR_GET_*, see `subreaper`).
-    check(unsafe {
-        libc::prctl(
-            op,
-            arg,
-            0 as libc::c_ulong,
-            0 as libc::c_ulong,
-            0 as libc::c_ulong,
-        )
-    })
+    check(unsafe { libc::prctl(op, arg, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) })
 }
 
 pub fn is_subreaper() -> bool {
@@ -265,12 +257,7 @@ pub fn read_signals(fd: c_int, out: &mut [c_int; 16]) -> R<usize> {
     let mut buf: [libc::signalfd_siginfo; 16] = unsafe { core::mem::zeroed() };
     let r = read(fd, {
         // SAFETY: the byte view covers exactly the array we own.
-        unsafe {
-            core::slice::from_raw_parts_mut(
-                buf.as_mut_ptr().cast::<u8>(),
-                core::mem::size_of_val(&buf),
-            )
-        }
+        unsafe { core::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u8>(), core::mem::size_of_val(&buf)) }
     });
     match r {
         Ok(n) => {
@@ -394,11 +381,7 @@ pub fn stat(path: &CStr) -> R<Stat> {
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
     // SAFETY: valid C string and out pointer.
     check(unsafe { libc::stat(path.as_ptr(), &mut st) })?;
-    Ok(Stat {
-        dev: st.st_dev as u64,
-        ino: st.st_ino as u64,
-        mode: st.st_mode as u32,
-    })
+    Ok(Stat { dev: st.st_dev as u64, ino: st.st_ino as u64, mode: st.st_mode as u32 })
 }
 
 pub fn exists(path: &CStr) -> bool {
@@ -432,11 +415,7 @@ pub fn symlink(target: &CStr, path: &CStr) -> R<()> {
 /// separated by the bytes for which `sep` is true. Reads in chunks into an
 /// N-byte buffer, so files of any length work; a token longer than N is
 /// passed cut to its first N bytes (once).
-pub fn each_token<const N: usize>(
-    fd: c_int,
-    sep: impl Fn(u8) -> bool,
-    mut f: impl FnMut(&[u8]),
-) -> R<()> {
+pub fn each_token<const N: usize>(fd: c_int, sep: impl Fn(u8) -> bool, mut f: impl FnMut(&[u8])) -> R<()> {
     let mut buf = [0u8; N];
     let mut n = 0;
     // Dropping the rest of a token that was passed cut.
@@ -481,9 +460,7 @@ pub fn each_dirent(fd: c_int, mut f: impl FnMut(&[u8], u8)) -> R<()> {
     let mut buf = [0u8; 2048];
     loop {
         // SAFETY: buf is valid for its length.
-        let n = check_l(unsafe {
-            libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len())
-        })? as usize;
+        let n = check_l(unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len()) })? as usize;
         if n == 0 {
             return Ok(());
         }
@@ -520,11 +497,7 @@ impl PollFd {
     /// Waits for input, or for room to write; a negative fd is skipped.
     pub fn new(fd: c_int, write: bool) -> PollFd {
         let events = if write { libc::POLLOUT } else { libc::POLLIN };
-        PollFd(libc::pollfd {
-            fd,
-            events,
-            revents: 0,
-        })
+        PollFd(libc::pollfd { fd, events, revents: 0 })
     }
     /// Ready for what it waits for, or hung up / in error.
     pub fn ready(&self) -> bool {
@@ -536,13 +509,7 @@ impl PollFd {
 pub fn poll(fds: &mut [PollFd], timeout_ms: c_int) -> R<usize> {
     // SAFETY: PollFd is repr(transparent) over pollfd, so the slice is a
     // valid array of fds.len() pollfd structs.
-    let r = unsafe {
-        libc::poll(
-            fds.as_mut_ptr().cast::<libc::pollfd>(),
-            fds.len() as libc::nfds_t,
-            timeout_ms,
-        )
-    };
+    let r = unsafe { libc::poll(fds.as_mut_ptr().cast::<libc::pollfd>(), fds.len() as libc::nfds_t, timeout_ms) };
     if r < 0 {
         let e = errno();
         if e.0 == libc::EINTR {
@@ -570,35 +537,17 @@ pub fn alloc_zeroed(len: usize) -> R<&'static mut [u8]> {
 }
 
 pub fn sleep_ms(ms: u64) {
-    let ts = libc::timespec {
-        tv_sec: (ms / 1000) as _,
-        tv_nsec: ((ms % 1000) * 1_000_000) as _,
-    };
+    let ts = libc::timespec { tv_sec: (ms / 1000) as _, tv_nsec: ((ms % 1000) * 1_000_000) as _ };
     // SAFETY: valid timespec; the remainder pointer may be null.
     unsafe { libc::nanosleep(&ts, core::ptr::null_mut()) };
 }
 
 // ---- system ----------------------------------------------------------------
 
-pub fn mount(
-    src: Option<&CStr>,
-    target: &CStr,
-    fstype: Option<&CStr>,
-    flags: libc::c_ulong,
-    data: Option<&CStr>,
-) -> R<()> {
+pub fn mount(src: Option<&CStr>, target: &CStr, fstype: Option<&CStr>, flags: libc::c_ulong, data: Option<&CStr>) -> R<()> {
     let p = |c: Option<&CStr>| c.map_or(core::ptr::null(), CStr::as_ptr);
     // SAFETY: valid C strings or null, as mount(2) allows.
-    check(unsafe {
-        libc::mount(
-            p(src),
-            target.as_ptr(),
-            p(fstype),
-            flags,
-            p(data).cast::<c_void>(),
-        )
-    })
-    .map(drop)
+    check(unsafe { libc::mount(p(src), target.as_ptr(), p(fstype), flags, p(data).cast::<c_void>()) }).map(drop)
 }
 
 pub fn umount(target: &CStr, flags: c_int) -> R<()> {
@@ -708,22 +657,10 @@ pub fn send(fd: c_int, buf: &[u8], flags: c_int) -> R<usize> {
 
 /// The peer of a unix socket: (pid, uid, gid) from SO_PEERCRED.
 pub fn peer_cred(fd: c_int) -> R<(Pid, u32, u32)> {
-    let mut c = libc::ucred {
-        pid: 0,
-        uid: 0,
-        gid: 0,
-    };
+    let mut c = libc::ucred { pid: 0, uid: 0, gid: 0 };
     let mut len = core::mem::size_of::<libc::ucred>() as libc::socklen_t;
     // SAFETY: c and len are valid out pointers of the sizes given.
-    check(unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut c as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    })?;
+    check(unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_PEERCRED, (&mut c as *mut libc::ucred).cast(), &mut len) })?;
     Ok((c.pid, c.uid, c.gid))
 }
 
@@ -732,15 +669,7 @@ pub fn peer_has_group(fd: c_int, gid: u32) -> bool {
     let mut groups = [0 as libc::gid_t; 256];
     let mut len = core::mem::size_of_val(&groups) as libc::socklen_t;
     // SAFETY: groups and len are valid out pointers of the sizes given.
-    let r = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_PEERGROUPS,
-            groups.as_mut_ptr().cast(),
-            &mut len,
-        )
-    };
+    let r = unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_PEERGROUPS, groups.as_mut_ptr().cast(), &mut len) };
     let n = (len as usize / core::mem::size_of::<libc::gid_t>()).min(groups.len());
     r == 0 && groups[..n].contains(&gid)
 }

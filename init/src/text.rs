@@ -84,12 +84,7 @@ pub fn needs_escape(b: u8) -> bool {
 pub struct Esc<'a>(pub &'a [u8]);
 
 fn octal(f: &mut fmt::Formatter<'_>, b: u8) -> fmt::Result {
-    let e = [
-        b'\\',
-        b'0' + (b >> 6),
-        b'0' + ((b >> 3) & 7),
-        b'0' + (b & 7),
-    ];
+    let e = [b'\\', b'0' + (b >> 6), b'0' + ((b >> 3) & 7), b'0' + (b & 7)];
     f.write_str(core::str::from_utf8(&e).unwrap_or("?"))
 }
 
@@ -121,13 +116,8 @@ pub fn unescape(s: &mut [u8]) -> usize {
     let (mut r, mut w) = (0, 0);
     while r < s.len() {
         let b = s[r];
-        if b == b'\\'
-            && r + 3 < s.len()
-            && s[r + 1..r + 4].iter().all(|d| (b'0'..=b'7').contains(d))
-        {
-            let v = ((s[r + 1] - b'0') as u32) * 64
-                + ((s[r + 2] - b'0') as u32) * 8
-                + (s[r + 3] - b'0') as u32;
+        if b == b'\\' && r + 3 < s.len() && s[r + 1..r + 4].iter().all(|d| (b'0'..=b'7').contains(d)) {
+            let v = ((s[r + 1] - b'0') as u32) * 64 + ((s[r + 2] - b'0') as u32) * 8 + (s[r + 3] - b'0') as u32;
             s[w] = v as u8;
             r += 4;
         } else {
@@ -162,10 +152,7 @@ mod tests {
         use std::string::ToString;
         let name = b"with space\nand\\tab\t\x7f caf\xc3\xa9\xff";
         let e = Esc(name).to_string();
-        assert_eq!(
-            e,
-            "with\\040space\\012and\\134tab\\011\\177\\040caf\u{e9}\\377"
-        );
+        assert_eq!(e, "with\\040space\\012and\\134tab\\011\\177\\040caf\u{e9}\\377");
         let mut v = e.into_bytes();
         let n = unescape(&mut v);
         assert_eq!(&v[..n], &name[..]);

@@ -22,9 +22,7 @@ impl Arch {
         match s {
             "x86_64" | "amd64" | "x86-64" => Ok(Arch::X86_64),
             "aarch64" | "arm64" => Ok(Arch::Aarch64),
-            _ => Err(Error::Usage(format!(
-                "unknown arch {s:?} (x86_64 or aarch64)"
-            ))),
+            _ => Err(Error::Usage(format!("unknown arch {s:?} (x86_64 or aarch64)"))),
         }
     }
 
@@ -34,9 +32,7 @@ impl Arch {
         let os = it.next().unwrap_or("");
         let arch = it.next().unwrap_or("");
         if os != "linux" {
-            return Err(Error::Usage(format!(
-                "unsupported platform {s:?} (linux/amd64 or linux/arm64)"
-            )));
+            return Err(Error::Usage(format!("unsupported platform {s:?} (linux/amd64 or linux/arm64)")));
         }
         Arch::parse(arch)
     }

@@ -102,10 +102,7 @@ fn root_path(bundle: &Path, rootfs: &Path) -> Result<String> {
 pub fn run(o: &Opts) -> Result<()> {
     let m = fs::metadata(&o.rootfs).map_err(|e| Error::io("open", &o.rootfs, e))?;
     if !m.is_dir() {
-        return Err(Error::format(
-            o.rootfs.display().to_string(),
-            "rootfs is not a directory",
-        ));
+        return Err(Error::format(o.rootfs.display().to_string(), "rootfs is not a directory"));
     }
     let created = !o.bundle.exists();
     if created {
@@ -116,15 +113,9 @@ pub fn run(o: &Opts) -> Result<()> {
         if fs::symlink_metadata(&cfg).is_ok() {
             return Err(Error::Exists(cfg));
         }
-        let args = if o.args.is_empty() {
-            vec!["sh".to_string()]
-        } else {
-            o.args.clone()
-        };
+        let args = if o.args.is_empty() { vec!["sh".to_string()] } else { o.args.clone() };
         let spec = default_spec(&root_path(&o.bundle, &o.rootfs)?, &args);
-        let tmp = o
-            .bundle
-            .join(format!(".config.json.husk-tmp-{}", std::process::id()));
+        let tmp = o.bundle.join(format!(".config.json.husk-tmp-{}", std::process::id()));
         let mut text = serde_json::to_vec_pretty(&spec).expect("JSON");
         text.push(b'\n');
         fs::write(&tmp, text).map_err(|e| Error::io("write", &tmp, e))?;
@@ -148,33 +139,12 @@ mod tests {
     #[test]
     fn spec_has_runc_defaults() {
         let s = default_spec("rootfs", &["sh".into()]);
-        let ns: Vec<&str> = s["linux"]["namespaces"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| n["type"].as_str().unwrap())
-            .collect();
+        let ns: Vec<&str> = s["linux"]["namespaces"].as_array().unwrap().iter().map(|n| n["type"].as_str().unwrap()).collect();
         assert_eq!(ns, ["pid", "network", "ipc", "uts", "mount", "cgroup"]);
         assert_eq!(s["process"]["terminal"], json!(false));
         assert_eq!(s["process"]["args"], json!(["sh"]));
         assert_eq!(s["root"]["path"], json!("rootfs"));
-        let dests: Vec<&str> = s["mounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["destination"].as_str().unwrap())
-            .collect();
-        assert_eq!(
-            dests,
-            [
-                "/proc",
-                "/dev",
-                "/dev/pts",
-                "/dev/shm",
-                "/dev/mqueue",
-                "/sys",
-                "/sys/fs/cgroup"
-            ]
-        );
+        let dests: Vec<&str> = s["mounts"].as_array().unwrap().iter().map(|m| m["destination"].as_str().unwrap()).collect();
+        assert_eq!(dests, ["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup"]);
     }
 }

@@ -23,9 +23,7 @@ const GROUP: &str = "root:x:0:\nnobody:x:65534:\nuser:x:1000:\n";
 
 /// Where foreign-arch busybox packages are cached.
 pub fn cache_dir() -> PathBuf {
-    std::env::var_os("HUSK_ROOTFS_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/husk-rootfs"))
+    std::env::var_os("HUSK_ROOTFS_CACHE").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/var/cache/husk-rootfs"))
 }
 
 pub fn run(o: &Opts) -> Result<()> {
@@ -36,17 +34,10 @@ pub fn run(o: &Opts) -> Result<()> {
     };
     let info = elf_of(&bb)?;
     if info.machine != o.arch.elf_machine() {
-        return Err(Error::Arch {
-            path: bb,
-            want: o.arch.name(),
-            got: machine_name(info.machine),
-        });
+        return Err(Error::Arch { path: bb, want: o.arch.name(), got: machine_name(info.machine) });
     }
     if let Some(i) = info.interp {
-        return Err(Error::format(
-            bb.display().to_string(),
-            format!("is dynamically linked (loader {i}); a static busybox is needed"),
-        ));
+        return Err(Error::format(bb.display().to_string(), format!("is dynamically linked (loader {i}); a static busybox is needed")));
     }
     let applets = list_applets(&bb, o.arch)?;
     let st = Staging::new(&o.dir)?;
@@ -57,9 +48,7 @@ pub fn run(o: &Opts) -> Result<()> {
 
 fn elf_of(p: &Path) -> Result<elf::ElfInfo> {
     let f = fs::File::open(p).map_err(|e| Error::io("open", p, e))?;
-    elf::parse(&f)
-        .map_err(|e| Error::io("read ELF", p, e))?
-        .ok_or_else(|| Error::format(p.display().to_string(), "not an ELF binary"))
+    elf::parse(&f).map_err(|e| Error::io("read ELF", p, e))?.ok_or_else(|| Error::format(p.display().to_string(), "not an ELF binary"))
 }
 
 fn is_static_for(p: &Path, arch: Arch) -> bool {
@@ -79,25 +68,11 @@ fn default_busybox(arch: Arch) -> Result<PathBuf> {
 
 fn run_tool(cmd: &mut Command) -> Result<()> {
     let name = format!("{:?}", cmd).replace('"', "");
-    let out = cmd
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| Error::Tool {
-            cmd: name.clone(),
-            msg: e.to_string(),
-        })?;
+    let out = cmd.stdin(std::process::Stdio::null()).output().map_err(|e| Error::Tool { cmd: name.clone(), msg: e.to_string() })?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        let line = err
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("failed")
-            .trim();
-        return Err(Error::Tool {
-            cmd: name,
-            msg: format!("{} ({})", line, out.status),
-        });
+        let line = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("failed").trim();
+        return Err(Error::Tool { cmd: name, msg: format!("{} ({})", line, out.status) });
     }
     Ok(())
 }
@@ -118,31 +93,18 @@ fn fetch_debian_busybox(arch: Arch) -> Result<PathBuf> {
     fs::create_dir_all(&dl).map_err(|e| Error::io("mkdir", &dl, e))?;
     let res = (|| {
         let pkg = format!("busybox-static:{}", arch.oci());
-        if run_tool(
-            Command::new("apt-get")
-                .args(["download", "-qq", &pkg])
-                .current_dir(&dl),
-        )
-        .is_err()
-        {
+        if run_tool(Command::new("apt-get").args(["download", "-qq", &pkg]).current_dir(&dl)).is_err() {
             // apt does not know the architecture (or its lists are old).
             run_tool(Command::new("dpkg").args(["--add-architecture", arch.oci()]))?;
             run_tool(Command::new("apt-get").args(["update", "-qq"]))?;
-            run_tool(
-                Command::new("apt-get")
-                    .args(["download", "-qq", &pkg])
-                    .current_dir(&dl),
-            )?;
+            run_tool(Command::new("apt-get").args(["download", "-qq", &pkg]).current_dir(&dl))?;
         }
         let deb = fs::read_dir(&dl)
             .map_err(|e| Error::io("read", &dl, e))?
             .flatten()
             .map(|e| e.path())
             .find(|p| p.extension().is_some_and(|x| x == "deb"))
-            .ok_or_else(|| Error::Tool {
-                cmd: "apt-get download".into(),
-                msg: "no .deb downloaded".into(),
-            })?;
+            .ok_or_else(|| Error::Tool { cmd: "apt-get download".into(), msg: "no .deb downloaded".into() })?;
         let x = dl.join("x");
         run_tool(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&x))?;
         let _ = fs::remove_dir_all(&unpacked);
@@ -153,21 +115,14 @@ fn fetch_debian_busybox(arch: Arch) -> Result<PathBuf> {
                 return Ok(p);
             }
         }
-        Err(Error::format(
-            unpacked.display().to_string(),
-            "package holds no static busybox",
-        ))
+        Err(Error::format(unpacked.display().to_string(), "package holds no static busybox"))
     })();
     let _ = fs::remove_dir_all(&dl);
     res
 }
 
 fn parse_list(out: &[u8]) -> Vec<String> {
-    String::from_utf8_lossy(out)
-        .lines()
-        .map(|l| l.trim().trim_start_matches('/').to_string())
-        .filter(|l| !l.is_empty())
-        .collect()
+    String::from_utf8_lossy(out).lines().map(|l| l.trim().trim_start_matches('/').to_string()).filter(|l| !l.is_empty()).collect()
 }
 
 /// `busybox --list-full`, through qemu for a foreign binary, or the host
@@ -200,18 +155,12 @@ fn list_applets(bb: &Path, arch: Arch) -> Result<Vec<String>> {
             }
         }
     }
-    Err(Error::Tool {
-        cmd: format!("{} --list-full", bb.display()),
-        msg: "cannot list applets (no qemu and no host busybox?)".into(),
-    })
+    Err(Error::Tool { cmd: format!("{} --list-full", bb.display()), msg: "cannot list applets (no qemu and no host busybox?)".into() })
 }
 
 fn mkdir(p: &Path, mode: u32) -> Result<()> {
     if !p.is_dir() {
-        fs::DirBuilder::new()
-            .mode(mode)
-            .create(p)
-            .map_err(|e| Error::io("mkdir", p, e))?;
+        fs::DirBuilder::new().mode(mode).create(p).map_err(|e| Error::io("mkdir", p, e))?;
     }
     fs::set_permissions(p, fs::Permissions::from_mode(mode)).map_err(|e| Error::io("chmod", p, e))
 }
@@ -249,18 +198,13 @@ fn build(root: &Path, bb: &Path, applets: &[String]) -> Result<()> {
         mkdir(&root.join(d), mode)?;
     }
     let home = root.join("home/user");
-    std::os::unix::fs::chown(&home, Some(1000), Some(1000))
-        .map_err(|e| Error::io("chown", &home, e))?;
+    std::os::unix::fs::chown(&home, Some(1000), Some(1000)).map_err(|e| Error::io("chown", &home, e))?;
     let dst = root.join("bin/busybox");
     fs::copy(bb, &dst).map_err(|e| Error::io("copy busybox to", &dst, e))?;
-    fs::set_permissions(&dst, fs::Permissions::from_mode(0o755))
-        .map_err(|e| Error::io("chmod", &dst, e))?;
+    fs::set_permissions(&dst, fs::Permissions::from_mode(0o755)).map_err(|e| Error::io("chmod", &dst, e))?;
     for a in applets {
         if !applet_ok(a) {
-            return Err(Error::format(
-                "busybox --list-full",
-                format!("unsafe applet path {a:?}"),
-            ));
+            return Err(Error::format("busybox --list-full", format!("unsafe applet path {a:?}")));
         }
         if a == "bin/busybox" {
             continue;
@@ -272,28 +216,17 @@ fn build(root: &Path, bb: &Path, applets: &[String]) -> Result<()> {
         let depth = Path::new(a).components().count();
         if let Some(parent) = link.parent() {
             if !parent.is_dir() {
-                fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o755)
-                    .create(parent)
-                    .map_err(|e| Error::io("mkdir", parent, e))?;
+                fs::DirBuilder::new().recursive(true).mode(0o755).create(parent).map_err(|e| Error::io("mkdir", parent, e))?;
             }
         }
-        let target = if a.starts_with("bin/") && depth == 2 {
-            "busybox".to_string()
-        } else {
-            format!("{}bin/busybox", "../".repeat(depth - 1))
-        };
+        let target =
+            if a.starts_with("bin/") && depth == 2 { "busybox".to_string() } else { format!("{}bin/busybox", "../".repeat(depth - 1)) };
         symlink(&target, &link).map_err(|e| Error::io("symlink", &link, e))?;
     }
     write(&root.join("etc/passwd"), PASSWD, 0o644)?;
     write(&root.join("etc/group"), GROUP, 0o644)?;
     write(&root.join("etc/hostname"), "husk\n", 0o644)?;
-    write(
-        &root.join("etc/hosts"),
-        "127.0.0.1\tlocalhost\n::1\tlocalhost\n",
-        0o644,
-    )?;
+    write(&root.join("etc/hosts"), "127.0.0.1\tlocalhost\n::1\tlocalhost\n", 0o644)?;
     Ok(())
 }
 
@@ -312,9 +245,6 @@ mod tests {
 
     #[test]
     fn list_is_trimmed() {
-        assert_eq!(
-            parse_list(b"bin/sh\n/usr/bin/env\n\n"),
-            vec!["bin/sh", "usr/bin/env"]
-        );
+        assert_eq!(parse_list(b"bin/sh\n/usr/bin/env\n\n"), vec!["bin/sh", "usr/bin/env"]);
     }
 }

@@ -40,14 +40,7 @@ fn kind_name(k: FileType) -> &'static str {
     }
 }
 
-const PATH_DIRS: [&str; 6] = [
-    "/usr/local/sbin",
-    "/usr/local/bin",
-    "/usr/sbin",
-    "/usr/bin",
-    "/sbin",
-    "/bin",
-];
+const PATH_DIRS: [&str; 6] = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
 
 struct Root {
     fd: OwnedFd,
@@ -92,32 +85,17 @@ impl Root {
         let st = fstat(&pfd).map_err(eio)?;
         let kind = FileType::from_raw_mode(st.st_mode);
         if kind != want {
-            return Err(std::io::Error::other(format!(
-                "is {}, not {}",
-                kind_name(kind),
-                kind_name(want)
-            )));
+            return Err(std::io::Error::other(format!("is {}, not {}", kind_name(kind), kind_name(want))));
         }
         let mut flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
         if want == FileType::Directory {
             flags |= OFlags::DIRECTORY;
         }
         use std::os::fd::AsRawFd;
-        let fd = match openat(
-            CWD,
-            format!("/proc/self/fd/{}", pfd.as_raw_fd()),
-            flags,
-            Mode::empty(),
-        ) {
+        let fd = match openat(CWD, format!("/proc/self/fd/{}", pfd.as_raw_fd()), flags, Mode::empty()) {
             Ok(fd) => fd,
             // No /proc: resolve once more; the fstat below catches a swap.
-            Err(Errno::NOENT) => match openat2(
-                &self.fd,
-                path,
-                flags,
-                Mode::empty(),
-                ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-            ) {
+            Err(Errno::NOENT) => match openat2(&self.fd, path, flags, Mode::empty(), ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS) {
                 Ok(fd) => fd,
                 Err(Errno::NOSYS) => return Err(eio(Errno::NOSYS)),
                 Err(e) => return Err(eio(e)),
@@ -125,9 +103,7 @@ impl Root {
             Err(e) => return Err(eio(e)),
         };
         let st2 = fstat(&fd).map_err(eio)?;
-        if (st2.st_dev, st2.st_ino) != (st.st_dev, st.st_ino)
-            || FileType::from_raw_mode(st2.st_mode) != want
-        {
+        if (st2.st_dev, st2.st_ino) != (st.st_dev, st.st_ino) || FileType::from_raw_mode(st2.st_mode) != want {
             return Err(std::io::Error::other("changed while being checked"));
         }
         Ok(File::from(fd))
@@ -165,11 +141,7 @@ impl Root {
     /// A small text file (config), at most [`MAX_TEXT`] bytes of it.
     fn read_to_string(&self, path: &str) -> Option<String> {
         let mut b = Vec::new();
-        self.open(path)
-            .ok()?
-            .take(MAX_TEXT)
-            .read_to_end(&mut b)
-            .ok()?;
+        self.open(path).ok()?.take(MAX_TEXT).read_to_end(&mut b).ok()?;
         Some(String::from_utf8_lossy(&b).into_owned())
     }
 
@@ -178,12 +150,7 @@ impl Root {
         let mut dirs = Vec::new();
         let musl = format!("/etc/ld-musl-{}.path", self.arch.name());
         if let Some(s) = self.read_to_string(&musl) {
-            dirs.extend(
-                s.split([':', '\n'])
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .map(String::from),
-            );
+            dirs.extend(s.split([':', '\n']).map(str::trim).filter(|l| !l.is_empty()).map(String::from));
         }
         let mut confs = vec!["/etc/ld.so.conf".to_string()];
         let mut seen = HashSet::new();
@@ -256,17 +223,11 @@ impl Root {
         }
         // Runpath-specific results are not cached under the bare name.
         let mut res = Err(format!("library {name} not found"));
-        let dirs: Vec<String> = runpath
-            .iter()
-            .cloned()
-            .chain(self.lib_dirs.iter().cloned())
-            .collect();
+        let dirs: Vec<String> = runpath.iter().cloned().chain(self.lib_dirs.iter().cloned()).collect();
         let candidates: Vec<String> = if name.contains('/') {
             vec![name.to_string()]
         } else {
-            dirs.iter()
-                .map(|d| format!("{}/{name}", d.trim_end_matches('/')))
-                .collect()
+            dirs.iter().map(|d| format!("{}/{name}", d.trim_end_matches('/'))).collect()
         };
         for p in candidates {
             match self.elf(&p) {
@@ -292,12 +253,8 @@ impl Root {
             Err(e) => return (String::new(), vec![format!("{path}: {e}")]),
         };
         match f.metadata() {
-            Ok(m) if !m.is_file() => {
-                return (String::new(), vec![format!("{path} is not a regular file")])
-            }
-            Ok(m) if m.permissions().mode() & 0o111 == 0 => {
-                return (String::new(), vec![format!("{path} is not executable")])
-            }
+            Ok(m) if !m.is_file() => return (String::new(), vec![format!("{path} is not a regular file")]),
+            Ok(m) if m.permissions().mode() & 0o111 == 0 => return (String::new(), vec![format!("{path} is not executable")]),
             Err(e) => return (String::new(), vec![format!("{path}: {e}")]),
             _ => {}
         }
@@ -307,14 +264,7 @@ impl Root {
             Err(e) => return (String::new(), vec![format!("{path}: bad ELF: {e}")]),
         };
         if info.machine != self.arch.elf_machine() {
-            return (
-                String::new(),
-                vec![format!(
-                    "{path} is built for {}, not {}",
-                    machine_name(info.machine),
-                    self.arch.name()
-                )],
-            );
+            return (String::new(), vec![format!("{path} is built for {}, not {}", machine_name(info.machine), self.arch.name())]);
         }
         let Some(interp) = info.interp.clone() else {
             return (format!("static ELF {}", self.arch.name()), vec![]);
@@ -325,11 +275,7 @@ impl Root {
         }
         // Breadth-first over DT_NEEDED of the binary and its libraries.
         let rp = self.expand_runpath(&info.runpath, &f);
-        let mut queue: VecDeque<(String, Vec<String>)> = info
-            .needed
-            .iter()
-            .map(|n| (n.clone(), rp.clone()))
-            .collect();
+        let mut queue: VecDeque<(String, Vec<String>)> = info.needed.iter().map(|n| (n.clone(), rp.clone())).collect();
         let mut seen = HashSet::new();
         let mut found = 0;
         while let Some((lib, rp)) = queue.pop_front() {
@@ -351,33 +297,17 @@ impl Root {
                 Err(e) => problems.push(format!("{path}: {e}")),
             }
         }
-        (
-            format!(
-                "dynamic ELF {}, loader {interp}, {found} libraries",
-                self.arch.name()
-            ),
-            problems,
-        )
+        (format!("dynamic ELF {}, loader {interp}, {found} libraries", self.arch.name()), problems)
     }
 
     fn check_script(&mut self, path: &str, mut f: File, depth: u32) -> (String, Vec<String>) {
         let mut head = [0u8; 256];
         let n = f.read(&mut head).unwrap_or(0);
         if n < 2 || &head[..2] != b"#!" {
-            return (
-                String::new(),
-                vec![format!("{path} is neither ELF nor a #! script")],
-            );
+            return (String::new(), vec![format!("{path} is neither ELF nor a #! script")]);
         }
         let line = String::from_utf8_lossy(&head[2..n]);
-        let interp = line
-            .lines()
-            .next()
-            .unwrap_or("")
-            .split_whitespace()
-            .next()
-            .unwrap_or("")
-            .to_string();
+        let interp = line.lines().next().unwrap_or("").split_whitespace().next().unwrap_or("").to_string();
         if interp.is_empty() || depth > 3 {
             return (String::new(), vec![format!("{path}: bad #! line")]);
         }
@@ -393,11 +323,7 @@ fn open_in_root(root: &OwnedFd, path: &str) -> std::io::Result<OwnedFd> {
     let eio = |e: rustix::io::Errno| std::io::Error::from_raw_os_error(e.raw_os_error());
     let dup = |fd: &OwnedFd| rustix::io::dup(fd).map_err(eio);
     let mut stack: Vec<OwnedFd> = vec![dup(root)?];
-    let mut todo: VecDeque<String> = path
-        .split('/')
-        .filter(|c| !c.is_empty())
-        .map(String::from)
-        .collect();
+    let mut todo: VecDeque<String> = path.split('/').filter(|c| !c.is_empty()).map(String::from).collect();
     let mut links = 0;
     while let Some(c) = todo.pop_front() {
         if c == "." {
@@ -410,8 +336,7 @@ fn open_in_root(root: &OwnedFd, path: &str) -> std::io::Result<OwnedFd> {
             continue;
         }
         let cur = stack.last().unwrap().as_fd();
-        let st = rustix::fs::statat(cur, c.as_str(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
-            .map_err(eio)?;
+        let st = rustix::fs::statat(cur, c.as_str(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW).map_err(eio)?;
         match rustix::fs::FileType::from_raw_mode(st.st_mode) {
             rustix::fs::FileType::Symlink => {
                 links += 1;
@@ -428,27 +353,14 @@ fn open_in_root(root: &OwnedFd, path: &str) -> std::io::Result<OwnedFd> {
                 }
             }
             rustix::fs::FileType::Directory if !todo.is_empty() => {
-                let fd = openat(
-                    cur,
-                    c.as_str(),
-                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(eio)?;
+                let fd = openat(cur, c.as_str(), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+                    .map_err(eio)?;
                 stack.push(fd);
             }
             _ if !todo.is_empty() => return Err(eio(rustix::io::Errno::NOTDIR)),
             // O_PATH: resolves without opening (a FIFO or device is
             // never opened here; the caller fstats and reopens).
-            _ => {
-                return openat(
-                    cur,
-                    c.as_str(),
-                    OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(eio)
-            }
+            _ => return openat(cur, c.as_str(), OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()).map_err(eio),
         }
     }
     // The path named a directory (or the root itself).
@@ -464,16 +376,9 @@ struct Stats {
 }
 
 fn walk_stats(root: &Path) -> Result<Stats> {
-    let mut st = Stats {
-        files: 0,
-        bytes: 0,
-        setuid: vec![],
-        devices: vec![],
-    };
+    let mut st = Stats { files: 0, bytes: 0, setuid: vec![], devices: vec![] };
     let mut seen_inodes = HashSet::new();
-    let root_dev = fs::metadata(root)
-        .map_err(|e| Error::io("stat", root, e))?
-        .dev();
+    let root_dev = fs::metadata(root).map_err(|e| Error::io("stat", root, e))?.dev();
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
         let full = root.join(&rel);
@@ -501,14 +406,9 @@ fn walk_stats(root: &Path) -> Result<Stats> {
                     st.setuid.push(format!("/{}", r.display()));
                 }
             } else if m.file_type().is_char_device() || m.file_type().is_block_device() {
-                let kind = if m.file_type().is_char_device() {
-                    "char"
-                } else {
-                    "block"
-                };
+                let kind = if m.file_type().is_char_device() { "char" } else { "block" };
                 let (maj, min) = (rustix::fs::major(m.rdev()), rustix::fs::minor(m.rdev()));
-                st.devices
-                    .push(format!("/{} ({kind} {maj}:{min})", r.display()));
+                st.devices.push(format!("/{} ({kind} {maj}:{min})", r.display()));
             }
         }
     }
@@ -520,47 +420,18 @@ fn walk_stats(root: &Path) -> Result<Stats> {
 pub fn run(o: &Opts) -> Result<()> {
     let m = fs::metadata(&o.dir).map_err(|e| Error::io("open", &o.dir, e))?;
     if !m.is_dir() {
-        return Err(Error::format(
-            o.dir.display().to_string(),
-            "not a directory",
-        ));
+        return Err(Error::format(o.dir.display().to_string(), "not a directory"));
     }
-    let fd = openat(
-        rustix::fs::CWD,
-        &o.dir,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| {
-        Error::io(
-            "open",
-            &o.dir,
-            std::io::Error::from_raw_os_error(e.raw_os_error()),
-        )
-    })?;
+    let fd = openat(rustix::fs::CWD, &o.dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| Error::io("open", &o.dir, std::io::Error::from_raw_os_error(e.raw_os_error())))?;
     let real = fs::canonicalize(&o.dir).map_err(|e| Error::io("resolve", &o.dir, e))?;
-    let mut root = Root {
-        fd,
-        real,
-        arch: o.arch,
-        lib_dirs: vec![],
-        lib_cache: HashMap::new(),
-    };
+    let mut root = Root { fd, real, arch: o.arch, lib_dirs: vec![], lib_cache: HashMap::new() };
     root.lib_dirs = root.search_dirs();
     let mut problems = Vec::new();
 
-    let ep = o
-        .entrypoint
-        .clone()
-        .unwrap_or_else(|| "/bin/sh".to_string());
-    let ep_path = if ep.starts_with('/') {
-        Some(ep.clone())
-    } else {
-        PATH_DIRS
-            .iter()
-            .map(|d| format!("{d}/{ep}"))
-            .find(|p| root.exists(p))
-    };
+    let ep = o.entrypoint.clone().unwrap_or_else(|| "/bin/sh".to_string());
+    let ep_path =
+        if ep.starts_with('/') { Some(ep.clone()) } else { PATH_DIRS.iter().map(|d| format!("{d}/{ep}")).find(|p| root.exists(p)) };
     let ep_desc = match &ep_path {
         None => {
             problems.push(format!("entrypoint {ep} not found in PATH"));
@@ -573,11 +444,7 @@ pub fn run(o: &Opts) -> Result<()> {
         }
     };
     if let Err(e) = root.open("/etc/passwd") {
-        problems.push(if e.kind() == std::io::ErrorKind::NotFound {
-            "/etc/passwd missing".into()
-        } else {
-            format!("/etc/passwd: {e}")
-        });
+        problems.push(if e.kind() == std::io::ErrorKind::NotFound { "/etc/passwd missing".into() } else { format!("/etc/passwd: {e}") });
     }
     // Other programs on PATH: reported, but only the entrypoint decides.
     let mut warnings = Vec::new();
@@ -594,10 +461,7 @@ pub fn run(o: &Opts) -> Result<()> {
         let Ok(names) = crate::tree::Tree::list(std::os::fd::AsFd::as_fd(&dfd)) else {
             continue;
         };
-        let mut names: Vec<String> = names
-            .into_iter()
-            .map(|n| n.to_string_lossy().into_owned())
-            .collect();
+        let mut names: Vec<String> = names.into_iter().map(|n| n.to_string_lossy().into_owned()).collect();
         names.sort();
         for n in names {
             let p = format!("{d}/{n}");
@@ -622,20 +486,8 @@ pub fn run(o: &Opts) -> Result<()> {
     let st = walk_stats(&o.dir)?;
     println!("rootfs: {}", o.dir.display());
     println!("arch: {}", o.arch.name());
-    println!(
-        "entrypoint: {} ({})",
-        ep_path.as_deref().unwrap_or(&ep),
-        if ep_desc.is_empty() {
-            "unusable"
-        } else {
-            &ep_desc
-        }
-    );
-    println!(
-        "size: {} bytes ({:.1} MiB)",
-        st.bytes,
-        st.bytes as f64 / 1048576.0
-    );
+    println!("entrypoint: {} ({})", ep_path.as_deref().unwrap_or(&ep), if ep_desc.is_empty() { "unusable" } else { &ep_desc });
+    println!("size: {} bytes ({:.1} MiB)", st.bytes, st.bytes as f64 / 1048576.0);
     println!("files: {}", st.files);
     if st.setuid.is_empty() {
         println!("setuid: none");
@@ -656,10 +508,7 @@ pub fn run(o: &Opts) -> Result<()> {
         println!("warning: ... and {} more", warnings.len() - 20);
     }
     if !problems.is_empty() {
-        return Err(Error::Unusable {
-            dir: o.dir.clone(),
-            problems,
-        });
+        return Err(Error::Unusable { dir: o.dir.clone(), problems });
     }
     println!("ok");
     Ok(())
@@ -681,21 +530,12 @@ mod tests {
         std::os::unix::fs::symlink("../../../outside", base.join("r/etc/up")).unwrap();
         std::os::unix::fs::symlink("../bin/../bin/sh", base.join("r/etc/rel")).unwrap();
         std::os::unix::fs::symlink("loop", base.join("r/loop")).unwrap();
-        let root = openat(
-            rustix::fs::CWD,
-            base.join("r"),
-            OFlags::RDONLY | OFlags::DIRECTORY,
-            Mode::empty(),
-        )
-        .unwrap();
+        let root = openat(rustix::fs::CWD, base.join("r"), OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
         let read = |p: &str| -> Option<String> {
             use std::os::fd::AsRawFd;
             let f = open_in_root(&root, p).ok()?;
             let mut s = String::new();
-            File::open(format!("/proc/self/fd/{}", f.as_raw_fd()))
-                .ok()?
-                .read_to_string(&mut s)
-                .ok()?;
+            File::open(format!("/proc/self/fd/{}", f.as_raw_fd())).ok()?.read_to_string(&mut s).ok()?;
             Some(s)
         };
         assert_eq!(read("/bin/sh").as_deref(), Some("inside"));

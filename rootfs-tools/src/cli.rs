@@ -14,11 +14,7 @@ pub struct Args {
 
 impl Args {
     /// `with_value` lists options taking a value; `flags` those that don't.
-    pub fn parse(
-        args: impl IntoIterator<Item = OsString>,
-        with_value: &[&str],
-        flags: &[&str],
-    ) -> Result<Args> {
+    pub fn parse(args: impl IntoIterator<Item = OsString>, with_value: &[&str], flags: &[&str]) -> Result<Args> {
         let mut a = Args::default();
         let mut it = args.into_iter();
         while let Some(arg) = it.next() {
@@ -35,9 +31,7 @@ impl Args {
                 if with_value.contains(&name.as_str()) {
                     let v = match inline {
                         Some(v) => v,
-                        None => it
-                            .next()
-                            .ok_or_else(|| Error::Usage(format!("--{name} needs a value")))?,
+                        None => it.next().ok_or_else(|| Error::Usage(format!("--{name} needs a value")))?,
                     };
                     a.opts.push((name, v));
                 } else if flags.contains(&name.as_str()) && inline.is_none() {
@@ -55,11 +49,7 @@ impl Args {
     }
 
     pub fn opt(&self, name: &str) -> Option<&OsString> {
-        self.opts
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v)
+        self.opts.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v)
     }
     pub fn opt_str(&self, name: &str) -> Option<String> {
         self.opt(name).map(|v| v.to_string_lossy().to_string())
@@ -86,10 +76,7 @@ pub fn parse_size(s: &str) -> Result<u64> {
         Some('t' | 'T') => (&s[..s.len() - 1], 1 << 40),
         _ => (s, 1),
     };
-    num.parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mult))
-        .ok_or_else(|| Error::Usage(format!("bad size {s:?}")))
+    num.parse::<u64>().ok().and_then(|n| n.checked_mul(mult)).ok_or_else(|| Error::Usage(format!("bad size {s:?}")))
 }
 
 #[cfg(test)]
@@ -102,12 +89,7 @@ mod tests {
 
     #[test]
     fn parses_options_and_rest() {
-        let a = Args::parse(
-            v(&["d", "--arch", "aarch64", "--x=1", "--f", "--", "sh", "-c"]),
-            &["arch", "x"],
-            &["f"],
-        )
-        .unwrap();
+        let a = Args::parse(v(&["d", "--arch", "aarch64", "--x=1", "--f", "--", "sh", "-c"]), &["arch", "x"], &["f"]).unwrap();
         assert_eq!(a.positional, v(&["d"]));
         assert_eq!(a.opt_str("arch").unwrap(), "aarch64");
         assert_eq!(a.opt_str("x").unwrap(), "1");

@@ -94,18 +94,8 @@ pub fn parse(f: &File) -> io::Result<Option<ElfInfo>> {
     let r = Rd { f, le, is64 };
     let machine = r.u16(&h, 18);
     let phoff = r.word(&h, 32, 28);
-    let (phentsize, phnum) = if is64 {
-        (r.u16(&h, 54) as u64, r.u16(&h, 56) as u64)
-    } else {
-        (r.u16(&h, 42) as u64, r.u16(&h, 44) as u64)
-    };
-    let mut info = ElfInfo {
-        machine,
-        is64,
-        interp: None,
-        needed: vec![],
-        runpath: vec![],
-    };
+    let (phentsize, phnum) = if is64 { (r.u16(&h, 54) as u64, r.u16(&h, 56) as u64) } else { (r.u16(&h, 42) as u64, r.u16(&h, 44) as u64) };
+    let mut info = ElfInfo { machine, is64, interp: None, needed: vec![], runpath: vec![] };
     let min_ent = if is64 { 56 } else { 32 };
     if phnum == 0 || phentsize < min_ent || phentsize > 256 || phnum > 4096 {
         return Ok(Some(info));
@@ -115,19 +105,9 @@ pub fn parse(f: &File) -> io::Result<Option<ElfInfo>> {
     for i in 0..phnum as usize {
         let e = &tbl[i * phentsize as usize..];
         ph.push(if is64 {
-            Phdr {
-                ptype: r.u32(e, 0),
-                offset: r.u64(e, 8),
-                vaddr: r.u64(e, 16),
-                filesz: r.u64(e, 32),
-            }
+            Phdr { ptype: r.u32(e, 0), offset: r.u64(e, 8), vaddr: r.u64(e, 16), filesz: r.u64(e, 32) }
         } else {
-            Phdr {
-                ptype: r.u32(e, 0),
-                offset: r.u32(e, 4) as u64,
-                vaddr: r.u32(e, 8) as u64,
-                filesz: r.u32(e, 16) as u64,
-            }
+            Phdr { ptype: r.u32(e, 0), offset: r.u32(e, 4) as u64, vaddr: r.u32(e, 8) as u64, filesz: r.u32(e, 16) as u64 }
         });
     }
     for p in &ph {
@@ -150,11 +130,7 @@ pub fn parse(f: &File) -> io::Result<Option<ElfInfo>> {
     let mut paths = Vec::new();
     for e in d.chunks_exact(esz) {
         let tag = r.word(e, 0, 0);
-        let val = if is64 {
-            r.u64(e, 8)
-        } else {
-            r.u32(e, 4) as u64
-        };
+        let val = if is64 { r.u64(e, 8) } else { r.u32(e, 4) as u64 };
         match tag {
             0 => break,
             1 => needed.push(val),
@@ -168,10 +144,7 @@ pub fn parse(f: &File) -> io::Result<Option<ElfInfo>> {
         return Ok(Some(info));
     };
     // Map the string table's address to a file offset through PT_LOAD.
-    let Some(load) = ph
-        .iter()
-        .find(|p| p.ptype == 1 && p.vaddr <= strtab && strtab < p.vaddr + p.filesz)
-    else {
+    let Some(load) = ph.iter().find(|p| p.ptype == 1 && p.vaddr <= strtab && strtab < p.vaddr + p.filesz) else {
         return Ok(Some(info));
     };
     let off = strtab - load.vaddr + load.offset;
@@ -186,11 +159,8 @@ pub fn parse(f: &File) -> io::Result<Option<ElfInfo>> {
         String::from_utf8_lossy(s).into_owned()
     };
     info.needed = needed.into_iter().map(get).collect();
-    info.runpath = paths
-        .into_iter()
-        .flat_map(|o| get(o).split(':').map(str::to_string).collect::<Vec<_>>())
-        .filter(|s| !s.is_empty())
-        .collect();
+    info.runpath =
+        paths.into_iter().flat_map(|o| get(o).split(':').map(str::to_string).collect::<Vec<_>>()).filter(|s| !s.is_empty()).collect();
     Ok(Some(info))
 }
 
@@ -215,16 +185,8 @@ mod tests {
     fn dynamic_binary_has_interp_and_libc() {
         let f = File::open("/bin/ls").unwrap();
         let i = parse(&f).unwrap().unwrap();
-        assert!(
-            i.interp.as_deref().unwrap().contains("ld-linux"),
-            "{:?}",
-            i.interp
-        );
-        assert!(
-            i.needed.iter().any(|n| n.starts_with("libc.so")),
-            "{:?}",
-            i.needed
-        );
+        assert!(i.interp.as_deref().unwrap().contains("ld-linux"), "{:?}", i.interp);
+        assert!(i.needed.iter().any(|n| n.starts_with("libc.so")), "{:?}", i.needed);
     }
 
     #[test]

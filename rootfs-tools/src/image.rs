@@ -160,12 +160,10 @@ impl Store {
                 Ok((Box::new(f), m.len()))
             }
             Store::Tar { path, members } => {
-                let (off, size) = *members.get(member).ok_or_else(|| {
-                    Error::format(path.display().to_string(), format!("no member {member}"))
-                })?;
+                let (off, size) =
+                    *members.get(member).ok_or_else(|| Error::format(path.display().to_string(), format!("no member {member}")))?;
                 let mut f = File::open(path).map_err(|e| Error::io("open", path, e))?;
-                f.seek(SeekFrom::Start(off))
-                    .map_err(|e| Error::io("seek", path, e))?;
+                f.seek(SeekFrom::Start(off)).map_err(|e| Error::io("seek", path, e))?;
                 Ok((Box::new(f.take(size)), size))
             }
         }
@@ -174,21 +172,16 @@ impl Store {
     pub fn read_small(&self, member: &str) -> Result<Vec<u8>> {
         let (mut r, size) = self.open(member)?;
         if size > 16 << 20 {
-            return Err(Error::format(
-                self.where_(member),
-                "metadata file too large",
-            ));
+            return Err(Error::format(self.where_(member), "metadata file too large"));
         }
         let mut v = Vec::with_capacity(size as usize);
-        r.read_to_end(&mut v)
-            .map_err(|e| Error::io("read", self.where_(member), e))?;
+        r.read_to_end(&mut v).map_err(|e| Error::io("read", self.where_(member), e))?;
         Ok(v)
     }
 
     fn json<T: for<'de> Deserialize<'de>>(&self, member: &str) -> Result<T> {
         let b = self.read_small(member)?;
-        serde_json::from_slice(&b)
-            .map_err(|e| Error::format(self.where_(member), format!("bad JSON: {e}")))
+        serde_json::from_slice(&b).map_err(|e| Error::format(self.where_(member), format!("bad JSON: {e}")))
     }
 
     /// Reads a blob by digest and checks it.
@@ -197,14 +190,9 @@ impl Store {
         let b = self.read_small(&member)?;
         let got = format!("sha256:{}", sha256_hex(&b));
         if got != d.digest {
-            return Err(Error::Digest {
-                what: self.where_(&member),
-                want: d.digest.clone(),
-                got,
-            });
+            return Err(Error::Digest { what: self.where_(&member), want: d.digest.clone(), got });
         }
-        let v = serde_json::from_slice(&b)
-            .map_err(|e| Error::format(self.where_(&member), format!("bad JSON: {e}")))?;
+        let v = serde_json::from_slice(&b).map_err(|e| Error::format(self.where_(&member), format!("bad JSON: {e}")))?;
         Ok((v, b))
     }
 }
@@ -223,13 +211,8 @@ pub fn open_in_layout(dir: &Path, member: &str) -> Result<(File, u64)> {
     if parts.is_empty() || parts.iter().any(|c| *c == "." || *c == "..") {
         return Err(refuse("bad member name"));
     }
-    let mut cur = openat(
-        rustix::fs::CWD,
-        dir,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| Error::io("open", dir, eio(e)))?;
+    let mut cur = openat(rustix::fs::CWD, dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| Error::io("open", dir, eio(e)))?;
     let last = parts.len() - 1;
     for (i, c) in parts.iter().enumerate() {
         let flags = if i == last {
@@ -240,13 +223,9 @@ pub fn open_in_layout(dir: &Path, member: &str) -> Result<(File, u64)> {
         cur = match openat(&cur, *c, flags, Mode::empty()) {
             Ok(fd) => fd,
             Err(rustix::io::Errno::LOOP) => {
-                return Err(refuse(&format!(
-                    "{c} is a symlink (image files must be regular files inside the layout)"
-                )))
+                return Err(refuse(&format!("{c} is a symlink (image files must be regular files inside the layout)")))
             }
-            Err(rustix::io::Errno::NOTDIR) => {
-                return Err(refuse(&format!("{c} is not a directory")))
-            }
+            Err(rustix::io::Errno::NOTDIR) => return Err(refuse(&format!("{c} is not a directory"))),
             Err(e) => return Err(Error::io("open", &full, eio(e))),
         };
     }
@@ -258,20 +237,11 @@ pub fn open_in_layout(dir: &Path, member: &str) -> Result<(File, u64)> {
 }
 
 pub fn blob_member(digest: &str) -> Result<String> {
-    let (alg, hexd) = digest
-        .split_once(':')
-        .ok_or_else(|| Error::format("manifest", format!("bad digest {digest:?}")))?;
+    let (alg, hexd) = digest.split_once(':').ok_or_else(|| Error::format("manifest", format!("bad digest {digest:?}")))?;
     if alg != "sha256" {
-        return Err(Error::format(
-            "manifest",
-            format!("unsupported digest algorithm {alg}"),
-        ));
+        return Err(Error::format("manifest", format!("unsupported digest algorithm {alg}")));
     }
-    if hexd.len() != 64
-        || !hexd
-            .bytes()
-            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
-    {
+    if hexd.len() != 64 || !hexd.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()) {
         return Err(Error::format("manifest", format!("bad digest {digest:?}")));
     }
     Ok(format!("blobs/sha256/{hexd}"))
@@ -297,11 +267,7 @@ fn index_tar(path: &Path) -> Result<Option<HashMap<String, (u64, u64)>>> {
             // docker save links identical layers to one copy.
             if let Some(t) = e.link_name_bytes() {
                 let t = String::from_utf8_lossy(&t).into_owned();
-                let base = if ty.is_symlink() {
-                    Path::new(&name).parent().map(Path::to_path_buf)
-                } else {
-                    None
-                };
+                let base = if ty.is_symlink() { Path::new(&name).parent().map(Path::to_path_buf) } else { None };
                 aliases.push((name, base.unwrap_or_default().join(t)));
             }
         }
@@ -363,29 +329,20 @@ pub fn plan(src: &Path, platform: Option<Arch>) -> Result<Plan> {
     if meta.is_dir() {
         let store = Store::Dir(src.to_path_buf());
         if !store.has("index.json") {
-            return Err(Error::format(
-                src.display().to_string(),
-                "directory is not an OCI image layout (no index.json)",
-            ));
+            return Err(Error::format(src.display().to_string(), "directory is not an OCI image layout (no index.json)"));
         }
         return oci_plan(store, platform, "OCI layout directory");
     }
     let magic = sniff(src)?;
     if is_gzip(&magic) || is_zstd(&magic) {
         if compressed_image(src, is_gzip(&magic))? {
-            return Err(Error::format(
-                src.display().to_string(),
-                "is a compressed image archive (OCI or docker); decompress it first",
-            ));
+            return Err(Error::format(src.display().to_string(), "is a compressed image archive (OCI or docker); decompress it first"));
         }
         return Ok(plain(src));
     }
     match index_tar(src)? {
         Some(members) => {
-            let store = Store::Tar {
-                path: src.to_path_buf(),
-                members,
-            };
+            let store = Store::Tar { path: src.to_path_buf(), members };
             if store.has("index.json") && store.has("oci-layout") {
                 oci_plan(store, platform, "OCI archive")
             } else if store.has("manifest.json") {
@@ -394,10 +351,7 @@ pub fn plan(src: &Path, platform: Option<Arch>) -> Result<Plan> {
                 Ok(plain(src))
             }
         }
-        None => Err(Error::format(
-            src.display().to_string(),
-            "not a tar, gzip or zstd archive",
-        )),
+        None => Err(Error::format(src.display().to_string(), "not a tar, gzip or zstd archive")),
     }
 }
 
@@ -406,11 +360,7 @@ pub fn plan(src: &Path, platform: Option<Arch>) -> Result<Plan> {
 fn compressed_image(src: &Path, gz: bool) -> Result<bool> {
     let f = File::open(src).map_err(|e| Error::io("open", src, e))?;
     let r = std::io::BufReader::new(f);
-    let dec: Box<dyn Read> = if gz {
-        Box::new(flate2::bufread::MultiGzDecoder::new(r))
-    } else {
-        Box::new(crate::zstd::Zstd::new(r))
-    };
+    let dec: Box<dyn Read> = if gz { Box::new(flate2::bufread::MultiGzDecoder::new(r)) } else { Box::new(crate::zstd::Zstd::new(r)) };
     let mut ar = tar::Archive::new(dec);
     let Ok(entries) = ar.entries() else {
         return Ok(false);
@@ -426,27 +376,16 @@ fn compressed_image(src: &Path, gz: bool) -> Result<bool> {
 }
 
 fn plain(src: &Path) -> Plan {
-    let name = src
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = src.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     Plan {
         store: Store::File(src.to_path_buf()),
-        layers: vec![LayerRef {
-            member: name,
-            digest: None,
-            size: None,
-            diff_id: None,
-        }],
+        layers: vec![LayerRef { member: name, digest: None, size: None, diff_id: None }],
         kind: "rootfs tarball",
         config: None,
     }
 }
 
-pub const INDEX_TYPES: [&str; 2] = [
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-];
+pub const INDEX_TYPES: [&str; 2] = ["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"];
 
 /// Picks the entry of an index for `platform` (default: the host's);
 /// `what` names the index in errors.
@@ -460,15 +399,7 @@ pub fn pick(ds: &[Descriptor], platform: Option<Arch>, what: &str) -> Result<Des
         return Ok((*d).clone());
     }
     // Attestation manifests carry platform unknown/unknown: ignore them.
-    let real: Vec<&Descriptor> = ds
-        .iter()
-        .filter(|d| {
-            d.platform
-                .as_ref()
-                .map(|p| p.architecture != "unknown")
-                .unwrap_or(true)
-        })
-        .collect();
+    let real: Vec<&Descriptor> = ds.iter().filter(|d| d.platform.as_ref().map(|p| p.architecture != "unknown").unwrap_or(true)).collect();
     if platform.is_none() && real.len() == 1 {
         return Ok(real[0].clone());
     }
@@ -485,15 +416,7 @@ pub fn pick(ds: &[Descriptor], platform: Option<Arch>, what: &str) -> Result<Des
         .collect();
     Err(Error::format(
         what,
-        format!(
-            "no image for linux/{} (has: {})",
-            want.oci(),
-            if have.is_empty() {
-                "?".into()
-            } else {
-                have.join(", ")
-            }
-        ),
+        format!("no image for linux/{} (has: {})", want.oci(), if have.is_empty() { "?".into() } else { have.join(", ") }),
     ))
 }
 
@@ -512,16 +435,9 @@ fn oci_plan(store: Store, platform: Option<Arch>, kind: &'static str) -> Result<
     let (m, _): (Manifest, _) = store.blob_json(&d)?;
     let (config, _): (ImageConfig, _) = store.blob_json(&m.config)?;
     check_platform(&config, platform)?;
-    let diff_ids = config
-        .rootfs
-        .as_ref()
-        .map(|r| r.diff_ids.clone())
-        .unwrap_or_default();
+    let diff_ids = config.rootfs.as_ref().map(|r| r.diff_ids.clone()).unwrap_or_default();
     if !diff_ids.is_empty() && diff_ids.len() != m.layers.len() {
-        return Err(Error::format(
-            "image config",
-            "rootfs.diff_ids does not match the manifest's layers",
-        ));
+        return Err(Error::format("image config", "rootfs.diff_ids does not match the manifest's layers"));
     }
     let mut layers = Vec::new();
     for (i, l) in m.layers.iter().enumerate() {
@@ -532,27 +448,16 @@ fn oci_plan(store: Store, platform: Option<Arch>, kind: &'static str) -> Result<
             diff_id: diff_ids.get(i).cloned(),
         });
     }
-    Ok(Plan {
-        store,
-        layers,
-        kind,
-        config: Some(config),
-    })
+    Ok(Plan { store, layers, kind, config: Some(config) })
 }
 
 pub fn check_platform(config: &ImageConfig, platform: Option<Arch>) -> Result<()> {
     if !config.os.is_empty() && config.os != "linux" {
-        return Err(Error::format(
-            "image config",
-            format!("image is for {}, not linux", config.os),
-        ));
+        return Err(Error::format("image config", format!("image is for {}, not linux", config.os)));
     }
     if let Some(p) = platform {
         if !config.architecture.is_empty() && config.architecture != p.oci() {
-            return Err(Error::format(
-                "image config",
-                format!("image is for {}, not {}", config.architecture, p.oci()),
-            ));
+            return Err(Error::format("image config", format!("image is for {}, not {}", config.architecture, p.oci())));
         }
     }
     Ok(())
@@ -564,68 +469,35 @@ fn docker_plan(store: Store, platform: Option<Arch>) -> Result<Plan> {
         return Err(Error::format("manifest.json", "no images"));
     }
     if entries.len() > 1 {
-        eprintln!(
-            "husk-rootfs: note: archive holds {} images, importing the first",
-            entries.len()
-        );
+        eprintln!("husk-rootfs: note: archive holds {} images, importing the first", entries.len());
     }
     let e = &entries[0];
     let cfg_member = norm_member(&e.config);
     let cfg_bytes = store.read_small(&cfg_member)?;
     // The config's name is its digest ("<hex>.json" or "blobs/sha256/<hex>").
-    let stem = Path::new(&cfg_member)
-        .file_name()
-        .map(|s| s.to_string_lossy().trim_end_matches(".json").to_string())
-        .unwrap_or_default();
+    let stem = Path::new(&cfg_member).file_name().map(|s| s.to_string_lossy().trim_end_matches(".json").to_string()).unwrap_or_default();
     let got = sha256_hex(&cfg_bytes);
     if stem.len() == 64 && stem.bytes().all(|c| c.is_ascii_hexdigit()) && stem != got {
-        return Err(Error::Digest {
-            what: store.where_(&cfg_member),
-            want: format!("sha256:{stem}"),
-            got: format!("sha256:{got}"),
-        });
+        return Err(Error::Digest { what: store.where_(&cfg_member), want: format!("sha256:{stem}"), got: format!("sha256:{got}") });
     }
-    let config: ImageConfig = serde_json::from_slice(&cfg_bytes)
-        .map_err(|err| Error::format(store.where_(&cfg_member), format!("bad JSON: {err}")))?;
+    let config: ImageConfig =
+        serde_json::from_slice(&cfg_bytes).map_err(|err| Error::format(store.where_(&cfg_member), format!("bad JSON: {err}")))?;
     check_platform(&config, platform)?;
-    let diff_ids = config
-        .rootfs
-        .as_ref()
-        .map(|r| r.diff_ids.clone())
-        .unwrap_or_default();
+    let diff_ids = config.rootfs.as_ref().map(|r| r.diff_ids.clone()).unwrap_or_default();
     if !diff_ids.is_empty() && diff_ids.len() != e.layers.len() {
-        return Err(Error::format(
-            "image config",
-            "rootfs.diff_ids does not match manifest.json's layers",
-        ));
+        return Err(Error::format("image config", "rootfs.diff_ids does not match manifest.json's layers"));
     }
     let mut layers = Vec::new();
     for (i, l) in e.layers.iter().enumerate() {
         let member = norm_member(l);
         if !store.has(&member) {
-            return Err(Error::format(
-                "manifest.json",
-                format!("layer {member} not in archive"),
-            ));
+            return Err(Error::format("manifest.json", format!("layer {member} not in archive")));
         }
         // Newer docker names layers by their blob digest.
-        let digest = member
-            .strip_prefix("blobs/sha256/")
-            .filter(|h| h.len() == 64)
-            .map(|h| format!("sha256:{h}"));
-        layers.push(LayerRef {
-            member,
-            digest,
-            size: None,
-            diff_id: diff_ids.get(i).cloned(),
-        });
+        let digest = member.strip_prefix("blobs/sha256/").filter(|h| h.len() == 64).map(|h| format!("sha256:{h}"));
+        layers.push(LayerRef { member, digest, size: None, diff_id: diff_ids.get(i).cloned() });
     }
-    Ok(Plan {
-        store,
-        layers,
-        kind: "docker archive",
-        config: Some(config),
-    })
+    Ok(Plan { store, layers, kind: "docker archive", config: Some(config) })
 }
 
 #[cfg(test)]
@@ -634,10 +506,7 @@ mod tests {
 
     #[test]
     fn blob_member_checks_digest_form() {
-        assert_eq!(
-            blob_member(&format!("sha256:{}", "a".repeat(64))).unwrap(),
-            format!("blobs/sha256/{}", "a".repeat(64))
-        );
+        assert_eq!(blob_member(&format!("sha256:{}", "a".repeat(64))).unwrap(), format!("blobs/sha256/{}", "a".repeat(64)));
         assert!(blob_member("sha256:../../etc/passwd").is_err());
         assert!(blob_member("md5:abc").is_err());
     }

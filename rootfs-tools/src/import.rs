@@ -40,16 +40,11 @@ impl<R: Read> Read for Hashing<R> {
 }
 
 fn hashing<R: Read>(inner: R) -> Hashing<R> {
-    Hashing {
-        inner,
-        h: Sha256::new(),
-        n: 0,
-    }
+    Hashing { inner, h: Sha256::new(), n: 0 }
 }
 
 fn drain<R: Read>(r: &mut R, what: &str) -> Result<()> {
-    std::io::copy(r, &mut std::io::sink())
-        .map_err(|e| Error::format(what, format!("reading: {e}")))?;
+    std::io::copy(r, &mut std::io::sink()).map_err(|e| Error::format(what, format!("reading: {e}")))?;
     Ok(())
 }
 
@@ -63,10 +58,7 @@ struct Sums {
 /// The producer: reads the blob to its end, hashing it, sniffs and
 /// decompresses it, hashes the uncompressed stream, and sends it in chunks.
 /// Stops early (without error) when the receiver is gone.
-fn decode_layer(
-    r: Box<dyn Read + Send>,
-    tx: SyncSender<std::io::Result<Vec<u8>>>,
-) -> std::io::Result<Sums> {
+fn decode_layer(r: Box<dyn Read + Send>, tx: SyncSender<std::io::Result<Vec<u8>>>) -> std::io::Result<Sums> {
     const CHUNK: usize = 256 * 1024;
     let mut buf = BufReader::with_capacity(CHUNK, hashing(r));
     let head = buf.fill_buf()?;
@@ -104,11 +96,7 @@ fn decode_layer(
     // Trailing bytes after the compressed stream still count for the blob.
     std::io::copy(&mut buf, &mut std::io::sink())?;
     let blob = buf.into_inner();
-    Ok(Sums {
-        blob: format!("sha256:{}", hex(&blob.h.finalize())),
-        blob_size: blob.n,
-        diff: format!("sha256:{d}"),
-    })
+    Ok(Sums { blob: format!("sha256:{}", hex(&blob.h.finalize())), blob_size: blob.n, diff: format!("sha256:{d}") })
 }
 
 /// The consumer's side of the channel, as a reader.
@@ -173,10 +161,7 @@ pub fn print_command(plan: &image::Plan) {
         let mut argv: Vec<String> = rc.entrypoint.clone().unwrap_or_default();
         argv.extend(rc.cmd.clone().unwrap_or_default());
         if !argv.is_empty() {
-            println!(
-                "image command: {}",
-                serde_json::to_string(&argv).unwrap_or_default()
-            );
+            println!("image command: {}", serde_json::to_string(&argv).unwrap_or_default());
         }
     }
 }
@@ -194,52 +179,31 @@ pub fn apply_plan(plan: &image::Plan, tmp: &std::path::Path, max_size: u64) -> R
         // the extraction here (like `tar -z` with its gzip process).
         let (tx, rx) = mpsc::sync_channel::<std::io::Result<Vec<u8>>>(16);
         let producer = std::thread::spawn(move || decode_layer(r, tx));
-        let mut chan = ChanReader {
-            rx,
-            cur: Vec::new(),
-            pos: 0,
-            done: false,
-        };
+        let mut chan = ChanReader { rx, cur: Vec::new(), pos: 0, done: false };
         let applied = apply.layer(&mut chan).map_err(|e| match e {
             // Name the layer when its stream is broken.
-            Error::Format { what: w, msg } if w == "layer" => Error::Format {
-                what: what.clone(),
-                msg,
-            },
+            Error::Format { what: w, msg } if w == "layer" => Error::Format { what: what.clone(), msg },
             other => other,
         });
         let drained = applied.and_then(|()| drain(&mut chan, &what));
         // Dropping the receiver stops the producer early on failure.
         drop(chan);
-        let sums = producer
-            .join()
-            .map_err(|_| Error::format(what.clone(), "decoder thread panicked"))?;
+        let sums = producer.join().map_err(|_| Error::format(what.clone(), "decoder thread panicked"))?;
         drained?;
         let sums = sums.map_err(|e| Error::format(what.clone(), format!("reading: {e}")))?;
         if let Some(want) = &l.diff_id {
             if &sums.diff != want {
-                return Err(Error::Digest {
-                    what: format!("{what} uncompressed"),
-                    want: want.clone(),
-                    got: sums.diff,
-                });
+                return Err(Error::Digest { what: format!("{what} uncompressed"), want: want.clone(), got: sums.diff });
             }
         }
         if let Some(size) = l.size {
             if sums.blob_size != size {
-                return Err(Error::format(
-                    what,
-                    format!("size {} but manifest says {size}", sums.blob_size),
-                ));
+                return Err(Error::format(what, format!("size {} but manifest says {size}", sums.blob_size)));
             }
         }
         if let Some(want) = &l.digest {
             if &sums.blob != want {
-                return Err(Error::Digest {
-                    what,
-                    want: want.clone(),
-                    got: sums.blob,
-                });
+                return Err(Error::Digest { what, want: want.clone(), got: sums.blob });
             }
         }
     }

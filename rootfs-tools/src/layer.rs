@@ -11,9 +11,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{
-    chmodat, chownat, fchmod, fchown, fsetxattr, futimens, linkat, makedev, mkdirat, mknodat,
-    openat, statat, symlinkat, utimensat, AtFlags, FileType, Gid, Mode, OFlags, Timespec,
-    Timestamps, Uid, XattrFlags,
+    chmodat, chownat, fchmod, fchown, fsetxattr, futimens, linkat, makedev, mkdirat, mknodat, openat, statat, symlinkat, utimensat,
+    AtFlags, FileType, Gid, Mode, OFlags, Timespec, Timestamps, Uid, XattrFlags,
 };
 use rustix::io::Errno;
 
@@ -67,34 +66,22 @@ fn parse_pax_time(s: &str) -> Option<Timespec> {
         None => (s, ""),
     };
     let tv_sec: i64 = sec.parse().ok()?;
-    let mut digits: String = frac
-        .chars()
-        .take(9)
-        .filter(|c| c.is_ascii_digit())
-        .collect();
+    let mut digits: String = frac.chars().take(9).filter(|c| c.is_ascii_digit()).collect();
     while digits.len() < 9 {
         digits.push('0');
     }
     let tv_nsec: i64 = digits.parse().ok()?;
-    Some(Timespec {
-        tv_sec,
-        tv_nsec: if tv_sec < 0 { 0 } else { tv_nsec } as _,
-    })
+    Some(Timespec { tv_sec, tv_nsec: if tv_sec < 0 { 0 } else { tv_nsec } as _ })
 }
 
 fn meta_of<R: Read>(e: &mut tar::Entry<'_, R>, name: &str) -> Result<Meta> {
     let h = e.header();
-    let bad = |f: &str, err: std::io::Error| {
-        Error::format(format!("archive entry {name:?}"), format!("bad {f}: {err}"))
-    };
+    let bad = |f: &str, err: std::io::Error| Error::format(format!("archive entry {name:?}"), format!("bad {f}: {err}"));
     let mut m = Meta {
         mode: h.mode().map_err(|x| bad("mode", x))? & 0o7777,
         uid: h.uid().map_err(|x| bad("uid", x))? as u32,
         gid: h.gid().map_err(|x| bad("gid", x))? as u32,
-        mtime: Timespec {
-            tv_sec: h.mtime().map_err(|x| bad("mtime", x))? as i64,
-            tv_nsec: 0,
-        },
+        mtime: Timespec { tv_sec: h.mtime().map_err(|x| bad("mtime", x))? as i64, tv_nsec: 0 },
         xattrs: Vec::new(),
     };
     if let Some(exts) = e.pax_extensions().map_err(|x| bad("pax header", x))? {
@@ -104,23 +91,10 @@ fn meta_of<R: Read>(e: &mut tar::Entry<'_, R>, name: &str) -> Result<Meta> {
             let val = ext.value_bytes();
             let sval = std::str::from_utf8(val).unwrap_or("");
             match key {
-                "uid" => {
-                    m.uid = sval
-                        .parse()
-                        .map_err(|_| Error::format(name, "bad pax uid"))?
-                }
-                "gid" => {
-                    m.gid = sval
-                        .parse()
-                        .map_err(|_| Error::format(name, "bad pax gid"))?
-                }
-                "mtime" => {
-                    m.mtime =
-                        parse_pax_time(sval).ok_or_else(|| Error::format(name, "bad pax mtime"))?
-                }
-                k if k.starts_with("SCHILY.xattr.") => m
-                    .xattrs
-                    .push((OsString::from(&k["SCHILY.xattr.".len()..]), val.to_vec())),
+                "uid" => m.uid = sval.parse().map_err(|_| Error::format(name, "bad pax uid"))?,
+                "gid" => m.gid = sval.parse().map_err(|_| Error::format(name, "bad pax gid"))?,
+                "mtime" => m.mtime = parse_pax_time(sval).ok_or_else(|| Error::format(name, "bad pax mtime"))?,
+                k if k.starts_with("SCHILY.xattr.") => m.xattrs.push((OsString::from(&k["SCHILY.xattr.".len()..]), val.to_vec())),
                 _ => {}
             }
         }
@@ -159,9 +133,7 @@ impl Apply {
         self.this_layer.clear();
         self.tree.invalidate();
         let mut ar = tar::Archive::new(r);
-        let entries = ar
-            .entries()
-            .map_err(|e| Error::format("layer", e.to_string()))?;
+        let entries = ar.entries().map_err(|e| Error::format("layer", e.to_string()))?;
         for e in entries {
             let mut e = e.map_err(|e| Error::format("layer", format!("bad tar stream: {e}")))?;
             self.entry(&mut e)?;
@@ -172,10 +144,7 @@ impl Apply {
     fn charge(&mut self, n: u64, name: &str) -> Result<()> {
         self.total = self.total.saturating_add(n);
         if self.total > self.max_size {
-            return Err(Error::TooBig {
-                limit: self.max_size,
-                entry: name.to_string(),
-            });
+            return Err(Error::TooBig { limit: self.max_size, entry: name.to_string() });
         }
         Ok(())
     }
@@ -217,9 +186,8 @@ impl Apply {
             let Some(fd) = self.tree.dir(&dir, false)? else {
                 return Ok(());
             };
-            Tree::remove_all_at(fd, OsStr::new(victim)).map_err(|err| {
-                Error::io("remove (whiteout)", self.tree.root_path.join(&target), err)
-            })?;
+            Tree::remove_all_at(fd, OsStr::new(victim))
+                .map_err(|err| Error::io("remove (whiteout)", self.tree.root_path.join(&target), err))?;
             self.tree.invalidate();
             return Ok(());
         }
@@ -227,16 +195,9 @@ impl Apply {
         // Hard link targets are resolved before the parent walk (both walks
         // share the directory cache).
         let link_src = if kind.is_hard_link() {
-            let l = e
-                .link_name_bytes()
-                .ok_or_else(|| Error::format(name.clone(), "hard link without target"))?
-                .into_owned();
-            let lrel = clean_rel(&l).map_err(|_| {
-                Error::hostile(
-                    name.clone(),
-                    format!("hard link to outside ({})", String::from_utf8_lossy(&l)),
-                )
-            })?;
+            let l = e.link_name_bytes().ok_or_else(|| Error::format(name.clone(), "hard link without target"))?.into_owned();
+            let lrel = clean_rel(&l)
+                .map_err(|_| Error::hostile(name.clone(), format!("hard link to outside ({})", String::from_utf8_lossy(&l))))?;
             if lrel.as_os_str().is_empty() {
                 return Err(Error::hostile(name, "hard link to the root"));
             }
@@ -256,8 +217,7 @@ impl Apply {
                 Ok(st) => {
                     let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
                     if !(is_dir && kind.is_dir()) {
-                        Tree::remove_all_at(fd, &base)
-                            .map_err(|err| Error::io("replace", &full, err))?;
+                        Tree::remove_all_at(fd, &base).map_err(|err| Error::io("replace", &full, err))?;
                         if is_dir {
                             self.tree.invalidate();
                         }
@@ -272,24 +232,14 @@ impl Apply {
             let (ldir, lbase) = Tree::split(&lrel);
             let ldir_fd = match self.tree.dir(&ldir, false)? {
                 Some(fd) => rustix::io::dup(fd).map_err(|x| ioe("dup", x))?,
-                None => {
-                    return Err(Error::format(
-                        name,
-                        format!("hard link target {} missing", lrel.display()),
-                    ))
-                }
+                None => return Err(Error::format(name, format!("hard link target {} missing", lrel.display()))),
             };
             match statat(&ldir_fd, &lbase, AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
                     return Err(Error::hostile(name, "hard link to a directory"))
                 }
                 Ok(_) => {}
-                Err(_) => {
-                    return Err(Error::format(
-                        name,
-                        format!("hard link target {} missing", lrel.display()),
-                    ))
-                }
+                Err(_) => return Err(Error::format(name, format!("hard link target {} missing", lrel.display()))),
             }
             let fd = self.tree.dir(&dir, true)?.expect("created");
             // Flags 0: a symlink target is linked itself, never followed.
@@ -297,16 +247,9 @@ impl Apply {
             return Ok(());
         }
 
-        let times = Timestamps {
-            last_access: meta.mtime,
-            last_modification: meta.mtime,
-        };
+        let times = Timestamps { last_access: meta.mtime, last_modification: meta.mtime };
         // Without root, ownership cannot be given away: files stay ours.
-        let owner = if self.rootless {
-            (None, None)
-        } else {
-            (Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)))
-        };
+        let owner = if self.rootless { (None, None) } else { (Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid))) };
         let mode = Mode::from_raw_mode(meta.mode);
         if kind.is_file() || kind == tar::EntryType::Continuous || kind.is_gnu_sparse() {
             let fd = self.tree.dir(&dir, true)?.expect("created");
@@ -326,13 +269,10 @@ impl Apply {
                     Ok(0) => break,
                     Ok(n) => n,
                     Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(err) => {
-                        return Err(Error::format(name, format!("reading file data: {err}")))
-                    }
+                    Err(err) => return Err(Error::format(name, format!("reading file data: {err}"))),
                 };
                 if !sparse {
-                    file.write_all(&self.buf[..n])
-                        .map_err(|err| Error::io("write", &full, err))?;
+                    file.write_all(&self.buf[..n]).map_err(|err| Error::io("write", &full, err))?;
                     continue;
                 }
                 // The tar reader fills a sparse member's holes with zeros:
@@ -343,18 +283,15 @@ impl Apply {
                         continue;
                     }
                     if hole > 0 {
-                        file.seek(SeekFrom::Current(hole as i64))
-                            .map_err(|err| Error::io("seek", &full, err))?;
+                        file.seek(SeekFrom::Current(hole as i64)).map_err(|err| Error::io("seek", &full, err))?;
                         hole = 0;
                     }
-                    file.write_all(chunk)
-                        .map_err(|err| Error::io("write", &full, err))?;
+                    file.write_all(chunk).map_err(|err| Error::io("write", &full, err))?;
                 }
             }
             if sparse {
                 // A trailing hole: the size without blocks.
-                file.set_len(e.size())
-                    .map_err(|err| Error::io("truncate", &full, err))?;
+                file.set_len(e.size()).map_err(|err| Error::io("truncate", &full, err))?;
             }
             fchown(&file, owner.0, owner.1).map_err(|x| ioe("chown", x))?;
             set_xattrs(file.as_fd(), &meta.xattrs, &full)?;
@@ -372,16 +309,11 @@ impl Apply {
             fchmod(&sub, mode).map_err(|x| ioe("chmod", x))?;
             self.dir_times.insert(rel.clone(), meta.mtime);
         } else if kind.is_symlink() {
-            let target = e
-                .link_name_bytes()
-                .ok_or_else(|| Error::format(name.clone(), "symlink without target"))?
-                .into_owned();
+            let target = e.link_name_bytes().ok_or_else(|| Error::format(name.clone(), "symlink without target"))?.into_owned();
             let fd = self.tree.dir(&dir, true)?.expect("created");
             symlinkat(OsStr::from_bytes(&target), fd, &base).map_err(|x| ioe("symlink", x))?;
-            chownat(fd, &base, owner.0, owner.1, AtFlags::SYMLINK_NOFOLLOW)
-                .map_err(|x| ioe("chown", x))?;
-            utimensat(fd, &base, &times, AtFlags::SYMLINK_NOFOLLOW)
-                .map_err(|x| ioe("set times", x))?;
+            chownat(fd, &base, owner.0, owner.1, AtFlags::SYMLINK_NOFOLLOW).map_err(|x| ioe("chown", x))?;
+            utimensat(fd, &base, &times, AtFlags::SYMLINK_NOFOLLOW).map_err(|x| ioe("set times", x))?;
         } else if kind.is_character_special() || kind.is_block_special() || kind.is_fifo() {
             let h = e.header();
             let maj = h.device_major().ok().flatten().unwrap_or(0);
@@ -395,26 +327,18 @@ impl Apply {
             };
             if self.rootless && ft != FileType::Fifo {
                 if !self.warned_devices {
-                    eprintln!(
-                        "husk-rootfs: warning: not root: device nodes skipped (first: {name})"
-                    );
+                    eprintln!("husk-rootfs: warning: not root: device nodes skipped (first: {name})");
                     self.warned_devices = true;
                 }
                 return Ok(());
             }
             let fd = self.tree.dir(&dir, true)?.expect("created");
-            mknodat(fd, &base, ft, Mode::from_raw_mode(0o600), makedev(maj, min))
-                .map_err(|x| ioe("mknod", x))?;
-            chownat(fd, &base, owner.0, owner.1, AtFlags::SYMLINK_NOFOLLOW)
-                .map_err(|x| ioe("chown", x))?;
+            mknodat(fd, &base, ft, Mode::from_raw_mode(0o600), makedev(maj, min)).map_err(|x| ioe("mknod", x))?;
+            chownat(fd, &base, owner.0, owner.1, AtFlags::SYMLINK_NOFOLLOW).map_err(|x| ioe("chown", x))?;
             chmodat(fd, &base, mode, AtFlags::empty()).map_err(|x| ioe("chmod", x))?;
-            utimensat(fd, &base, &times, AtFlags::SYMLINK_NOFOLLOW)
-                .map_err(|x| ioe("set times", x))?;
+            utimensat(fd, &base, &times, AtFlags::SYMLINK_NOFOLLOW).map_err(|x| ioe("set times", x))?;
         } else {
-            return Err(Error::format(
-                name,
-                format!("unsupported tar entry type {:?}", kind),
-            ));
+            return Err(Error::format(name, format!("unsupported tar entry type {:?}", kind)));
         }
         Ok(())
     }
@@ -436,8 +360,7 @@ impl Apply {
         for n in Tree::list(fd).map_err(|e| Error::io("read", &full, e))? {
             let p = dir.join(&n);
             if !self.this_layer.contains(&p) {
-                Tree::remove_all_at(fd, &n)
-                    .map_err(|e| Error::io("remove (opaque)", full.join(&n), e))?;
+                Tree::remove_all_at(fd, &n).map_err(|e| Error::io("remove (opaque)", full.join(&n), e))?;
             } else if let Ok(sub) = Tree::open_subdir(fd, &n) {
                 self.prune(sub.as_fd(), &p)?;
             }
@@ -453,15 +376,11 @@ impl Apply {
             let Ok(Some(fd)) = self.tree.dir(&dir, false) else {
                 continue;
             };
-            let ts = Timestamps {
-                last_access: t,
-                last_modification: t,
-            };
+            let ts = Timestamps { last_access: t, last_modification: t };
             match statat(fd, &base, AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
-                    utimensat(fd, &base, &ts, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| {
-                        Error::io("set times", self.tree.root_path.join(&p), eio(e))
-                    })?;
+                    utimensat(fd, &base, &ts, AtFlags::SYMLINK_NOFOLLOW)
+                        .map_err(|e| Error::io("set times", self.tree.root_path.join(&p), eio(e)))?;
                 }
                 _ => {}
             }
@@ -477,11 +396,7 @@ fn set_xattrs(fd: BorrowedFd<'_>, xs: &[(OsString, Vec<u8>)], path: &Path) -> Re
         match fsetxattr(fd, k.as_os_str(), v, XattrFlags::empty()) {
             Ok(()) => {}
             Err(Errno::NOTSUP) | Err(Errno::PERM) | Err(Errno::ACCESS) => {
-                eprintln!(
-                    "husk-rootfs: warning: {}: xattr {} not set",
-                    path.display(),
-                    k.to_string_lossy()
-                );
+                eprintln!("husk-rootfs: warning: {}: xattr {} not set", path.display(), k.to_string_lossy());
             }
             Err(e) => return Err(Error::io("set xattr", path, eio(e))),
         }

@@ -43,10 +43,7 @@ fn arch_opt(a: &Args) -> Result<Arch> {
 
 fn run(argv: Vec<OsString>) -> Result<()> {
     let mut it = argv.into_iter();
-    let cmd = it
-        .next()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_default();
+    let cmd = it.next().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
     let rest: Vec<OsString> = it.collect();
     match cmd.as_str() {
         "busybox" => {
@@ -64,10 +61,7 @@ fn run(argv: Vec<OsString>) -> Result<()> {
             import::run(&import::Opts {
                 src: PathBuf::from(&a.positional[0]),
                 dir: PathBuf::from(&a.positional[1]),
-                platform: a
-                    .opt_str("platform")
-                    .map(|p| Arch::parse_platform(&p))
-                    .transpose()?,
+                platform: a.opt_str("platform").map(|p| Arch::parse_platform(&p)).transpose()?,
                 max_size: match a.opt_str("max-size") {
                     Some(s) => cli::parse_size(&s)?,
                     None => import::DEFAULT_MAX_SIZE,
@@ -75,40 +69,23 @@ fn run(argv: Vec<OsString>) -> Result<()> {
             })
         }
         "pull" => {
-            let a = Args::parse(
-                rest,
-                &[
-                    "platform", "max-size", "creds", "authfile", "ca", "cert", "key", "cache",
-                ],
-                &["plain-http", "quiet"],
-            )?;
+            let a =
+                Args::parse(rest, &["platform", "max-size", "creds", "authfile", "ca", "cert", "key", "cache"], &["plain-http", "quiet"])?;
             a.expect_positional(2, "pull REF DIR")?;
             let reference = a.positional[0].to_string_lossy().into_owned();
             let creds = match (a.opt_str("creds"), a.opt("authfile")) {
-                (Some(_), Some(_)) => {
-                    return Err(Error::Usage(
-                        "--creds and --authfile exclude each other".into(),
-                    ))
-                }
+                (Some(_), Some(_)) => return Err(Error::Usage("--creds and --authfile exclude each other".into())),
                 (Some(c), None) => {
-                    let (u, p) = c
-                        .split_once(':')
-                        .ok_or_else(|| Error::Usage("--creds wants USER:PASS".into()))?;
+                    let (u, p) = c.split_once(':').ok_or_else(|| Error::Usage("--creds wants USER:PASS".into()))?;
                     Some((u.to_string(), p.to_string()))
                 }
-                (None, Some(f)) => registry::creds_from_authfile(
-                    std::path::Path::new(f),
-                    &registry::Reference::parse(&reference)?,
-                )?,
+                (None, Some(f)) => registry::creds_from_authfile(std::path::Path::new(f), &registry::Reference::parse(&reference)?)?,
                 (None, None) => None,
             };
             pull::run(&pull::Opts {
                 reference,
                 dir: PathBuf::from(&a.positional[1]),
-                platform: a
-                    .opt_str("platform")
-                    .map(|p| Arch::parse_platform(&p))
-                    .transpose()?,
+                platform: a.opt_str("platform").map(|p| Arch::parse_platform(&p)).transpose()?,
                 max_size: match a.opt_str("max-size") {
                     Some(s) => cli::parse_size(&s)?,
                     None => import::DEFAULT_MAX_SIZE,
@@ -122,10 +99,7 @@ fn run(argv: Vec<OsString>) -> Result<()> {
                     },
                     creds,
                 },
-                cache: a
-                    .opt("cache")
-                    .map(PathBuf::from)
-                    .unwrap_or_else(pull::default_cache),
+                cache: a.opt("cache").map(PathBuf::from).unwrap_or_else(pull::default_cache),
                 quiet: a.flag("quiet"),
             })
         }
@@ -135,38 +109,22 @@ fn run(argv: Vec<OsString>) -> Result<()> {
             pack::run(&pack::Opts {
                 dir: PathBuf::from(&a.positional[0]),
                 out: PathBuf::from(&a.positional[1]),
-                mtime: a
-                    .opt_str("mtime")
-                    .map(|s| {
-                        s.parse::<u64>()
-                            .map_err(|_| Error::Usage(format!("bad --mtime {s:?}")))
-                    })
-                    .transpose()?,
+                mtime: a.opt_str("mtime").map(|s| s.parse::<u64>().map_err(|_| Error::Usage(format!("bad --mtime {s:?}")))).transpose()?,
             })
         }
         "check" => {
             let a = Args::parse(rest, &["arch", "entrypoint"], &[])?;
             a.expect_positional(1, "check DIR")?;
-            check::run(&check::Opts {
-                dir: PathBuf::from(&a.positional[0]),
-                arch: arch_opt(&a)?,
-                entrypoint: a.opt_str("entrypoint"),
-            })
+            check::run(&check::Opts { dir: PathBuf::from(&a.positional[0]), arch: arch_opt(&a)?, entrypoint: a.opt_str("entrypoint") })
         }
         "bundle" => {
             let a = Args::parse(rest, &["rootfs"], &[])?;
             a.expect_positional(1, "bundle BUNDLE --rootfs DIR [-- CMD...]")?;
-            let rootfs = a
-                .opt("rootfs")
-                .ok_or_else(|| Error::Usage("bundle needs --rootfs DIR".into()))?;
+            let rootfs = a.opt("rootfs").ok_or_else(|| Error::Usage("bundle needs --rootfs DIR".into()))?;
             bundle::run(&bundle::Opts {
                 bundle: PathBuf::from(&a.positional[0]),
                 rootfs: PathBuf::from(rootfs),
-                args: a
-                    .rest
-                    .iter()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .collect(),
+                args: a.rest.iter().map(|s| s.to_string_lossy().into_owned()).collect(),
             })
         }
         "help" | "--help" | "-h" => {
@@ -174,9 +132,7 @@ fn run(argv: Vec<OsString>) -> Result<()> {
             Ok(())
         }
         "" => Err(Error::Usage("no command; try husk-rootfs --help".into())),
-        other => Err(Error::Usage(format!(
-            "unknown command {other:?}; try husk-rootfs --help"
-        ))),
+        other => Err(Error::Usage(format!("unknown command {other:?}; try husk-rootfs --help"))),
     }
 }
 

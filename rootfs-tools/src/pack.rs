@@ -48,10 +48,7 @@ fn walk(dir: &Path) -> Result<Vec<Item>> {
             let p = base.join(&r);
             let meta = fs::symlink_metadata(&p).map_err(|e| Error::io("stat", &p, e))?;
             let is_dir = meta.is_dir();
-            out.push(Item {
-                rel: r.clone(),
-                meta,
-            });
+            out.push(Item { rel: r.clone(), meta });
             if is_dir {
                 rec(base, &r, out)?;
             }
@@ -63,10 +60,7 @@ fn walk(dir: &Path) -> Result<Vec<Item>> {
 }
 
 fn format_of(out: &Path) -> Result<(Format, bool)> {
-    let n = out
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let n = out.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let (base, gz) = match n.strip_suffix(".gz") {
         Some(b) => (b.to_string(), true),
         None => match n.strip_suffix(".tgz") {
@@ -79,10 +73,7 @@ fn format_of(out: &Path) -> Result<(Format, bool)> {
     } else if base.ends_with(".cpio") {
         Ok((Format::Cpio, gz))
     } else {
-        Err(Error::Usage(format!(
-            "{}: output must end in .tar, .tar.gz, .tgz, .cpio or .cpio.gz",
-            out.display()
-        )))
+        Err(Error::Usage(format!("{}: output must end in .tar, .tar.gz, .tgz, .cpio or .cpio.gz", out.display())))
     }
 }
 
@@ -103,10 +94,7 @@ pub fn run(o: &Opts) -> Result<()> {
     let (fmt, gz) = format_of(&o.out)?;
     let m = fs::metadata(&o.dir).map_err(|e| Error::io("open", &o.dir, e))?;
     if !m.is_dir() {
-        return Err(Error::format(
-            o.dir.display().to_string(),
-            "not a directory",
-        ));
+        return Err(Error::format(o.dir.display().to_string(), "not a directory"));
     }
     let parent = match o.out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -115,38 +103,18 @@ pub fn run(o: &Opts) -> Result<()> {
     let cdir = fs::canonicalize(&o.dir).map_err(|e| Error::io("resolve", &o.dir, e))?;
     let cparent = fs::canonicalize(&parent).map_err(|e| Error::io("resolve", &parent, e))?;
     if cparent.starts_with(&cdir) {
-        return Err(Error::Usage(format!(
-            "{}: output must not be inside the rootfs",
-            o.out.display()
-        )));
+        return Err(Error::Usage(format!("{}: output must not be inside the rootfs", o.out.display())));
     }
-    let mtime = o.mtime.or_else(|| {
-        std::env::var("SOURCE_DATE_EPOCH")
-            .ok()
-            .and_then(|s| s.parse().ok())
-    });
+    let mtime = o.mtime.or_else(|| std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.parse().ok()));
     let items = walk(&o.dir)?;
-    let name = o
-        .out
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = TmpOut {
-        path: parent.join(format!(".{name}.husk-tmp-{}", std::process::id())),
-        keep: false,
-    };
-    let f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .open(&tmp.path)
-        .map_err(|e| Error::io("create", &tmp.path, e))?;
+    let name = o.out.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = TmpOut { path: parent.join(format!(".{name}.husk-tmp-{}", std::process::id())), keep: false };
+    let f =
+        fs::OpenOptions::new().write(true).create_new(true).mode(0o644).open(&tmp.path).map_err(|e| Error::io("create", &tmp.path, e))?;
     let w = BufWriter::with_capacity(256 * 1024, f);
     let werr = |e: std::io::Error| Error::io("write", &o.out, e);
     let file = if gz {
-        let mut enc = flate2::GzBuilder::new()
-            .mtime(0)
-            .write(w, flate2::Compression::default());
+        let mut enc = flate2::GzBuilder::new().mtime(0).write(w, flate2::Compression::default());
         write_archive(fmt, &o.dir, &items, mtime, &mut enc)?;
         enc.finish().map_err(werr)?
     } else {
@@ -160,30 +128,15 @@ pub fn run(o: &Opts) -> Result<()> {
     let mut tmp = tmp;
     tmp.keep = true;
     let size = fs::metadata(&o.out).map(|m| m.len()).unwrap_or(0);
-    println!(
-        "packed {} entries into {} ({} bytes)",
-        items.len(),
-        o.out.display(),
-        size
-    );
+    println!("packed {} entries into {} ({} bytes)", items.len(), o.out.display(), size);
     Ok(())
 }
 
 fn open_nofollow(p: &Path) -> Result<File> {
-    fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(p)
-        .map_err(|e| Error::io("open", p, e))
+    fs::OpenOptions::new().read(true).custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32).open(p).map_err(|e| Error::io("open", p, e))
 }
 
-fn write_archive<W: Write>(
-    fmt: Format,
-    dir: &Path,
-    items: &[Item],
-    mtime: Option<u64>,
-    w: &mut W,
-) -> Result<()> {
+fn write_archive<W: Write>(fmt: Format, dir: &Path, items: &[Item], mtime: Option<u64>, w: &mut W) -> Result<()> {
     match fmt {
         Format::Tar => write_tar(dir, items, mtime, w),
         Format::Cpio => write_cpio(dir, items, mtime, w),
@@ -195,9 +148,7 @@ fn link_groups(items: &[Item]) -> HashMap<(u64, u64), (PathBuf, u32)> {
     let mut g: HashMap<(u64, u64), (PathBuf, u32)> = HashMap::new();
     for it in items {
         if it.meta.file_type().is_file() && it.meta.nlink() > 1 {
-            g.entry((it.meta.dev(), it.meta.ino()))
-                .or_insert_with(|| (it.rel.clone(), 0))
-                .1 += 1;
+            g.entry((it.meta.dev(), it.meta.ino())).or_insert_with(|| (it.rel.clone(), 0)).1 += 1;
         }
     }
     g
@@ -259,33 +210,28 @@ fn write_tar<W: Write>(dir: &Path, items: &[Item], mtime: Option<u64>, w: &mut W
                 xh.set_size(data.len() as u64);
                 xh.set_mode(0o644);
                 xh.set_mtime(mtime.unwrap_or(0));
-                b.append_data(&mut xh, "PaxHeader", &data[..])
-                    .map_err(|e| err(&full, e))?;
+                b.append_data(&mut xh, "PaxHeader", &data[..]).map_err(|e| err(&full, e))?;
             }
         }
         if ft.is_dir() {
             h.set_entry_type(tar::EntryType::Directory);
-            b.append_data(&mut h, &it.rel, std::io::empty())
-                .map_err(|e| err(&full, e))?;
+            b.append_data(&mut h, &it.rel, std::io::empty()).map_err(|e| err(&full, e))?;
         } else if ft.is_symlink() {
             let t = fs::read_link(&full).map_err(|e| Error::io("readlink", &full, e))?;
             h.set_entry_type(tar::EntryType::Symlink);
-            b.append_link(&mut h, &it.rel, &t)
-                .map_err(|e| err(&full, e))?;
+            b.append_link(&mut h, &it.rel, &t).map_err(|e| err(&full, e))?;
         } else if ft.is_file() {
             if let Some((first, _)) = groups.get(&(m.dev(), m.ino())) {
                 if first != &it.rel {
                     h.set_entry_type(tar::EntryType::Link);
-                    b.append_link(&mut h, &it.rel, first)
-                        .map_err(|e| err(&full, e))?;
+                    b.append_link(&mut h, &it.rel, first).map_err(|e| err(&full, e))?;
                     continue;
                 }
             }
             h.set_entry_type(tar::EntryType::Regular);
             h.set_size(m.len());
             let f = open_nofollow(&full)?;
-            b.append_data(&mut h, &it.rel, f.take(m.len()))
-                .map_err(|e| err(&full, e))?;
+            b.append_data(&mut h, &it.rel, f.take(m.len())).map_err(|e| err(&full, e))?;
         } else {
             let ty = if ft.is_char_device() {
                 tar::EntryType::Char
@@ -294,22 +240,16 @@ fn write_tar<W: Write>(dir: &Path, items: &[Item], mtime: Option<u64>, w: &mut W
             } else if ft.is_fifo() {
                 tar::EntryType::Fifo
             } else {
-                eprintln!(
-                    "husk-rootfs: warning: {}: sockets are not archived",
-                    full.display()
-                );
+                eprintln!("husk-rootfs: warning: {}: sockets are not archived", full.display());
                 continue;
             };
             h.set_entry_type(ty);
             if !ft.is_fifo() {
                 let r = m.rdev();
-                h.set_device_major(rustix::fs::major(r))
-                    .map_err(|e| err(&full, e))?;
-                h.set_device_minor(rustix::fs::minor(r))
-                    .map_err(|e| err(&full, e))?;
+                h.set_device_major(rustix::fs::major(r)).map_err(|e| err(&full, e))?;
+                h.set_device_minor(rustix::fs::minor(r)).map_err(|e| err(&full, e))?;
             }
-            b.append_data(&mut h, &it.rel, std::io::empty())
-                .map_err(|e| err(&full, e))?;
+            b.append_data(&mut h, &it.rel, std::io::empty()).map_err(|e| err(&full, e))?;
         }
     }
     b.finish().map_err(|e| err(dir, e))?;
@@ -345,10 +285,7 @@ impl<W: Write> Cpio<'_, W> {
         name: &[u8],
     ) -> std::io::Result<()> {
         if size > u32::MAX as u64 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "file too large for cpio newc (4 GiB)",
-            ));
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "file too large for cpio newc (4 GiB)"));
         }
         let h = format!(
             "070701{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}",
@@ -397,34 +334,16 @@ fn write_cpio<W: Write>(dir: &Path, items: &[Item], mtime: Option<u64>, w: &mut 
                 (i, true)
             }
         };
-        let nlink = if ft.is_dir() {
-            2
-        } else {
-            groups.get(&key).map(|g| g.1).unwrap_or(1)
-        };
+        let nlink = if ft.is_dir() { 2 } else { groups.get(&key).map(|g| g.1).unwrap_or(1) };
         if ft.is_file() {
             // Data rides with the first link; later links carry none.
             let size = if first { m.len() } else { 0 };
-            c.header(
-                ino,
-                m.mode(),
-                m.uid(),
-                m.gid(),
-                nlink,
-                t,
-                size,
-                (0, 0),
-                name,
-            )
-            .map_err(err)?;
+            c.header(ino, m.mode(), m.uid(), m.gid(), nlink, t, size, (0, 0), name).map_err(err)?;
             if size > 0 {
                 let f = open_nofollow(&full)?;
                 let n = std::io::copy(&mut f.take(size), c.w).map_err(err)?;
                 if n != size {
-                    return Err(Error::format(
-                        full.display().to_string(),
-                        "file changed while packing",
-                    ));
+                    return Err(Error::format(full.display().to_string(), "file changed while packing"));
                 }
                 c.off += n;
                 c.pad().map_err(err)?;
@@ -432,26 +351,12 @@ fn write_cpio<W: Write>(dir: &Path, items: &[Item], mtime: Option<u64>, w: &mut 
         } else if ft.is_symlink() {
             let target = fs::read_link(&full).map_err(|e| Error::io("readlink", &full, e))?;
             let tb = target.as_os_str().as_bytes();
-            c.header(
-                ino,
-                m.mode(),
-                m.uid(),
-                m.gid(),
-                1,
-                t,
-                tb.len() as u64,
-                (0, 0),
-                name,
-            )
-            .map_err(err)?;
+            c.header(ino, m.mode(), m.uid(), m.gid(), 1, t, tb.len() as u64, (0, 0), name).map_err(err)?;
             c.put(tb).map_err(err)?;
             c.pad().map_err(err)?;
         } else {
             if ft.is_socket() {
-                eprintln!(
-                    "husk-rootfs: warning: {}: sockets are not archived",
-                    full.display()
-                );
+                eprintln!("husk-rootfs: warning: {}: sockets are not archived", full.display());
                 continue;
             }
             let rdev = if ft.is_char_device() || ft.is_block_device() {
@@ -459,16 +364,13 @@ fn write_cpio<W: Write>(dir: &Path, items: &[Item], mtime: Option<u64>, w: &mut 
             } else {
                 (0, 0)
             };
-            c.header(ino, m.mode(), m.uid(), m.gid(), nlink, t, 0, rdev, name)
-                .map_err(err)?;
+            c.header(ino, m.mode(), m.uid(), m.gid(), nlink, t, 0, rdev, name).map_err(err)?;
         }
     }
-    c.header(0, 0, 0, 0, 1, 0, 0, (0, 0), b"TRAILER!!!")
-        .map_err(|e| Error::io("archive", dir, e))?;
+    c.header(0, 0, 0, 0, 1, 0, 0, (0, 0), b"TRAILER!!!").map_err(|e| Error::io("archive", dir, e))?;
     // Pad the archive to a 512-byte block like GNU cpio.
     let n = ((512 - (c.off % 512)) % 512) as usize;
-    c.put(&vec![0u8; n])
-        .map_err(|e| Error::io("archive", dir, e))?;
+    c.put(&vec![0u8; n]).map_err(|e| Error::io("archive", dir, e))?;
     Ok(())
 }
 
@@ -482,25 +384,16 @@ mod tests {
         let s = String::from_utf8(r.clone()).unwrap();
         let (len, _) = s.split_once(' ').unwrap();
         assert_eq!(len.parse::<usize>().unwrap(), r.len());
-        assert_eq!(
-            String::from_utf8_lossy(&pax_record("k", b"xxx")),
-            "8 k=xxx\n"
-        );
+        assert_eq!(String::from_utf8_lossy(&pax_record("k", b"xxx")), "8 k=xxx\n");
         // Where adding the length's own digits carries it to two digits.
-        assert_eq!(
-            String::from_utf8_lossy(&pax_record("k", b"xxxxx")),
-            "11 k=xxxxx\n"
-        );
+        assert_eq!(String::from_utf8_lossy(&pax_record("k", b"xxxxx")), "11 k=xxxxx\n");
     }
 
     #[test]
     fn output_formats() {
         assert_eq!(format_of(Path::new("a.tar")).unwrap(), (Format::Tar, false));
         assert_eq!(format_of(Path::new("a.tgz")).unwrap(), (Format::Tar, true));
-        assert_eq!(
-            format_of(Path::new("x/a.cpio.gz")).unwrap(),
-            (Format::Cpio, true)
-        );
+        assert_eq!(format_of(Path::new("x/a.cpio.gz")).unwrap(), (Format::Cpio, true));
         assert!(format_of(Path::new("a.zip")).is_err());
     }
 }

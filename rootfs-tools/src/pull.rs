@@ -13,9 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::arch::Arch;
 use crate::error::{Error, Result};
-use crate::image::{
-    self, hex, Descriptor, ImageConfig, Index, LayerRef, Manifest, Plan, Store, INDEX_TYPES,
-};
+use crate::image::{self, hex, Descriptor, ImageConfig, Index, LayerRef, Manifest, Plan, Store, INDEX_TYPES};
 use crate::registry::{self, Client, Reference};
 use crate::staging::Staging;
 
@@ -31,10 +29,7 @@ pub struct Opts {
 
 /// `$HUSK_ROOTFS_CACHE/oci`, by default /var/cache/husk-rootfs/oci.
 pub fn default_cache() -> PathBuf {
-    std::env::var_os("HUSK_ROOTFS_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/husk-rootfs"))
-        .join("oci")
+    std::env::var_os("HUSK_ROOTFS_CACHE").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/var/cache/husk-rootfs")).join("oci")
 }
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -85,16 +80,7 @@ impl Progress {
         } else {
             Mode::Lines
         };
-        Progress {
-            mode,
-            label: String::new(),
-            total: 0,
-            resumed: 0,
-            done: 0,
-            resumes: 0,
-            start: Instant::now(),
-            drawn: Instant::now(),
-        }
+        Progress { mode, label: String::new(), total: 0, resumed: 0, done: 0, resumes: 0, start: Instant::now(), drawn: Instant::now() }
     }
 
     fn begin(&mut self, label: String, total: u64, resumed: u64) {
@@ -109,10 +95,7 @@ impl Progress {
 
     fn rate(&self) -> String {
         let secs = self.start.elapsed().as_secs_f64().max(0.001);
-        format!(
-            "{}/s",
-            mib(((self.done - self.resumed) as f64 / secs) as u64)
-        )
+        format!("{}/s", mib(((self.done - self.resumed) as f64 / secs) as u64))
     }
 
     fn advance(&mut self, n: u64) {
@@ -120,13 +103,7 @@ impl Progress {
         if let Mode::Tty = self.mode {
             if self.drawn.elapsed() >= Duration::from_millis(200) {
                 self.drawn = Instant::now();
-                eprint!(
-                    "\r\x1b[K{}: {} / {}, {}",
-                    self.label,
-                    mib(self.done),
-                    mib(self.total),
-                    self.rate()
-                );
+                eprint!("\r\x1b[K{}: {} / {}, {}", self.label, mib(self.done), mib(self.total), self.rate());
             }
         }
     }
@@ -150,11 +127,7 @@ impl Progress {
                     mib(self.done - self.resumed),
                     self.start.elapsed().as_secs_f64(),
                     self.rate(),
-                    if self.resumed > 0 {
-                        format!(", continued from {} in the cache", mib(self.resumed))
-                    } else {
-                        String::new()
-                    }
+                    if self.resumed > 0 { format!(", continued from {} in the cache", mib(self.resumed)) } else { String::new() }
                 ) + &match self.resumes {
                     0 => String::new(),
                     1 => ", resumed once".to_string(),
@@ -182,10 +155,7 @@ struct Cache {
 
 fn hex_of(digest: &str) -> Result<&str> {
     if !registry::valid_digest(digest) {
-        return Err(Error::format(
-            "manifest",
-            format!("unsupported or bad digest {digest:?}"),
-        ));
+        return Err(Error::format("manifest", format!("unsupported or bad digest {digest:?}")));
     }
     Ok(&digest["sha256:".len()..])
 }
@@ -196,9 +166,7 @@ impl Cache {
             let p = root.join(d);
             fs::create_dir_all(&p).map_err(|e| Error::io("create cache directory", &p, e))?;
         }
-        Ok(Cache {
-            root: root.to_path_buf(),
-        })
+        Ok(Cache { root: root.to_path_buf() })
     }
 
     fn blob(&self, hex: &str) -> PathBuf {
@@ -207,9 +175,7 @@ impl Cache {
 
     /// Size of a complete blob, if cached (a regular file, not a link).
     fn cached(&self, hex: &str) -> Option<u64> {
-        image::open_in_layout(&self.root, &format!("blobs/sha256/{hex}"))
-            .ok()
-            .map(|(_, n)| n)
+        image::open_in_layout(&self.root, &format!("blobs/sha256/{hex}")).ok().map(|(_, n)| n)
     }
 
     fn drop_blob(&self, hex: &str) {
@@ -219,18 +185,9 @@ impl Cache {
     /// Makes sure blob `d` is in the cache, downloading what is missing
     /// from `/v2/REPO/ENDPOINT/DIGEST` (`blobs`, or `manifests` for the
     /// manifests an index names).
-    fn fetch(
-        &self,
-        c: &mut Client,
-        d: &Descriptor,
-        endpoint: &str,
-        what: &str,
-        pr: &mut Progress,
-    ) -> Result<()> {
+    fn fetch(&self, c: &mut Client, d: &Descriptor, endpoint: &str, what: &str, pr: &mut Progress) -> Result<()> {
         let hex = hex_of(&d.digest)?.to_string();
-        let size = d
-            .size
-            .ok_or_else(|| Error::format(what, "descriptor has no size"))?;
+        let size = d.size.ok_or_else(|| Error::format(what, "descriptor has no size"))?;
         if self.cached(&hex) == Some(size) {
             pr.begin(what.to_string(), size, size);
             pr.end("cached");
@@ -247,13 +204,8 @@ impl Cache {
             .open(&part)
             .map_err(|e| Error::io("open", &part, e))?;
         // One download per blob at a time; a second pull waits here.
-        rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive).map_err(|e| {
-            Error::io(
-                "lock",
-                &part,
-                std::io::Error::from_raw_os_error(e.raw_os_error()),
-            )
-        })?;
+        rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| Error::io("lock", &part, std::io::Error::from_raw_os_error(e.raw_os_error())))?;
         if self.cached(&hex) == Some(size) {
             let _ = fs::remove_file(&part);
             pr.begin(what.to_string(), size, size);
@@ -265,8 +217,7 @@ impl Cache {
         if have > size {
             have = 0;
         }
-        f.set_len(have)
-            .map_err(|e| Error::io("truncate", &part, e))?;
+        f.set_len(have).map_err(|e| Error::io("truncate", &part, e))?;
         let mut h = Sha256::new();
         if have > 0 {
             let mut r = (&f).take(have);
@@ -292,11 +243,7 @@ impl Cache {
             let st = resp.status().as_u16();
             let restart = match st {
                 206 => {
-                    let cr = resp
-                        .headers()
-                        .get("content-range")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("");
+                    let cr = resp.headers().get("content-range").and_then(|v| v.to_str().ok()).unwrap_or("");
                     !cr.starts_with(&format!("bytes {have}-"))
                 }
                 416 => true,
@@ -312,8 +259,7 @@ impl Cache {
                     continue;
                 }
             }
-            f.seek(SeekFrom::Start(have))
-                .map_err(|e| Error::io("seek", &part, e))?;
+            f.seek(SeekFrom::Start(have)).map_err(|e| Error::io("seek", &part, e))?;
             let (_, body) = resp.into_parts();
             let mut r = body.into_reader();
             let broke = loop {
@@ -327,8 +273,7 @@ impl Cache {
                                 format!("registry sent more than the manifest's {size} bytes"),
                             ));
                         }
-                        f.write_all(&buf[..n])
-                            .map_err(|e| Error::io("write", &part, e))?;
+                        f.write_all(&buf[..n]).map_err(|e| Error::io("write", &part, e))?;
                         h.update(&buf[..n]);
                         have += n as u64;
                         pr.advance(n as u64);
@@ -347,9 +292,7 @@ impl Cache {
                             format!("download ended at {have} of {size} bytes ({attempt} tries; the partial file is kept)"),
                         ));
                     }
-                    pr.note(&format!(
-                        "connection closed at {have} of {size} bytes; resuming"
-                    ));
+                    pr.note(&format!("connection closed at {have} of {size} bytes; resuming"));
                     registry::backoff(attempt);
                 }
                 None => {}
@@ -369,46 +312,28 @@ impl Cache {
         let got = format!("sha256:{}", image::hex(&h.finalize()));
         if got != d.digest {
             let _ = fs::remove_file(&part);
-            return Err(Error::Digest {
-                what: format!("{what} from {}", c.r.host),
-                want: d.digest.clone(),
-                got,
-            });
+            return Err(Error::Digest { what: format!("{what} from {}", c.r.host), want: d.digest.clone(), got });
         }
         f.sync_all().map_err(|e| Error::io("sync", &part, e))?;
-        fs::rename(&part, self.blob(&hex))
-            .map_err(|e| Error::io("rename into the cache", self.blob(&hex), e))?;
+        fs::rename(&part, self.blob(&hex)).map_err(|e| Error::io("rename into the cache", self.blob(&hex), e))?;
         pr.end("downloaded");
         Ok(())
     }
 
     /// A small blob (manifest, config) by digest: from the cache, else
     /// downloaded and checked; returns its bytes.
-    fn small(
-        &self,
-        c: &mut Client,
-        d: &Descriptor,
-        endpoint: &str,
-        what: &str,
-        max: u64,
-    ) -> Result<Vec<u8>> {
+    fn small(&self, c: &mut Client, d: &Descriptor, endpoint: &str, what: &str, max: u64) -> Result<Vec<u8>> {
         let hex = hex_of(&d.digest)?.to_string();
         match d.size {
             None => return Err(Error::format(what, "descriptor has no size")),
-            Some(s) if s > max => {
-                return Err(Error::format(
-                    what,
-                    format!("{s} bytes, more than the {max} allowed"),
-                ))
-            }
+            Some(s) if s > max => return Err(Error::format(what, format!("{s} bytes, more than the {max} allowed"))),
             _ => {}
         }
         if let Some(b) = self.read_checked(&hex, max) {
             return Ok(b);
         }
         self.fetch(c, d, endpoint, what, &mut Progress::new(true))?;
-        self.read_checked(&hex, max)
-            .ok_or_else(|| Error::format(what, "blob vanished from the cache"))
+        self.read_checked(&hex, max).ok_or_else(|| Error::format(what, "blob vanished from the cache"))
     }
 
     fn read_checked(&self, hex: &str, max: u64) -> Option<Vec<u8>> {
@@ -442,41 +367,23 @@ fn get_manifest(c: &mut Client, reference: &str, what: &str) -> Result<(Vec<u8>,
         .and_then(|v| v.to_str().ok())
         .map(|s| s.split(';').next().unwrap_or("").trim().to_string())
         .unwrap_or_default();
-    let header_digest = resp
-        .headers()
-        .get("docker-content-digest")
-        .and_then(|v| v.to_str().ok())
-        .map(String::from);
+    let header_digest = resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).map(String::from);
     let (_, body) = resp.into_parts();
     let mut b = Vec::new();
     body.into_reader()
         .take(MAX_MANIFEST + 1)
         .read_to_end(&mut b)
-        .map_err(|e| Error::Registry {
-            what: what.to_string(),
-            msg: format!("reading the manifest: {e}"),
-        })?;
+        .map_err(|e| Error::Registry { what: what.to_string(), msg: format!("reading the manifest: {e}") })?;
     if b.len() as u64 > MAX_MANIFEST {
-        return Err(Error::format(
-            what,
-            format!("manifest larger than {MAX_MANIFEST} bytes"),
-        ));
+        return Err(Error::format(what, format!("manifest larger than {MAX_MANIFEST} bytes")));
     }
     let got = format!("sha256:{}", image::sha256_hex(&b));
     // By digest, the content must hash to it; by tag, to what the
     // registry says it is (when it says).
-    let want = if registry::valid_digest(reference) {
-        Some(reference.to_string())
-    } else {
-        header_digest
-    };
+    let want = if registry::valid_digest(reference) { Some(reference.to_string()) } else { header_digest };
     if let Some(want) = want.filter(|w| w.starts_with("sha256:")) {
         if want != got {
-            return Err(Error::Digest {
-                what: format!("{what} manifest"),
-                want,
-                got,
-            });
+            return Err(Error::Digest { what: format!("{what} manifest"), want, got });
         }
     }
     let mt = media_type(&b, &ctype);
@@ -522,81 +429,36 @@ pub fn run(o: &Opts) -> Result<()> {
         if depth > 4 {
             return Err(Error::format(&what, "image indexes nested too deep"));
         }
-        let idx: Index = serde_json::from_slice(&body)
-            .map_err(|e| Error::format(format!("{what} index"), format!("bad JSON: {e}")))?;
-        let d = image::pick(
-            &idx.manifests,
-            Some(o.platform.unwrap_or_else(Arch::host)),
-            &what,
-        )?;
-        body = cache.small(
-            &mut c,
-            &d,
-            "manifests",
-            &format!("{what} manifest"),
-            MAX_MANIFEST,
-        )?;
-        mt = if d.media_type.is_empty() {
-            media_type(&body, "")
-        } else {
-            d.media_type.clone()
-        };
+        let idx: Index = serde_json::from_slice(&body).map_err(|e| Error::format(format!("{what} index"), format!("bad JSON: {e}")))?;
+        let d = image::pick(&idx.manifests, Some(o.platform.unwrap_or_else(Arch::host)), &what)?;
+        body = cache.small(&mut c, &d, "manifests", &format!("{what} manifest"), MAX_MANIFEST)?;
+        mt = if d.media_type.is_empty() { media_type(&body, "") } else { d.media_type.clone() };
         manifest_digest = d.digest.clone();
     }
     if mt == "schema1" || mt.starts_with("application/vnd.docker.distribution.manifest.v1") {
         return Err(Error::format(&what, "Docker schema 1 manifests are not supported (push the image again with a current tool)"));
     }
     if mt != OCI_MANIFEST && mt != DOCKER_MANIFEST {
-        return Err(Error::format(
-            &what,
-            format!("unsupported manifest type {mt:?}"),
-        ));
+        return Err(Error::format(&what, format!("unsupported manifest type {mt:?}")));
     }
-    let m: Manifest = serde_json::from_slice(&body)
-        .map_err(|e| Error::format(format!("{what} manifest"), format!("bad JSON: {e}")))?;
-    let cfg_bytes = cache.small(
-        &mut c,
-        &m.config,
-        "blobs",
-        &format!("{what} config"),
-        MAX_CONFIG,
-    )?;
-    let config: ImageConfig = serde_json::from_slice(&cfg_bytes)
-        .map_err(|e| Error::format(format!("{what} config"), format!("bad JSON: {e}")))?;
+    let m: Manifest = serde_json::from_slice(&body).map_err(|e| Error::format(format!("{what} manifest"), format!("bad JSON: {e}")))?;
+    let cfg_bytes = cache.small(&mut c, &m.config, "blobs", &format!("{what} config"), MAX_CONFIG)?;
+    let config: ImageConfig =
+        serde_json::from_slice(&cfg_bytes).map_err(|e| Error::format(format!("{what} config"), format!("bad JSON: {e}")))?;
     image::check_platform(&config, o.platform)?;
-    let diff_ids = config
-        .rootfs
-        .as_ref()
-        .map(|r| r.diff_ids.clone())
-        .unwrap_or_default();
+    let diff_ids = config.rootfs.as_ref().map(|r| r.diff_ids.clone()).unwrap_or_default();
     if !diff_ids.is_empty() && diff_ids.len() != m.layers.len() {
-        return Err(Error::format(
-            format!("{what} config"),
-            "rootfs.diff_ids does not match the manifest's layers",
-        ));
+        return Err(Error::format(format!("{what} config"), "rootfs.diff_ids does not match the manifest's layers"));
     }
     let n = m.layers.len();
     let mut layers = Vec::new();
     for (i, l) in m.layers.iter().enumerate() {
-        let label = format!(
-            "layer {}/{n} {}",
-            i + 1,
-            &l.digest[..l.digest.len().min(19)]
-        );
+        let label = format!("layer {}/{n} {}", i + 1, &l.digest[..l.digest.len().min(19)]);
         if l.size.is_some_and(|s| s > o.max_size) {
-            return Err(Error::TooBig {
-                limit: o.max_size,
-                entry: format!("layer {} ({})", i + 1, l.digest),
-            });
+            return Err(Error::TooBig { limit: o.max_size, entry: format!("layer {} ({})", i + 1, l.digest) });
         }
         if l.media_type.contains("foreign") || l.media_type.contains("nondistributable") {
-            return Err(Error::format(
-                &label,
-                format!(
-                    "non-distributable layer ({}) is not supported",
-                    l.media_type
-                ),
-            ));
+            return Err(Error::format(&label, format!("non-distributable layer ({}) is not supported", l.media_type)));
         }
         cache.fetch(&mut c, l, "blobs", &label, &mut pr)?;
         layers.push(LayerRef {
@@ -606,12 +468,7 @@ pub fn run(o: &Opts) -> Result<()> {
             diff_id: diff_ids.get(i).cloned(),
         });
     }
-    let plan = Plan {
-        store: Store::Dir(cache.root.clone()),
-        layers,
-        kind: "registry image",
-        config: Some(config),
-    };
+    let plan = Plan { store: Store::Dir(cache.root.clone()), layers, kind: "registry image", config: Some(config) };
     let st = Staging::new_replacing(&o.dir)?;
     let (entries, total) = match crate::import::apply_plan(&plan, &st.tmp, o.max_size) {
         Ok(x) => x,
@@ -624,8 +481,7 @@ pub fn run(o: &Opts) -> Result<()> {
                         let h = &d["sha256:".len()..];
                         if let Ok((f, _)) = image::open_in_layout(&cache.root, &l.member) {
                             let mut s = Sha256::new();
-                            if std::io::copy(&mut { f }, &mut s).is_ok() && hex(&s.finalize()) != h
-                            {
+                            if std::io::copy(&mut { f }, &mut s).is_ok() && hex(&s.finalize()) != h {
                                 cache.drop_blob(h);
                             }
                         }
@@ -653,14 +509,8 @@ mod tests {
     fn media_types() {
         assert_eq!(media_type(br#"{"schemaVersion":1}"#, ""), "schema1");
         assert_eq!(media_type(br#"{"mediaType":"x"}"#, "y"), "x");
-        assert_eq!(
-            media_type(br#"{"manifests":[]}"#, "application/json"),
-            INDEX_TYPES[0]
-        );
-        assert_eq!(
-            media_type(br#"{"layers":[]}"#, DOCKER_MANIFEST),
-            DOCKER_MANIFEST
-        );
+        assert_eq!(media_type(br#"{"manifests":[]}"#, "application/json"), INDEX_TYPES[0]);
+        assert_eq!(media_type(br#"{"layers":[]}"#, DOCKER_MANIFEST), DOCKER_MANIFEST);
         assert_eq!(media_type(br#"{"layers":[]}"#, ""), OCI_MANIFEST);
     }
 }

@@ -34,43 +34,22 @@ pub fn check_dest(dest: &Path) -> Result<()> {
 impl Staging {
     /// Creates the staging directory (mode 0755) beside `dest`.
     pub fn new(dest: &Path) -> Result<Staging> {
-        let name = dest
-            .file_name()
-            .ok_or_else(|| Error::Usage(format!("{}: needs a directory name", dest.display())))?;
+        let name = dest.file_name().ok_or_else(|| Error::Usage(format!("{}: needs a directory name", dest.display())))?;
         check_dest(dest)?;
         let parent = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
         if !parent.is_dir() {
-            return Err(Error::io(
-                "create",
-                dest,
-                std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "parent directory does not exist",
-                ),
-            ));
+            return Err(Error::io("create", dest, std::io::Error::new(std::io::ErrorKind::NotFound, "parent directory does not exist")));
         }
-        let tmp = parent.join(format!(
-            ".{}.husk-tmp-{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
+        let tmp = parent.join(format!(".{}.husk-tmp-{}", name.to_string_lossy(), std::process::id()));
         if tmp.exists() {
             fs::remove_dir_all(&tmp).map_err(|e| Error::io("remove", &tmp, e))?;
         }
-        fs::DirBuilder::new()
-            .mode(0o755)
-            .create(&tmp)
-            .map_err(|e| Error::io("mkdir", &tmp, e))?;
-        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755))
-            .map_err(|e| Error::io("chmod", &tmp, e))?;
-        Ok(Staging {
-            tmp,
-            dest: dest.to_path_buf(),
-            done: false,
-        })
+        fs::DirBuilder::new().mode(0o755).create(&tmp).map_err(|e| Error::io("mkdir", &tmp, e))?;
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755)).map_err(|e| Error::io("chmod", &tmp, e))?;
+        Ok(Staging { tmp, dest: dest.to_path_buf(), done: false })
     }
 
     /// Like [`Staging::new`], but `dest` may be an existing directory of any
@@ -78,32 +57,18 @@ impl Staging {
     pub fn new_replacing(dest: &Path) -> Result<Staging> {
         match fs::symlink_metadata(dest) {
             Ok(m) if m.is_dir() => {
-                let name = dest.file_name().ok_or_else(|| {
-                    Error::Usage(format!("{}: needs a directory name", dest.display()))
-                })?;
+                let name = dest.file_name().ok_or_else(|| Error::Usage(format!("{}: needs a directory name", dest.display())))?;
                 let parent = match dest.parent() {
                     Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
                     _ => PathBuf::from("."),
                 };
-                let tmp = parent.join(format!(
-                    ".{}.husk-tmp-{}",
-                    name.to_string_lossy(),
-                    std::process::id()
-                ));
+                let tmp = parent.join(format!(".{}.husk-tmp-{}", name.to_string_lossy(), std::process::id()));
                 if tmp.exists() {
                     fs::remove_dir_all(&tmp).map_err(|e| Error::io("remove", &tmp, e))?;
                 }
-                fs::DirBuilder::new()
-                    .mode(0o755)
-                    .create(&tmp)
-                    .map_err(|e| Error::io("mkdir", &tmp, e))?;
-                fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755))
-                    .map_err(|e| Error::io("chmod", &tmp, e))?;
-                Ok(Staging {
-                    tmp,
-                    dest: dest.to_path_buf(),
-                    done: false,
-                })
+                fs::DirBuilder::new().mode(0o755).create(&tmp).map_err(|e| Error::io("mkdir", &tmp, e))?;
+                fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755)).map_err(|e| Error::io("chmod", &tmp, e))?;
+                Ok(Staging { tmp, dest: dest.to_path_buf(), done: false })
             }
             Ok(_) => Err(Error::Exists(dest.to_path_buf())),
             Err(_) => Staging::new(dest),
@@ -117,8 +82,7 @@ impl Staging {
         use rustix::fs::{renameat_with, RenameFlags, CWD};
         let old = match fs::symlink_metadata(&self.dest) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                fs::rename(&self.tmp, &self.dest)
-                    .map_err(|e| Error::io("rename into place", &self.dest, e))?;
+                fs::rename(&self.tmp, &self.dest).map_err(|e| Error::io("rename into place", &self.dest, e))?;
                 self.done = true;
                 return Ok(self.dest.clone());
             }
@@ -132,8 +96,7 @@ impl Staging {
             // first (a short window without DIR).
             Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOSYS) => {
                 let aside = self.tmp.with_extension("old");
-                fs::rename(&self.dest, &aside)
-                    .map_err(|e| Error::io("move aside", &self.dest, e))?;
+                fs::rename(&self.dest, &aside).map_err(|e| Error::io("move aside", &self.dest, e))?;
                 if let Err(e) = fs::rename(&self.tmp, &self.dest) {
                     let _ = fs::rename(&aside, &self.dest);
                     return Err(Error::io("rename into place", &self.dest, e));
@@ -142,13 +105,7 @@ impl Staging {
                 let _ = fs::remove_dir_all(&aside);
                 return Ok(self.dest.clone());
             }
-            Err(e) => {
-                return Err(Error::io(
-                    "exchange into place",
-                    &self.dest,
-                    std::io::Error::from_raw_os_error(e.raw_os_error()),
-                ))
-            }
+            Err(e) => return Err(Error::io("exchange into place", &self.dest, std::io::Error::from_raw_os_error(e.raw_os_error()))),
         }
         self.done = true;
         // `old` (the staging path) now holds the previous tree.
@@ -159,8 +116,7 @@ impl Staging {
     /// Renames the finished tree into place (replacing an empty directory).
     pub fn commit(mut self) -> Result<PathBuf> {
         check_dest(&self.dest)?;
-        fs::rename(&self.tmp, &self.dest)
-            .map_err(|e| Error::io("rename into place", &self.dest, e))?;
+        fs::rename(&self.tmp, &self.dest).map_err(|e| Error::io("rename into place", &self.dest, e))?;
         self.done = true;
         Ok(self.dest.clone())
     }

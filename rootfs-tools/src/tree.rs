@@ -31,9 +31,7 @@ pub fn clean_rel(raw: &[u8]) -> Result<RelPath> {
             Component::Normal(n) => out.push(n),
             Component::CurDir => {}
             Component::ParentDir => return Err(Error::hostile(name, "path contains `..`")),
-            Component::RootDir | Component::Prefix(_) => {
-                return Err(Error::hostile(name, "absolute path"))
-            }
+            Component::RootDir | Component::Prefix(_) => return Err(Error::hostile(name, "absolute path")),
         }
     }
     Ok(out)
@@ -55,28 +53,14 @@ fn errno_io(e: Errno) -> std::io::Error {
 }
 
 fn open_dir_at(parent: BorrowedFd<'_>, name: &OsStr) -> std::result::Result<OwnedFd, Errno> {
-    openat(
-        parent,
-        name,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
+    openat(parent, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
 }
 
 impl Tree {
     pub fn open(root: &Path) -> Result<Tree> {
-        let fd = openat(
-            rustix::fs::CWD,
-            root,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| Error::io("open", root, errno_io(e)))?;
-        Ok(Tree {
-            root_path: root.to_path_buf(),
-            root: fd,
-            cache: HashMap::new(),
-        })
+        let fd = openat(rustix::fs::CWD, root, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| Error::io("open", root, errno_io(e)))?;
+        Ok(Tree { root_path: root.to_path_buf(), root: fd, cache: HashMap::new() })
     }
 
     /// Forgets the cached directories. Must be called whenever a directory
@@ -100,12 +84,7 @@ impl Tree {
                 .find(|a| !a.as_os_str().is_empty() && self.cache.contains_key(*a))
                 .map(Path::to_path_buf)
                 .unwrap_or_default();
-            let rest: Vec<OsString> = dir
-                .strip_prefix(&base)
-                .unwrap()
-                .iter()
-                .map(|c| c.to_os_string())
-                .collect();
+            let rest: Vec<OsString> = dir.strip_prefix(&base).unwrap().iter().map(|c| c.to_os_string()).collect();
             if self.cache.len() + rest.len() > CACHE_MAX {
                 // Keep the starting point, drop the rest.
                 let keep = self.cache.remove(&base);
@@ -117,42 +96,21 @@ impl Tree {
             let mut walked = base;
             for comp in &rest {
                 let next = {
-                    let parent = if walked.as_os_str().is_empty() {
-                        self.root.as_fd()
-                    } else {
-                        self.cache[&walked].as_fd()
-                    };
+                    let parent = if walked.as_os_str().is_empty() { self.root.as_fd() } else { self.cache[&walked].as_fd() };
                     match open_dir_at(parent, comp) {
                         Ok(fd) => fd,
                         Err(Errno::NOENT) if create => {
-                            match rustix::fs::mkdirat(
-                                parent,
-                                comp.as_os_str(),
-                                Mode::from_raw_mode(0o755),
-                            ) {
+                            match rustix::fs::mkdirat(parent, comp.as_os_str(), Mode::from_raw_mode(0o755)) {
                                 Ok(()) | Err(Errno::EXIST) => {}
-                                Err(e) => {
-                                    return Err(Error::io(
-                                        "mkdir",
-                                        self.root_path.join(dir),
-                                        errno_io(e),
-                                    ))
-                                }
+                                Err(e) => return Err(Error::io("mkdir", self.root_path.join(dir), errno_io(e))),
                             }
-                            open_dir_at(parent, comp).map_err(|e| {
-                                Error::io("open", self.root_path.join(dir), errno_io(e))
-                            })?
+                            open_dir_at(parent, comp).map_err(|e| Error::io("open", self.root_path.join(dir), errno_io(e)))?
                         }
                         Err(Errno::NOENT) => return Ok(None),
                         Err(Errno::LOOP) | Err(Errno::NOTDIR) => {
-                            return Err(Error::hostile(
-                                dir.display().to_string(),
-                                "path passes through a symlink or non-directory",
-                            ))
+                            return Err(Error::hostile(dir.display().to_string(), "path passes through a symlink or non-directory"))
                         }
-                        Err(e) => {
-                            return Err(Error::io("open", self.root_path.join(dir), errno_io(e)))
-                        }
+                        Err(e) => return Err(Error::io("open", self.root_path.join(dir), errno_io(e))),
                     }
                 };
                 walked.push(comp);
@@ -165,10 +123,7 @@ impl Tree {
     /// Parent directory fd and final name of a non-empty relative path.
     pub fn split(path: &Path) -> (PathBuf, OsString) {
         let parent = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let name = path
-            .file_name()
-            .map(OsStr::to_os_string)
-            .unwrap_or_default();
+        let name = path.file_name().map(OsStr::to_os_string).unwrap_or_default();
         (parent, name)
     }
 

@@ -18,9 +18,7 @@ pub struct Zstd<R: BufRead> {
 
 impl<R: BufRead> Zstd<R> {
     pub fn new(r: R) -> Zstd<R> {
-        Zstd {
-            state: State::Between(r),
-        }
+        Zstd { state: State::Between(r) }
     }
 }
 
@@ -62,12 +60,7 @@ mod tests {
     use std::process::{Command, Stdio};
 
     fn zstd_cli(data: &[u8]) -> Option<Vec<u8>> {
-        let mut ch = Command::new("zstd")
-            .args(["-q", "-c"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .ok()?;
+        let mut ch = Command::new("zstd").args(["-q", "-c"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().ok()?;
         let mut si = ch.stdin.take()?;
         let d = data.to_vec();
         let w = std::thread::spawn(move || std::io::Write::write_all(&mut si, &d));
@@ -90,12 +83,7 @@ mod tests {
         Zstd::new(&both[..]).read_to_end(&mut out).unwrap();
         let mut want = a.clone();
         want.extend_from_slice(&b);
-        assert!(
-            out == want,
-            "decoded {} bytes, want {}",
-            out.len(),
-            want.len()
-        );
+        assert!(out == want, "decoded {} bytes, want {}", out.len(), want.len());
         // Corrupt input is an error, not a short read.
         let mut broken = za.clone();
         let mid = broken.len() / 2;

@@ -26,11 +26,7 @@ pub fn bin(name: &str) -> PathBuf {
         None => workspace().join("target/debug"),
     };
     let p = dir.join(name);
-    assert!(
-        p.exists(),
-        "{} not found: build it first (cargo build --workspace) or set HUSK_BIN_DIR",
-        p.display()
-    );
+    assert!(p.exists(), "{} not found: build it first (cargo build --workspace) or set HUSK_BIN_DIR", p.display());
     p
 }
 
@@ -62,18 +58,12 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// A name unique to this test process: `prefix-PID-N`.
 pub fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    )
+    format!("{prefix}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
 }
 
 impl TempDir {
     pub fn new(prefix: &str) -> TempDir {
-        let base = std::env::var_os("HUSK_TEST_TMP")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/tmp"));
+        let base = std::env::var_os("HUSK_TEST_TMP").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
         let path = base.join(unique(prefix));
         std::fs::create_dir_all(&path).unwrap();
         TempDir { path }
@@ -87,10 +77,7 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         kill_processes_under(&self.path);
         umount_under(&self.path);
-        let _ = Command::new("rm")
-            .args(["-rf", "--one-file-system"])
-            .arg(&self.path)
-            .status();
+        let _ = Command::new("rm").args(["-rf", "--one-file-system"]).arg(&self.path).status();
     }
 }
 
@@ -120,11 +107,7 @@ pub fn kill_processes_under(dir: &Path) {
 pub fn mounts_under(dir: &Path) -> Vec<String> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let d = dir.to_string_lossy().to_string();
-    info.lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|m| *m == d || m.starts_with(&format!("{d}/")))
-        .map(|s| s.to_string())
-        .collect()
+    info.lines().filter_map(|l| l.split(' ').nth(4)).filter(|m| *m == d || m.starts_with(&format!("{d}/"))).map(|s| s.to_string()).collect()
 }
 
 fn umount_under(dir: &Path) {
@@ -150,22 +133,11 @@ pub fn busybox_rootfs() -> PathBuf {
             // SAFETY: flock on an fd we own.
             unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) };
             let stamp = dir.join(".husk-test-stamp");
-            let want = format!(
-                "{:?}",
-                std::fs::metadata("/bin/busybox").and_then(|m| m.modified()).ok()
-            );
+            let want = format!("{:?}", std::fs::metadata("/bin/busybox").and_then(|m| m.modified()).ok());
             if std::fs::read_to_string(&stamp).ok().as_deref() != Some(want.as_str()) {
                 let _ = std::fs::remove_dir_all(&dir);
-                let out = Command::new(bin("husk-rootfs"))
-                    .arg("busybox")
-                    .arg(&dir)
-                    .output()
-                    .unwrap();
-                assert!(
-                    out.status.success(),
-                    "husk-rootfs busybox failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
+                let out = Command::new(bin("husk-rootfs")).arg("busybox").arg(&dir).output().unwrap();
+                assert!(out.status.success(), "husk-rootfs busybox failed: {}", String::from_utf8_lossy(&out.stderr));
                 std::fs::write(&stamp, want).unwrap();
             }
             drop(lock);
@@ -198,18 +170,11 @@ pub struct Bundle {
 impl Bundle {
     pub fn new() -> Bundle {
         let dir = TempDir::new("husk-bundle");
-        let st = Command::new("cp")
-            .arg("-a")
-            .arg(busybox_rootfs())
-            .arg(dir.join("rootfs"))
-            .status()
-            .unwrap();
+        let st = Command::new("cp").arg("-a").arg(busybox_rootfs()).arg(dir.join("rootfs")).status().unwrap();
         assert!(st.success());
         let o = run_cmd(Command::new(bin("husk")).arg("spec").arg("--bundle").arg(&dir.path));
         assert!(o.status.success(), "husk spec: {}", stderr(&o));
-        let config: Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap())
-                .unwrap();
+        let config: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
         let root = dir.join("state");
         Bundle { dir, config, root }
     }
@@ -229,11 +194,7 @@ impl Bundle {
     }
 
     pub fn write_config(&self) {
-        std::fs::write(
-            self.dir.join("config.json"),
-            serde_json::to_vec_pretty(&self.config).unwrap(),
-        )
-        .unwrap();
+        std::fs::write(self.dir.join("config.json"), serde_json::to_vec_pretty(&self.config).unwrap()).unwrap();
     }
 
     /// A `husk --root STATE ARGS…` command.
@@ -280,11 +241,7 @@ impl Bundle {
             .stderr(std::fs::File::create(&err).unwrap())
             .status()
             .expect("spawn husk");
-        Output {
-            status,
-            stdout: std::fs::read(&out).unwrap_or_default(),
-            stderr: std::fs::read(&err).unwrap_or_default(),
-        }
+        Output { status, stdout: std::fs::read(&out).unwrap_or_default(), stderr: std::fs::read(&err).unwrap_or_default() }
     }
 }
 

@@ -50,11 +50,7 @@ fn layout() -> Layout {
         };
         match f.get(sep + 1) {
             Some(&"cgroup") => {
-                let c: Vec<String> = f[sep + 3]
-                    .split(',')
-                    .filter(|o| V1.contains(o))
-                    .map(String::from)
-                    .collect();
+                let c: Vec<String> = f[sep + 3].split(',').filter(|o| V1.contains(o)).map(String::from).collect();
                 if !c.is_empty() && !v1.iter().any(|(_, x)| *x == c) {
                     v1.push((PathBuf::from(f[4]), c));
                 }
@@ -66,24 +62,15 @@ fn layout() -> Layout {
     if v1.is_empty() {
         v2.sort_by_key(|(p, _)| p != Path::new("/sys/fs/cgroup"));
         v2.truncate(1);
-        Layout {
-            v2: true,
-            mounts: v2,
-        }
+        Layout { v2: true, mounts: v2 }
     } else {
-        Layout {
-            v2: false,
-            mounts: v1,
-        }
+        Layout { v2: false, mounts: v1 }
     }
 }
 
 impl Layout {
     fn dirs(&self, cg_path: &str) -> Vec<PathBuf> {
-        self.mounts
-            .iter()
-            .map(|(m, _)| m.join(cg_path.trim_start_matches('/')))
-            .collect()
+        self.mounts.iter().map(|(m, _)| m.join(cg_path.trim_start_matches('/'))).collect()
     }
     /// A control file of the container's cgroup: (v1 controller, v1 name) or
     /// the v2 name.
@@ -92,25 +79,17 @@ impl Layout {
         if self.v2 {
             self.mounts[0].0.join(rel).join(v2)
         } else {
-            let (m, _) = self
-                .mounts
-                .iter()
-                .find(|(_, c)| c.iter().any(|x| x == v1.0))
-                .expect("controller mounted");
+            let (m, _) = self.mounts.iter().find(|(_, c)| c.iter().any(|x| x == v1.0)).expect("controller mounted");
             m.join(rel).join(v1.1)
         }
     }
     fn read(&self, cg_path: &str, v1: (&str, &str), v2: &str) -> String {
         let f = self.file(cg_path, v1, v2);
-        std::fs::read_to_string(&f)
-            .unwrap_or_else(|e| panic!("{}: {e}", f.display()))
-            .trim()
-            .to_string()
+        std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display())).trim().to_string()
     }
     fn has(&self, ctrl: &str) -> bool {
         if self.v2 {
-            std::fs::read_to_string(self.mounts[0].0.join("cgroup.controllers"))
-                .is_ok_and(|s| s.split_whitespace().any(|c| c == ctrl))
+            std::fs::read_to_string(self.mounts[0].0.join("cgroup.controllers")).is_ok_and(|s| s.split_whitespace().any(|c| c == ctrl))
         } else {
             self.mounts.iter().any(|(_, c)| c.iter().any(|x| x == ctrl))
         }
@@ -153,12 +132,7 @@ fn ready() -> bool {
         return false;
     }
     let t = TempDir::new("husk-cg-probe");
-    let o = run_cmd(
-        Command::new(bin("husk"))
-            .arg("spec")
-            .arg("--bundle")
-            .arg(&t.path),
-    );
+    let o = run_cmd(Command::new(bin("husk")).arg("spec").arg("--bundle").arg(&t.path));
     if !o.status.success() {
         eprintln!("SKIP: husk spec does not work yet: {}", stderr(&o).trim());
         return false;
@@ -184,10 +158,7 @@ fn bundle(script: &str, resources: Value) -> (Bundle, String, String, CgDirs) {
     let id = unique("cg");
     let path = format!("/husk-e2e/{id}");
     b.config["linux"]["cgroupsPath"] = json!(path);
-    let res = b.config["linux"]["resources"]
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
+    let res = b.config["linux"]["resources"].as_object().cloned().unwrap_or_default();
     let mut res = Value::Object(res);
     for (k, v) in resources.as_object().unwrap() {
         if k == "devices" {
@@ -235,10 +206,7 @@ fn memory_limit_on_host_oom_kill_reported_by_events() {
     }
     let limit: u64 = 16 << 20;
     let mut mem = json!({"limit": limit});
-    if !l.v2
-        && l.file("/", ("memory", "memory.memsw.limit_in_bytes"), "")
-            .exists()
-    {
+    if !l.v2 && l.file("/", ("memory", "memory.memsw.limit_in_bytes"), "").exists() {
         mem["swap"] = json!(limit); // no swap to escape to
     }
     // The subshell grows past the limit once /go appears; PID 1 stays.
@@ -247,40 +215,21 @@ fn memory_limit_on_host_oom_kill_reported_by_events() {
         json!({"memory": mem}),
     );
     let c = b.create(&id);
-    assert_eq!(
-        l.read(&path, ("memory", "memory.limit_in_bytes"), "memory.max"),
-        limit.to_string()
-    );
+    assert_eq!(l.read(&path, ("memory", "memory.limit_in_bytes"), "memory.max"), limit.to_string());
     start(&c);
     let oom_kills = || {
         let f = l.file(&path, ("memory", "memory.oom_control"), "memory.events");
         let s = std::fs::read_to_string(f).unwrap_or_default();
-        s.lines()
-            .find_map(|x| x.strip_prefix("oom_kill "))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .unwrap_or(0)
+        s.lines().find_map(|x| x.strip_prefix("oom_kill ")).and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(0)
     };
     assert_eq!(oom_kills(), 0);
     if lacks(&b, "events") {
         std::fs::write(b.rootfs().join("go"), "").unwrap();
-        assert!(
-            wait_until(30, || oom_kills() >= 1),
-            "no OOM kill under the memory limit"
-        );
-        assert_eq!(
-            c.status(),
-            "running",
-            "PID 1 should have survived the OOM kill of its child"
-        );
+        assert!(wait_until(30, || oom_kills() >= 1), "no OOM kill under the memory limit");
+        assert_eq!(c.status(), "running", "PID 1 should have survived the OOM kill of its child");
         return;
     }
-    let mut ev = b
-        .husk()
-        .args(["events", "--interval", "1", &id])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut ev = b.husk().args(["events", "--interval", "1", &id]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     struct Kill(std::process::Child);
     impl Drop for Kill {
         fn drop(&mut self) {
@@ -298,9 +247,7 @@ fn memory_limit_on_host_oom_kill_reported_by_events() {
             }
         }
     });
-    let first = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("no events output");
+    let first = rx.recv_timeout(Duration::from_secs(30)).expect("no events output");
     let v: Value = serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first}"));
     assert_eq!(v["type"], "stats", "{first}");
     assert_eq!(v["id"], json!(id));
@@ -318,15 +265,8 @@ fn memory_limit_on_host_oom_kill_reported_by_events() {
     let o = c.cmd(&["events", "--stats", &id]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(
-        v["data"]["memory"]["oom_kill"].as_u64().unwrap_or(0) >= 1,
-        "{v}"
-    );
-    assert_eq!(
-        c.status(),
-        "running",
-        "PID 1 should have survived the OOM kill of its child"
-    );
+    assert!(v["data"]["memory"]["oom_kill"].as_u64().unwrap_or(0) >= 1, "{v}");
+    assert_eq!(c.status(), "running", "PID 1 should have survived the OOM kill of its child");
 }
 
 #[test]
@@ -346,10 +286,7 @@ fn pids_limit_stops_a_fork_loop() {
     b.write_config();
     let o = b.run(&id);
     let (out, err) = (stdout(&o), stderr(&o));
-    assert!(
-        !out.contains("loop-done"),
-        "50 forks succeeded under pids.limit 10: {out}"
-    );
+    assert!(!out.contains("loop-done"), "50 forks succeeded under pids.limit 10: {out}");
     assert!(err.contains("fork"), "no fork failure seen: {err}");
     assert_no_dirs(&l, &path);
 }
@@ -364,10 +301,7 @@ fn cpu_quota_throttles_a_spin_loop() {
         eprintln!("SKIP: no cpu controller");
         return;
     }
-    let (b, id, path, _g) = bundle(
-        "while :; do :; done",
-        json!({"cpu": {"quota": 10000, "period": 100000}}),
-    );
+    let (b, id, path, _g) = bundle("while :; do :; done", json!({"cpu": {"quota": 10000, "period": 100000}}));
     let c = b.create(&id);
     if l.v2 {
         assert_eq!(l.read(&path, ("", ""), "cpu.max"), "10000 100000");
@@ -376,35 +310,15 @@ fn cpu_quota_throttles_a_spin_loop() {
     }
     start(&c);
     let stat = || -> std::collections::HashMap<String, u64> {
-        let s = std::fs::read_to_string(l.file(&path, ("cpu", "cpu.stat"), "cpu.stat"))
-            .unwrap_or_default();
-        s.lines()
-            .filter_map(|x| {
-                x.split_once(' ')
-                    .and_then(|(k, v)| Some((k.to_string(), v.trim().parse().ok()?)))
-            })
-            .collect()
+        let s = std::fs::read_to_string(l.file(&path, ("cpu", "cpu.stat"), "cpu.stat")).unwrap_or_default();
+        s.lines().filter_map(|x| x.split_once(' ').and_then(|(k, v)| Some((k.to_string(), v.trim().parse().ok()?)))).collect()
     };
-    assert!(
-        wait_until(30, || stat().get("nr_throttled").copied().unwrap_or(0) >= 5),
-        "never throttled: {:?}",
-        stat()
-    );
+    assert!(wait_until(30, || stat().get("nr_throttled").copied().unwrap_or(0) >= 5), "never throttled: {:?}", stat());
     let st = stat();
     // CPU time used (kernel accounting, not wall time) is capped by quota × periods.
-    let used_ns = if l.v2 {
-        st["usage_usec"] * 1000
-    } else {
-        l.read(&path, ("cpuacct", "cpuacct.usage"), "")
-            .parse::<u64>()
-            .unwrap()
-    };
+    let used_ns = if l.v2 { st["usage_usec"] * 1000 } else { l.read(&path, ("cpuacct", "cpuacct.usage"), "").parse::<u64>().unwrap() };
     let allowed = (st["nr_periods"] + 2) * 10_000_000;
-    assert!(
-        used_ns <= allowed * 3 / 2,
-        "used {used_ns} ns in {} periods",
-        st["nr_periods"]
-    );
+    assert!(used_ns <= allowed * 3 / 2, "used {used_ns} ns in {} periods", st["nr_periods"]);
 }
 
 #[test]
@@ -420,16 +334,9 @@ fn devices_deny_makes_dev_null_unopenable() {
     b.write_config();
     let o = b.run(&id);
     let (out, err) = (stdout(&o), stderr(&o));
-    assert!(
-        !out.contains("null-ok"),
-        "/dev/null writable despite the deny rule: {out}"
-    );
+    assert!(!out.contains("null-ok"), "/dev/null writable despite the deny rule: {out}");
     assert!(err.contains("/dev/null"), "{err}");
-    assert_eq!(
-        out.trim(),
-        "3",
-        "/dev/zero must stay readable: {out} / {err}"
-    );
+    assert_eq!(out.trim(), "3", "/dev/zero must stay readable: {out} / {err}");
     assert_no_dirs(&l, &path);
 }
 
@@ -490,59 +397,29 @@ fn update_changes_limits_of_a_running_container() {
         eprintln!("SKIP: no cpu controller");
         return;
     }
-    let (b, id, path, _g) = bundle(
-        "sleep 1000",
-        json!({"pids": {"limit": 10}, "memory": {"limit": 67108864}}),
-    );
+    let (b, id, path, _g) = bundle("sleep 1000", json!({"pids": {"limit": 10}, "memory": {"limit": 67108864}}));
     if lacks(&b, "update") {
         return;
     }
     let c = b.create(&id);
     start(&c);
-    let o = c.cmd(&[
-        "update",
-        "--pids-limit",
-        "20",
-        "--memory",
-        "32m",
-        "--cpu-quota",
-        "50000",
-        "--cpu-period",
-        "100000",
-        &id,
-    ]);
+    let o = c.cmd(&["update", "--pids-limit", "20", "--memory", "32m", "--cpu-quota", "50000", "--cpu-period", "100000", &id]);
     assert!(o.status.success(), "update: {}", stderr(&o));
     assert_eq!(l.read(&path, ("pids", "pids.max"), "pids.max"), "20");
-    assert_eq!(
-        l.read(&path, ("memory", "memory.limit_in_bytes"), "memory.max"),
-        (32u64 << 20).to_string()
-    );
+    assert_eq!(l.read(&path, ("memory", "memory.limit_in_bytes"), "memory.max"), (32u64 << 20).to_string());
     if l.v2 {
         assert_eq!(l.read(&path, ("", ""), "cpu.max"), "50000 100000");
     } else {
         assert_eq!(l.read(&path, ("cpu", "cpu.cfs_quota_us"), ""), "50000");
     }
     // --resources - reads linux.resources JSON from stdin.
-    let mut ch = b
-        .husk()
-        .args(["update", "--resources", "-", &id])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    ch.stdin
-        .take()
-        .unwrap()
-        .write_all(br#"{"pids":{"limit":30}}"#)
-        .unwrap();
+    let mut ch = b.husk().args(["update", "--resources", "-", &id]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    ch.stdin.take().unwrap().write_all(br#"{"pids":{"limit":30}}"#).unwrap();
     let o = ch.wait_with_output().unwrap();
     assert!(o.status.success(), "update -r -: {}", stderr(&o));
     assert_eq!(l.read(&path, ("pids", "pids.max"), "pids.max"), "30");
     // Memory untouched by that update.
-    assert_eq!(
-        l.read(&path, ("memory", "memory.limit_in_bytes"), "memory.max"),
-        (32u64 << 20).to_string()
-    );
+    assert_eq!(l.read(&path, ("memory", "memory.limit_in_bytes"), "memory.max"), (32u64 << 20).to_string());
     // A bad flag: one line, non-zero.
     let o = c.cmd(&["update", "--memory", "lots", &id]);
     assert!(!o.status.success());
@@ -566,8 +443,7 @@ fn events_stats_reports_runc_shape() {
     start(&c);
     let o = c.cmd(&["events", "--stats", &id]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let v: Value =
-        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&o)));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&o)));
     assert_eq!(v["type"], "stats");
     assert_eq!(v["id"], json!(id));
     let d = &v["data"];
@@ -587,36 +463,24 @@ fn kill_all_and_delete_leave_no_cgroup_directory() {
     // No pid namespace: background processes would outlive PID 1 unless
     // husk kills the whole cgroup.
     let (mut b, id, path, _g) = bundle("sleep 1000 & sleep 1000 & wait", json!({}));
-    b.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|n| n["type"] != "pid");
+    b.config["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "pid");
     let c = b.create(&id);
     start(&c);
-    assert!(
-        wait_until(10, || procs(&l, &path).len() == 3),
-        "{:?}",
-        procs(&l, &path)
-    );
+    assert!(wait_until(10, || procs(&l, &path).len() == 3), "{:?}", procs(&l, &path));
     let before = procs(&l, &path);
     for d in l.dirs(&path) {
         assert!(d.is_dir(), "{} missing", d.display());
     }
     let o = c.cmd(&["kill", "--all", &id, "KILL"]);
     assert!(o.status.success(), "kill --all: {}", stderr(&o));
-    assert!(
-        wait_until(10, || procs(&l, &path).is_empty()),
-        "left: {:?}",
-        procs(&l, &path)
-    );
+    assert!(wait_until(10, || procs(&l, &path).is_empty()), "left: {:?}", procs(&l, &path));
     let o = c.cmd(&["delete", &id]);
     assert!(o.status.success(), "delete: {}", stderr(&o));
     assert_no_dirs(&l, &path);
     for p in before {
         assert!(
             !Path::new(&format!("/proc/{p}")).exists()
-                || std::fs::read_to_string(format!("/proc/{p}/stat"))
-                    .is_ok_and(|s| s.contains(") Z")),
+                || std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| s.contains(") Z")),
             "pid {p} survived"
         );
     }
@@ -642,10 +506,7 @@ fn missing_controller_is_a_one_line_error_leaving_nothing() {
         return;
     }
     let l = layout();
-    let (b, id, path, _g) = bundle(
-        "true",
-        json!({"hugepageLimits": [{"pageSize": "3MB", "limit": 0}]}),
-    );
+    let (b, id, path, _g) = bundle("true", json!({"hugepageLimits": [{"pageSize": "3MB", "limit": 0}]}));
     b.write_config();
     let o = run_cmd(b.husk().arg("run").arg("--bundle").arg(b.path()).arg(&id));
     assert!(!o.status.success());
@@ -664,22 +525,12 @@ fn cgroup_manager_disabled_runs_without_a_cgroup() {
     let l = layout();
     let (b, id, path, _g) = bundle("echo ran", json!({"pids": {"limit": 10}}));
     b.write_config();
-    let o = run_cmd(
-        b.husk()
-            .args(["--cgroup-manager", "disabled", "run", "--bundle"])
-            .arg(b.path())
-            .arg(&id),
-    );
+    let o = run_cmd(b.husk().args(["--cgroup-manager", "disabled", "run", "--bundle"]).arg(b.path()).arg(&id));
     let _ = run_cmd(b.husk().args(["delete", "--force", &id]));
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o).trim(), "ran");
     assert_no_dirs(&l, &path);
-    let o = run_cmd(
-        b.husk()
-            .args(["--systemd-cgroup", "run", "--bundle"])
-            .arg(b.path())
-            .arg(&id),
-    );
+    let o = run_cmd(b.husk().args(["--systemd-cgroup", "run", "--bundle"]).arg(b.path()).arg(&id));
     assert!(!o.status.success());
     assert!(stderr(&o).contains("systemd"), "{}", stderr(&o));
 }
@@ -691,11 +542,10 @@ fn runs_on_pure_cgroup2() {
     }
     let l = layout();
     if !l.v2 {
-        assert!(
-            std::env::var_os("HUSK_TEST_CGROUP2").is_none(),
-            "HUSK_TEST_CGROUP2 is set but this host is not pure cgroup v2"
+        assert!(std::env::var_os("HUSK_TEST_CGROUP2").is_none(), "HUSK_TEST_CGROUP2 is set but this host is not pure cgroup v2");
+        eprintln!(
+            "SKIP: host is not pure cgroup v2 (the other tests in this file ran against v1); run in a v2 guest with HUSK_TEST_CGROUP2=1"
         );
-        eprintln!("SKIP: host is not pure cgroup v2 (the other tests in this file ran against v1); run in a v2 guest with HUSK_TEST_CGROUP2=1");
         return;
     }
     for ctrl in ["memory", "cpu", "pids"] {
@@ -704,10 +554,7 @@ fn runs_on_pure_cgroup2() {
             return;
         }
     }
-    let (b, id, path, _g) = bundle(
-        "sleep 1000",
-        json!({"memory": {"limit": 33554432}, "cpu": {"shares": 1024}, "pids": {"limit": 64}}),
-    );
+    let (b, id, path, _g) = bundle("sleep 1000", json!({"memory": {"limit": 33554432}, "cpu": {"shares": 1024}, "pids": {"limit": 64}}));
     let c = b.create(&id);
     let d = l.dirs(&path).remove(0);
     assert!(d.join("cgroup.procs").exists());
@@ -717,11 +564,7 @@ fn runs_on_pure_cgroup2() {
     let parent = d.parent().unwrap();
     let sub = std::fs::read_to_string(parent.join("cgroup.subtree_control")).unwrap();
     for ctrl in ["memory", "cpu", "pids"] {
-        assert!(
-            sub.split_whitespace().any(|c| c == ctrl),
-            "{ctrl} not enabled in {}: {sub}",
-            parent.display()
-        );
+        assert!(sub.split_whitespace().any(|c| c == ctrl), "{ctrl} not enabled in {}: {sub}", parent.display());
     }
     drop(c);
     assert_no_dirs(&l, &path);

@@ -11,9 +11,7 @@ use std::process::{Command, Stdio};
 use husk_tests::*;
 
 fn have(cmd: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
-        .unwrap_or(false)
+    std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file())).unwrap_or(false)
 }
 
 /// Runs the script with `runtime` and returns (flow → PASS/FAIL reason,

@@ -112,7 +112,8 @@ fn exec_overrides_env_cwd_user_caps_nnp() {
         assert_eq!(code, 0, "{err}");
         let field = |k: &str| {
             let v = out.lines().find(|l| l.starts_with(k)).unwrap_or_else(|| panic!("{k} in {out}"));
-            u64::from_str_radix(v.split_whitespace().nth(1).unwrap(), 16).unwrap_or_else(|_| v.split_whitespace().nth(1).unwrap().parse().unwrap())
+            u64::from_str_radix(v.split_whitespace().nth(1).unwrap(), 16)
+                .unwrap_or_else(|_| v.split_whitespace().nth(1).unwrap().parse().unwrap())
         };
         (field("CapEff:"), field("CapBnd:"), field("NoNewPrivs:"))
     };

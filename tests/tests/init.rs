@@ -14,13 +14,7 @@ fn init_bin() -> PathBuf {
 }
 
 fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {cmd}"))
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
+    Command::new("sh").arg("-c").arg(format!("command -v {cmd}")).stdout(Stdio::null()).status().map(|s| s.success()).unwrap_or(false)
 }
 
 /// Can we make PID namespaces here (root, util-linux unshare)?
@@ -31,11 +25,7 @@ fn skip_unless_unshare() -> bool {
     if skip_unless(have("unshare"), "util-linux unshare is not installed") {
         return true;
     }
-    let ok = Command::new("unshare")
-        .args(["--pid", "--fork", "--mount-proc", "true"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
+    let ok = Command::new("unshare").args(["--pid", "--fork", "--mount-proc", "true"]).status().map(|s| s.success()).unwrap_or(false);
     skip_unless(ok, "unshare --pid --fork --mount-proc does not work here")
 }
 
@@ -47,9 +37,7 @@ struct Proc {
 
 impl Proc {
     fn spawn(cmd: &mut Command) -> Proc {
-        Proc {
-            child: Some(cmd.spawn().expect("spawn")),
-        }
+        Proc { child: Some(cmd.spawn().expect("spawn")) }
     }
     fn pid(&self) -> i32 {
         self.child.as_ref().unwrap().id() as i32
@@ -90,10 +78,7 @@ struct KillOnDrop(Vec<PathBuf>);
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
         for f in &self.0 {
-            if let Some(pid) = fs::read_to_string(f)
-                .ok()
-                .and_then(|s| s.trim().parse::<i32>().ok())
-            {
+            if let Some(pid) = fs::read_to_string(f).ok().and_then(|s| s.trim().parse::<i32>().ok()) {
                 // SAFETY: kill has no memory-safety preconditions.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
@@ -108,10 +93,7 @@ fn code(st: &ExitStatus) -> Option<i32> {
 fn alive(pid: i32) -> bool {
     // A zombie still has a /proc entry; count it as gone.
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => s
-            .rsplit_once(')')
-            .map(|(_, r)| !r.trim_start().starts_with('Z'))
-            .unwrap_or(true),
+        Ok(s) => s.rsplit_once(')').map(|(_, r)| !r.trim_start().starts_with('Z')).unwrap_or(true),
         Err(_) => false,
     }
 }
@@ -122,23 +104,13 @@ fn read_pid(p: &Path) -> i32 {
 
 /// husk-init -s -- sh -c SCRIPT, output captured.
 fn run_sub(flags: &[&str], script: &str) -> std::process::Output {
-    run_cmd(
-        Command::new(init_bin())
-            .args(flags)
-            .arg("--")
-            .args(["sh", "-c", script]),
-    )
+    run_cmd(Command::new(init_bin()).args(flags).arg("--").args(["sh", "-c", script]))
 }
 
 /// unshare --pid --fork --mount-proc husk-init FLAGS -- sh -c SCRIPT.
 fn run_pid1(flags: &[&str], script: &str) -> std::process::Output {
     run_cmd(
-        Command::new("unshare")
-            .args(["--pid", "--fork", "--mount-proc"])
-            .arg(init_bin())
-            .args(flags)
-            .arg("--")
-            .args(["sh", "-c", script]),
+        Command::new("unshare").args(["--pid", "--fork", "--mount-proc"]).arg(init_bin()).args(flags).arg("--").args(["sh", "-c", script]),
     )
 }
 
@@ -156,19 +128,10 @@ fn exit_codes_as_subreaper() {
 
     assert_eq!(code(&run_sub(&["-s"], "exit 0").status), Some(0));
     assert_eq!(code(&run_sub(&["-s"], "exit 3").status), Some(3));
-    assert_eq!(
-        code(&run_sub(&["-s"], "kill -TERM $$").status),
-        Some(128 + 15)
-    );
-    assert_eq!(
-        code(&run_sub(&["-s"], "kill -KILL $$").status),
-        Some(128 + 9)
-    );
+    assert_eq!(code(&run_sub(&["-s"], "kill -TERM $$").status), Some(128 + 15));
+    assert_eq!(code(&run_sub(&["-s"], "kill -KILL $$").status), Some(128 + 9));
     assert_eq!(code(&run_sub(&["-s", "-e", "3"], "exit 3").status), Some(0));
-    assert_eq!(
-        code(&run_sub(&["-s", "-e", "3", "-e143"], "kill -TERM $$").status),
-        Some(0)
-    );
+    assert_eq!(code(&run_sub(&["-s", "-e", "3", "-e143"], "kill -TERM $$").status), Some(0));
     assert_eq!(code(&run_sub(&["-s", "-e", "3"], "exit 4").status), Some(4));
 
     let o = run_cmd(Command::new(init_bin()).args(["-s", "--"]).arg(&notexec));
@@ -190,12 +153,7 @@ fn exit_codes_as_pid1() {
     assert_eq!(code(&o.status), Some(7), "{}", stderr(&o));
     assert_eq!(code(&run_pid1(&[], "kill -QUIT $$").status), Some(128 + 3));
     assert_eq!(code(&run_pid1(&["-e", "9"], "exit 9").status), Some(0));
-    let o = run_cmd(
-        Command::new("unshare")
-            .args(["--pid", "--fork", "--mount-proc"])
-            .arg(init_bin())
-            .arg("/nonexistent"),
-    );
+    let o = run_cmd(Command::new("unshare").args(["--pid", "--fork", "--mount-proc"]).arg(init_bin()).arg("/nonexistent"));
     assert_eq!(code(&o.status), Some(127));
     // As PID 1 there is no reaping warning.
     let o = run_pid1(&[], "true");
@@ -209,11 +167,7 @@ fn usage_version_and_bad_flags() {
     }
     let o = run_cmd(Command::new(init_bin()).arg("--version"));
     assert_eq!(code(&o.status), Some(0));
-    assert!(
-        stdout(&o).starts_with("husk-init version "),
-        "{}",
-        stdout(&o)
-    );
+    assert!(stdout(&o).starts_with("husk-init version "), "{}", stdout(&o));
 
     let o = run_cmd(Command::new(init_bin()).arg("-h"));
     assert_eq!(code(&o.status), Some(0));
@@ -233,31 +187,15 @@ fn usage_version_and_bad_flags() {
     for bad in [vec!["-x", "true"], vec!["--frobnicate", "true"], vec!["-p"]] {
         let o = run_cmd(Command::new(init_bin()).args(&bad));
         assert_eq!(code(&o.status), Some(1), "{bad:?}");
-        assert!(
-            stderr(&o).contains("Usage: husk-init"),
-            "{bad:?}: {}",
-            stderr(&o)
-        );
+        assert!(stderr(&o).contains("Usage: husk-init"), "{bad:?}: {}", stderr(&o));
     }
     for (bad, msg) in [
-        (
-            vec!["-p", "SIGNOPE", "true"],
-            "Not a valid option for -p: SIGNOPE",
-        ),
+        (vec!["-p", "SIGNOPE", "true"], "Not a valid option for -p: SIGNOPE"),
         (vec!["-e", "256", "true"], "Not a valid option for -e: 256"),
         (vec!["-e", "x", "true"], "Not a valid option for -e: x"),
-        (
-            vec!["--grace", "soon", "true"],
-            "Not a valid option for --grace: soon",
-        ),
-        (
-            vec!["--rewrite", "USR1", "true"],
-            "Not a valid option for --rewrite: USR1",
-        ),
-        (
-            vec!["--on-exit", "explode", "true"],
-            "Not a valid option for --on-exit: explode",
-        ),
+        (vec!["--grace", "soon", "true"], "Not a valid option for --grace: soon"),
+        (vec!["--rewrite", "USR1", "true"], "Not a valid option for --rewrite: USR1"),
+        (vec!["--on-exit", "explode", "true"], "Not a valid option for --on-exit: explode"),
     ] {
         let o = run_cmd(Command::new(init_bin()).args(&bad));
         assert_eq!(code(&o.status), Some(1), "{bad:?}");
@@ -275,10 +213,7 @@ fn usage_version_and_bad_flags() {
 fn normalize(out: &str) -> Vec<String> {
     out.lines()
         .map(|l| {
-            let l = l
-                .replace("husk-init", "X")
-                .replace("Tini", "X")
-                .replace("tini", "X");
+            let l = l.replace("husk-init", "X").replace("Tini", "X").replace("tini", "X");
             let mut r = String::new();
             let mut digits = false;
             for c in l.chars() {
@@ -301,9 +236,7 @@ fn normalize(out: &str) -> Vec<String> {
 fn run_with(prog: &Path, env: &[(&str, &str)], args: &[&str]) -> (String, String, Option<i32>) {
     let mut c = Command::new(prog);
     c.args(args).stdin(Stdio::null());
-    c.env_remove("TINI_VERBOSITY")
-        .env_remove("TINI_SUBREAPER")
-        .env_remove("TINI_KILL_PROCESS_GROUP");
+    c.env_remove("TINI_VERBOSITY").env_remove("TINI_SUBREAPER").env_remove("TINI_KILL_PROCESS_GROUP");
     for (k, v) in env {
         c.env(k, v);
     }
@@ -326,76 +259,47 @@ fn verbosity_levels_and_streams_as_tini() {
     // -v (2): INFO, on stdout; stderr stays empty.
     let (out, err, _) = run_with(&h, &[], &["-s", "-v", "--", "true"]);
     assert!(out.contains("[INFO  husk-init ("), "{out}");
-    assert!(
-        out.contains("] Spawned child process 'true' with pid '"),
-        "{out}"
-    );
-    assert!(
-        out.contains("] Main child exited normally (with status '0')"),
-        "{out}"
-    );
+    assert!(out.contains("] Spawned child process 'true' with pid '"), "{out}");
+    assert!(out.contains("] Main child exited normally (with status '0')"), "{out}");
     assert!(!out.contains("DEBUG"), "{out}");
     assert_eq!(err, "");
     // TINI_VERBOSITY=3: DEBUG (SIGCHLD, every reaped pid), still on stdout.
     let (out, err, _) = run_with(&h, &[("TINI_VERBOSITY", "3")], &["-s", "true"]);
-    assert!(
-        out.contains("[DEBUG husk-init (") && out.contains("] Received SIGCHLD"),
-        "{out}"
-    );
+    assert!(out.contains("[DEBUG husk-init (") && out.contains("] Received SIGCHLD"), "{out}");
     assert!(out.contains("] Reaped child with pid: '"), "{out}");
     assert!(!out.contains("TRACE"), "{out}");
     assert_eq!(err, "");
     // 4: TRACE.
     let (out, _, _) = run_with(&h, &[("TINI_VERBOSITY", "4")], &["-s", "true"]);
-    for t in [
-        "] Registered as child subreaper",
-        "] No child to wait",
-        "] Exiting: child has exited",
-    ] {
+    for t in ["] Registered as child subreaper", "] No child to wait", "] Exiting: child has exited"] {
         assert!(out.contains(t), "{t}: {out}");
     }
     // The variable wins over -v (tini reads it last); atoi rules.
     let (out, _, _) = run_with(&h, &[("TINI_VERBOSITY", "1")], &["-s", "-vv", "true"]);
     assert_eq!(out, "");
     let (out, _, _) = run_with(&h, &[("TINI_VERBOSITY", "-1")], &["-s", "true"]);
-    assert!(
-        out.contains("TRACE"),
-        "negative = everything (unsigned in tini): {out}"
-    );
+    assert!(out.contains("TRACE"), "negative = everything (unsigned in tini): {out}");
     // FATAL is shown even at 0, on stderr.
     let (out, err, c) = run_with(&h, &[("TINI_VERBOSITY", "0")], &["-s", "/nonexistent"]);
     assert_eq!(c, Some(127));
     assert_eq!(out, "");
-    assert!(
-        err.starts_with("[FATAL husk-init (") && err.contains("exec /nonexistent failed"),
-        "{err}"
-    );
+    assert!(err.starts_with("[FATAL husk-init (") && err.contains("exec /nonexistent failed"), "{err}");
     // 0 silences warnings.
     let (_, err, _) = run_with(&h, &[("TINI_VERBOSITY", "0")], &["true"]);
     assert_eq!(err, "");
     // Signal descriptions as strsignal() gives them (tini's wording).
     let (out, _, c) = run_with(&h, &[], &["-s", "-v", "--", "sh", "-c", "kill $$"]);
     assert_eq!(c, Some(128 + 15));
-    assert!(
-        out.contains("Main child exited with signal (with signal 'Terminated')"),
-        "{out}"
-    );
+    assert!(out.contains("Main child exited with signal (with signal 'Terminated')"), "{out}");
     // -w warns at the default verbosity, on stderr.
     let (_, err, c) = run_with(&h, &[], &["-s", "-w", "--", "sh", "-c", &orphan_script(3)]);
     assert_eq!(c, Some(42), "{err}");
-    assert_eq!(
-        err.matches("] Reaped zombie process with pid=").count(),
-        3,
-        "{err}"
-    );
+    assert_eq!(err.matches("] Reaped zombie process with pid=").count(), 3, "{err}");
     assert!(err.contains("[WARN  husk-init ("), "{err}");
 
     // Side by side with tini itself, when it is installed.
     let tini = Path::new("/usr/bin/tini");
-    if skip_unless(
-        tini.exists(),
-        "tini is not installed: no side-by-side comparison",
-    ) {
+    if skip_unless(tini.exists(), "tini is not installed: no side-by-side comparison") {
         return;
     }
     let cases: &[Case] = &[
@@ -412,26 +316,15 @@ fn verbosity_levels_and_streams_as_tini() {
         (&[("TINI_VERBOSITY", "1")], &["-s", "-vvv", "true"]),
         (&[("TINI_VERBOSITY", "0")], &["-s", "/nonexistent"]),
         (&[], &["-s", "-v", "--", "sh", "-c", "kill $$"]),
-        (
-            &[],
-            &["-s", "-vv", "--", "sh", "-c", "kill -USR1 $PPID; sleep 0.5"],
-        ),
+        (&[], &["-s", "-vv", "--", "sh", "-c", "kill -USR1 $PPID; sleep 0.5"]),
         (&[], &["-p", "SIGNOPE", "true"]),
         (&[("TINI_VERBOSITY", "0")], &["-e", "x", "true"]),
     ];
     for (env, args) in cases {
         let t = run_with(tini, env, args);
         let m = run_with(&h, env, args);
-        assert_eq!(
-            normalize(&m.0),
-            normalize(&t.0),
-            "stdout of {env:?} {args:?}"
-        );
-        assert_eq!(
-            normalize(&m.1),
-            normalize(&t.1),
-            "stderr of {env:?} {args:?}"
-        );
+        assert_eq!(normalize(&m.0), normalize(&t.0), "stdout of {env:?} {args:?}");
+        assert_eq!(normalize(&m.1), normalize(&t.1), "stderr of {env:?} {args:?}");
         assert_eq!(m.2, t.2, "exit code of {env:?} {args:?}");
     }
 }
@@ -473,12 +366,7 @@ fn reaps_10000_orphans_as_subreaper() {
     let o = run_sub(&["-s"], &orphan_script(10_000));
     assert_eq!(code(&o.status), Some(42), "{}", stderr(&o));
     // TINI_SUBREAPER does the same as -s.
-    let o = run_cmd(
-        Command::new(init_bin())
-            .env("TINI_SUBREAPER", "1")
-            .arg("--")
-            .args(["sh", "-c", &orphan_script(200)]),
-    );
+    let o = run_cmd(Command::new(init_bin()).env("TINI_SUBREAPER", "1").arg("--").args(["sh", "-c", &orphan_script(200)]));
     assert_eq!(code(&o.status), Some(42), "{}", stderr(&o));
     assert!(!stderr(&o).contains("zombie reaping won't work"));
 }
@@ -500,11 +388,7 @@ fn child_gets_the_callers_signal_state() {
     let o = run_sub(&["-s"], "grep -E '^SigBlk:' /proc/$PPID/status");
     let mask = u64::from_str_radix(stdout(&o).split_whitespace().nth(1).unwrap(), 16).unwrap();
     for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGCHLD, libc::SIGUSR1] {
-        assert_ne!(
-            mask & (1 << (sig - 1)),
-            0,
-            "signal {sig} not blocked in husk-init"
-        );
+        assert_ne!(mask & (1 << (sig - 1)), 0, "signal {sig} not blocked in husk-init");
     }
 }
 
@@ -515,17 +399,9 @@ fn warns_when_neither_pid1_nor_subreaper() {
     }
     let o = run_sub(&[], "exit 0");
     assert_eq!(code(&o.status), Some(0));
-    assert!(
-        stderr(&o).contains("zombie reaping won't work"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("zombie reaping won't work"), "{}", stderr(&o));
     let o = run_sub(&["-s"], "exit 0");
-    assert!(
-        !stderr(&o).contains("zombie reaping won't work"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(!stderr(&o).contains("zombie reaping won't work"), "{}", stderr(&o));
 }
 
 #[test]
@@ -560,19 +436,12 @@ fn trap_script(log: &Path, ready: &Path, sigs: &[i32]) -> String {
             s += &format!("trap 'echo {n} >> {l}' {n}\n", l = log.display());
         }
     }
-    s += &format!(
-        "echo ready > {}\nwhile :; do sleep 1 & wait $!; done\n",
-        ready.display()
-    );
+    s += &format!("echo ready > {}\nwhile :; do sleep 1 & wait $!; done\n", ready.display());
     s
 }
 
 fn logged(log: &Path) -> Vec<i32> {
-    fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect()
+    fs::read_to_string(log).unwrap_or_default().lines().filter_map(|l| l.trim().parse().ok()).collect()
 }
 
 #[test]
@@ -596,23 +465,14 @@ fn forwards_each_signal_to_the_child() {
         libc::SIGPWR,
         libc::SIGTERM,
     ];
-    let mut p = Proc::spawn(
-        Command::new(init_bin())
-            .args(["-s", "--", "sh", "-c", &trap_script(&log, &ready, &sigs)])
-            .stdin(Stdio::null()),
-    );
+    let mut p =
+        Proc::spawn(Command::new(init_bin()).args(["-s", "--", "sh", "-c", &trap_script(&log, &ready, &sigs)]).stdin(Stdio::null()));
     assert!(wait_until(10, || ready.exists()), "child never got ready");
     for &sig in &sigs {
         p.signal(sig);
-        assert!(
-            wait_until(10, || logged(&log).contains(&sig)),
-            "signal {sig} never reached the child: {:?}",
-            logged(&log)
-        );
+        assert!(wait_until(10, || logged(&log).contains(&sig)), "signal {sig} never reached the child: {:?}", logged(&log));
     }
-    let st = p
-        .wait_for(10)
-        .expect("husk-init did not exit after the child did");
+    let st = p.wait_for(10).expect("husk-init did not exit after the child did");
     assert_eq!(code(&st), Some(0));
 }
 
@@ -633,17 +493,12 @@ fn group_flag_signals_the_whole_process_group() {
         b = bgready.display(),
         r = ready.display()
     );
-    for (flags, env) in [
-        (vec!["-s", "-g"], None),
-        (vec!["-s"], Some("TINI_KILL_PROCESS_GROUP")),
-    ] {
+    for (flags, env) in [(vec!["-s", "-g"], None), (vec!["-s"], Some("TINI_KILL_PROCESS_GROUP"))] {
         let _ = fs::remove_file(&log);
         let _ = fs::remove_file(&ready);
         let _ = fs::remove_file(&bgready);
         let mut cmd = Command::new(init_bin());
-        cmd.args(&flags)
-            .args(["--", "sh", "-c", &script])
-            .stdin(Stdio::null());
+        cmd.args(&flags).args(["--", "sh", "-c", &script]).stdin(Stdio::null());
         if let Some(e) = env {
             cmd.env(e, "1");
         }
@@ -654,11 +509,7 @@ fn group_flag_signals_the_whole_process_group() {
             let s = fs::read_to_string(&log).unwrap_or_default();
             s.contains("fg") && s.contains("bg")
         };
-        assert!(
-            wait_until(10, both),
-            "{flags:?}: got {:?}",
-            fs::read_to_string(&log)
-        );
+        assert!(wait_until(10, both), "{flags:?}: got {:?}", fs::read_to_string(&log));
         assert_eq!(code(&p.wait_for(10).expect("exit")), Some(0));
     }
 }
@@ -673,17 +524,7 @@ fn rewrite_and_drop_signals() {
     let script = trap_script(&log, &ready, &[libc::SIGUSR1, libc::SIGUSR2, libc::SIGTERM]);
     let mut p = Proc::spawn(
         Command::new(init_bin())
-            .args([
-                "-s",
-                "--rewrite",
-                "USR1:TERM",
-                "--rewrite",
-                "12:0",
-                "--",
-                "sh",
-                "-c",
-                &script,
-            ])
+            .args(["-s", "--rewrite", "USR1:TERM", "--rewrite", "12:0", "--", "sh", "-c", &script])
             .stdin(Stdio::null()),
     );
     assert!(wait_until(10, || ready.exists()));
@@ -691,11 +532,7 @@ fn rewrite_and_drop_signals() {
     p.signal(libc::SIGUSR2);
     let pending = |pid: i32| {
         let s = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let mask = s
-            .lines()
-            .find(|l| l.starts_with("ShdPnd:"))
-            .map(|l| l[7..].trim().to_string())
-            .unwrap_or_default();
+        let mask = s.lines().find(|l| l.starts_with("ShdPnd:")).map(|l| l[7..].trim().to_string()).unwrap_or_default();
         u64::from_str_radix(&mask, 16).unwrap_or(0)
     };
     let pid = p.pid();
@@ -717,25 +554,12 @@ fn parent_death_signal() {
     let child = trap_script(&log, &ready, &[libc::SIGUSR1, libc::SIGTERM]).replace('\'', "'\\''");
     // An intermediate shell is husk-init's parent; it dies, husk-init gets
     // SIGUSR1 (-p) and forwards it to its child.
-    let outer = format!(
-        "'{b}' -s -p SIGUSR1 -- sh -c '{child}' & echo $! > {p}; wait",
-        b = init_bin().display(),
-        p = pidf.display()
-    );
-    let mut parent = Proc::spawn(
-        Command::new("sh")
-            .arg("-c")
-            .arg(&outer)
-            .stdin(Stdio::null()),
-    );
+    let outer = format!("'{b}' -s -p SIGUSR1 -- sh -c '{child}' & echo $! > {p}; wait", b = init_bin().display(), p = pidf.display());
+    let mut parent = Proc::spawn(Command::new("sh").arg("-c").arg(&outer).stdin(Stdio::null()));
     assert!(wait_until(10, || ready.exists()));
     parent.signal(libc::SIGKILL);
     parent.wait();
-    assert!(
-        wait_until(10, || logged(&log).contains(&libc::SIGUSR1)),
-        "{:?}",
-        logged(&log)
-    );
+    assert!(wait_until(10, || logged(&log).contains(&libc::SIGUSR1)), "{:?}", logged(&log));
     // Then end it.
     let pid = read_pid(&pidf);
     // SAFETY: kill has no memory-safety preconditions.
@@ -757,37 +581,13 @@ fn tty_foreground_handover() {
     let o = run_cmd(Command::new("script").args(["-qec", &cmd, "/dev/null"]));
     assert_eq!(code(&o.status), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
-    let line = out
-        .lines()
-        .find(|l| l.contains("(sh)"))
-        .unwrap_or_else(|| panic!("no stat line: {out:?}"));
-    let after: Vec<&str> = line
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .collect();
-    let pid: i32 = line
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .trim_matches('\r')
-        .parse()
-        .unwrap();
-    let (pgrp, tty, tpgid): (i32, i32, i32) = (
-        after[2].parse().unwrap(),
-        after[4].parse().unwrap(),
-        after[5].parse().unwrap(),
-    );
+    let line = out.lines().find(|l| l.contains("(sh)")).unwrap_or_else(|| panic!("no stat line: {out:?}"));
+    let after: Vec<&str> = line.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let pid: i32 = line.split_whitespace().next().unwrap().trim_matches('\r').parse().unwrap();
+    let (pgrp, tty, tpgid): (i32, i32, i32) = (after[2].parse().unwrap(), after[4].parse().unwrap(), after[5].parse().unwrap());
     assert_ne!(tty, 0, "no controlling tty: {line}");
-    assert_eq!(
-        pgrp, pid,
-        "child is not its own process group leader: {line}"
-    );
-    assert_eq!(
-        tpgid, pgrp,
-        "child's group is not the foreground group: {line}"
-    );
+    assert_eq!(pgrp, pid, "child is not its own process group leader: {line}");
+    assert_eq!(tpgid, pgrp, "child's group is not the foreground group: {line}");
 }
 
 #[test]
@@ -817,10 +617,7 @@ fn grace_kills_stragglers() {
     // survives it).
     // (Its stdio goes elsewhere so that collecting our output does not
     // wait for it.)
-    let script = format!(
-        "sleep 100 >/dev/null 2>&1 & echo $! > {b}; exit 6",
-        b = b.display()
-    );
+    let script = format!("sleep 100 >/dev/null 2>&1 & echo $! > {b}; exit 6", b = b.display());
     let o = run_sub(&["-s"], &script);
     assert_eq!(code(&o.status), Some(6));
     let pb = read_pid(&b);
@@ -832,10 +629,7 @@ fn grace_kills_stragglers() {
     if skip_unless_unshare() {
         return;
     }
-    let o = run_pid1(
-        &["--grace", "0.5"],
-        "sh -c \"trap '' TERM; sleep 100\" & sleep 0.2; exit 8",
-    );
+    let o = run_pid1(&["--grace", "0.5"], "sh -c \"trap '' TERM; sleep 100\" & sleep 0.2; exit 8");
     assert_eq!(code(&o.status), Some(8), "{}", stderr(&o));
 }
 
@@ -848,22 +642,10 @@ fn on_exit_action_as_pid1_of_a_namespace() {
     // reboot(2) from a namespace's PID 1 ends the namespace: SIGHUP for
     // reboot, SIGINT for poweroff; the result is told on the console first.
     let o = run_pid1(&["--on-exit", "reboot"], "exit 3");
-    assert_eq!(
-        o.status.code().or(o.status.signal().map(|s| 128 + s)),
-        Some(128 + libc::SIGHUP),
-        "{}",
-        stderr(&o)
-    );
-    assert!(
-        stderr(&o).contains("sh exited with status 3; rebooting"),
-        "{}",
-        stderr(&o)
-    );
+    assert_eq!(o.status.code().or(o.status.signal().map(|s| 128 + s)), Some(128 + libc::SIGHUP), "{}", stderr(&o));
+    assert!(stderr(&o).contains("sh exited with status 3; rebooting"), "{}", stderr(&o));
     let o = run_pid1(&["--on-exit", "poweroff"], "exit 0");
-    assert_eq!(
-        o.status.code().or(o.status.signal().map(|s| 128 + s)),
-        Some(128 + libc::SIGINT)
-    );
+    assert_eq!(o.status.code().or(o.status.signal().map(|s| 128 + s)), Some(128 + libc::SIGINT));
     assert!(stderr(&o).contains("powering off"));
 }
 
@@ -883,20 +665,12 @@ fn closes_inherited_fds_and_leaves_cwd() {
     let o = run_cmd(
         Command::new("sh")
             .arg("-c")
-            .arg(format!(
-                "exec 7</dev/null; cd {}; exec '{}' -s -- sh -c \"$0\"",
-                t.path.display(),
-                init_bin().display()
-            ))
+            .arg(format!("exec 7</dev/null; cd {}; exec '{}' -s -- sh -c \"$0\"", t.path.display(), init_bin().display()))
             .arg(&script),
     );
     assert_eq!(code(&o.status), Some(0), "{}", stderr(&o));
     let child = fs::read_to_string(t.join("out.child")).unwrap();
-    assert_eq!(
-        child.trim(),
-        "/dev/null",
-        "the child must still inherit fd 7"
-    );
+    assert_eq!(child.trim(), "/dev/null", "the child must still inherit fd 7");
     // The child read husk-init's fds right after it started; husk-init
     // closes them before waiting, so poll via a second run that waits.
     let script2 = format!(
@@ -907,19 +681,10 @@ fn closes_inherited_fds_and_leaves_cwd() {
     let o = run_cmd(
         Command::new("sh")
             .arg("-c")
-            .arg(format!(
-                "exec 7</dev/null; cd {}; exec '{}' -s -- sh -c \"$0\"",
-                t.path.display(),
-                init_bin().display()
-            ))
+            .arg(format!("exec 7</dev/null; cd {}; exec '{}' -s -- sh -c \"$0\"", t.path.display(), init_bin().display()))
             .arg(&script2),
     );
-    assert_eq!(
-        code(&o.status),
-        Some(0),
-        "husk-init kept fd 7: {}",
-        stderr(&o)
-    );
+    assert_eq!(code(&o.status), Some(0), "husk-init kept fd 7: {}", stderr(&o));
     assert_eq!(fs::read_to_string(t.join("out.cwd2")).unwrap().trim(), "/");
 }
 
@@ -932,9 +697,7 @@ struct Services {
 
 impl Services {
     fn new() -> Services {
-        Services {
-            dir: TempDir::new("init-svc"),
-        }
+        Services { dir: TempDir::new("init-svc") }
     }
     fn path(&self) -> PathBuf {
         self.dir.join("services")
@@ -967,31 +730,19 @@ impl Services {
             .arg(self.sock())
             .args(extra)
             .stdin(Stdio::null())
-            .stdout(Stdio::from(
-                fs::File::create(self.dir.join("stdout")).unwrap(),
-            ))
+            .stdout(Stdio::from(fs::File::create(self.dir.join("stdout")).unwrap()))
             .stderr(Stdio::from(fs::File::create(&errf).unwrap()));
         (Proc::spawn(&mut cmd), errf)
     }
     fn ctl(&self, args: &[&str]) -> std::process::Output {
-        run_cmd(
-            Command::new(init_bin())
-                .arg("ctl")
-                .arg("--ctl")
-                .arg(self.sock())
-                .args(args),
-        )
+        run_cmd(Command::new(init_bin()).arg("ctl").arg("--ctl").arg(self.sock()).args(args))
     }
     fn status(&self) -> String {
         stdout(&self.ctl(&["status"]))
     }
     fn state_of(&self, name: &str) -> String {
         let o = self.ctl(&["status", name]);
-        stdout(&o)
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or("")
-            .to_string()
+        stdout(&o).split_whitespace().nth(1).unwrap_or("").to_string()
     }
 }
 
@@ -1016,34 +767,20 @@ fn crashing_service_is_restarted_with_backoff() {
     }
     let s = Services::new();
     let _k = ServiceKiller(s.path());
-    s.run(
-        "crash",
-        &format!("echo run >> {}; exit 3", s.log().display()),
-    );
+    s.run("crash", &format!("echo run >> {}; exit 3", s.log().display()));
     let (mut p, errf) = s.start(&[]);
     // Three quick failures: the delay doubles each time.
-    assert!(
-        wait_until(20, || text(&errf).contains("crash: restarting in 1000 ms")),
-        "{}",
-        text(&errf)
-    );
+    assert!(wait_until(20, || text(&errf).contains("crash: restarting in 1000 ms")), "{}", text(&errf));
     let e = text(&errf);
-    let a = e
-        .find("crash: restarting in 250 ms")
-        .expect("first backoff");
-    let b = e
-        .find("crash: restarting in 500 ms")
-        .expect("second backoff");
+    let a = e.find("crash: restarting in 250 ms").expect("first backoff");
+    let b = e.find("crash: restarting in 500 ms").expect("second backoff");
     let c = e.find("crash: restarting in 1000 ms").unwrap();
     assert!(a < b && b < c, "{e}");
     assert!(e.contains("crash: exited with status 3"));
     assert!(e.matches("crash: started (pid").count() >= 3);
     assert!(text(&s.log()).lines().count() >= 3);
     p.signal(libc::SIGTERM);
-    assert_eq!(
-        code(&p.wait_for(20).expect("husk-init did not stop")),
-        Some(0)
-    );
+    assert_eq!(code(&p.wait_for(20).expect("husk-init did not stop")), Some(0));
     assert!(!s.sock().exists(), "control socket left behind");
 }
 
@@ -1059,27 +796,13 @@ fn restart_policies_and_down() {
     s.file("once", "restart", "on-failure\n");
     s.run("never", &format!("echo never >> {}; exit 1", l.display()));
     s.file("never", "restart", "never");
-    s.run(
-        "sleeper",
-        &format!("echo sleeper >> {}; exec sleep 100", l.display()),
-    );
+    s.run("sleeper", &format!("echo sleeper >> {}; exec sleep 100", l.display()));
     s.file("sleeper", "down", "");
     let (mut p, errf) = s.start(&[]);
-    assert!(
-        wait_until(10, || s.state_of("once") == "down"
-            && s.state_of("never") == "down"),
-        "{}",
-        s.status()
-    );
+    assert!(wait_until(10, || s.state_of("once") == "down" && s.state_of("never") == "down"), "{}", s.status());
     let st = s.status();
-    assert!(
-        st.contains("once down pid=0 starts=1 kind=run last=\"status 0\""),
-        "{st}"
-    );
-    assert!(
-        st.contains("never down pid=0 starts=1 kind=run last=\"status 1\""),
-        "{st}"
-    );
+    assert!(st.contains("once down pid=0 starts=1 kind=run last=\"status 0\""), "{st}");
+    assert!(st.contains("never down pid=0 starts=1 kind=run last=\"status 1\""), "{st}");
     assert!(st.contains("sleeper down pid=0 starts=0"), "{st}");
     // `down` services start on request.
     let o = s.ctl(&["start", "sleeper"]);
@@ -1114,53 +837,25 @@ fn ordered_start_and_reverse_shutdown() {
     s.file("app", "after", "db\n");
     s.file("proxy", "after", "app db");
     // One that ignores SIGTERM and needs the SIGKILL after the grace.
-    s.run(
-        "stubborn",
-        &format!(
-            "trap '' TERM\necho start stubborn >> {}\nwhile :; do sleep 1; done",
-            l.display()
-        ),
-    );
+    s.run("stubborn", &format!("trap '' TERM\necho start stubborn >> {}\nwhile :; do sleep 1; done", l.display()));
     let (mut p, errf) = s.start(&["--grace", "1"]);
-    assert!(
-        wait_until(10, || ["db", "app", "proxy", "stubborn"]
-            .iter()
-            .all(|n| s.state_of(n) == "running")),
-        "{}",
-        s.status()
-    );
+    assert!(wait_until(10, || ["db", "app", "proxy", "stubborn"].iter().all(|n| s.state_of(n) == "running")), "{}", s.status());
     // (Each writes its line once its trap is set.)
-    assert!(
-        wait_until(10, || text(&l).lines().count() == 4),
-        "{}",
-        text(&l)
-    );
+    assert!(wait_until(10, || text(&l).lines().count() == 4), "{}", text(&l));
     let e = text(&errf);
-    let pos = |n: &str| {
-        e.find(&format!("{n}: started"))
-            .unwrap_or_else(|| panic!("{n} not started: {e}"))
-    };
+    let pos = |n: &str| e.find(&format!("{n}: started")).unwrap_or_else(|| panic!("{n} not started: {e}"));
     assert!(pos("db") < pos("app") && pos("app") < pos("proxy"), "{e}");
 
     p.signal(libc::SIGTERM);
-    assert_eq!(
-        code(&p.wait_for(30).expect("husk-init did not stop")),
-        Some(0)
-    );
+    assert_eq!(code(&p.wait_for(30).expect("husk-init did not stop")), Some(0));
     let log = text(&l);
     let stops: Vec<&str> = log.lines().filter(|x| x.starts_with("stop")).collect();
     assert_eq!(stops, vec!["stop proxy", "stop app", "stop db"], "{log}");
     let e = text(&errf);
-    assert!(
-        e.contains("stubborn: still running after the grace period: SIGKILL"),
-        "{e}"
-    );
+    assert!(e.contains("stubborn: still running after the grace period: SIGKILL"), "{e}");
     assert!(e.contains("stubborn: exited with signal SIGKILL"), "{e}");
     // Stubborn sorts last and starts last, so it stops first.
-    assert!(
-        e.find("stubborn: stopping").unwrap() < e.find("proxy: stopping").unwrap(),
-        "{e}"
-    );
+    assert!(e.find("stubborn: stopping").unwrap() < e.find("proxy: stopping").unwrap(), "{e}");
 }
 
 #[test]
@@ -1177,11 +872,7 @@ fn ctl_status_start_stop_restart() {
     );
     let (mut p, _errf) = s.start(&[]);
     let starts = || text(&l).matches("start").count();
-    assert!(
-        wait_until(10, || s.state_of("web") == "running" && starts() == 1),
-        "{}",
-        s.status()
-    );
+    assert!(wait_until(10, || s.state_of("web") == "running" && starts() == 1), "{}", s.status());
     let st = s.status();
     assert!(st.starts_with("web running pid="), "{st}");
     assert!(st.contains("starts=1 kind=run"), "{st}");
@@ -1189,33 +880,19 @@ fn ctl_status_start_stop_restart() {
     let o = s.ctl(&["stop", "web"]);
     assert_eq!(code(&o.status), Some(0));
     assert_eq!(stdout(&o), "ok: stop web\n");
-    assert!(
-        wait_until(10, || s.state_of("web") == "down"),
-        "{}",
-        s.status()
-    );
+    assert!(wait_until(10, || s.state_of("web") == "down"), "{}", s.status());
     assert!(text(&l).contains("stop"));
     // A stopped service stays down (no restart).
     assert!(s.status().contains("web down pid=0 starts=1"));
 
     let o = s.ctl(&["start", "web"]);
     assert_eq!(stdout(&o), "ok: start web\n");
-    assert!(
-        wait_until(10, || s.status().contains("web running")
-            && s.status().contains("starts=2")),
-        "{}",
-        s.status()
-    );
+    assert!(wait_until(10, || s.status().contains("web running") && s.status().contains("starts=2")), "{}", s.status());
     assert!(wait_until(10, || starts() == 2));
 
     let o = s.ctl(&["restart", "web"]);
     assert_eq!(code(&o.status), Some(0));
-    assert!(
-        wait_until(10, || s.status().contains("web running")
-            && s.status().contains("starts=3")),
-        "{}",
-        s.status()
-    );
+    assert!(wait_until(10, || s.status().contains("web running") && s.status().contains("starts=3")), "{}", s.status());
     assert!(wait_until(10, || starts() == 3));
     assert_eq!(text(&l).matches("stop").count(), 2, "{}", text(&l));
 
@@ -1248,25 +925,15 @@ fn bad_services_dir_leaves_nothing_behind() {
     assert_eq!(code(&p.wait_for(10).expect("exit")), Some(1));
     let e = text(&errf);
     assert_eq!(e.lines().count(), 1, "{e}");
-    assert!(
-        e.contains("bad/restart: expected always, on-failure or never"),
-        "{e}"
-    );
-    assert!(
-        !marker.exists(),
-        "a service was started despite the bad input"
-    );
+    assert!(e.contains("bad/restart: expected always, on-failure or never"), "{e}");
+    assert!(!marker.exists(), "a service was started despite the bad input");
     assert!(!s.sock().exists());
 
     fs::remove_file(s.path().join("bad/restart")).unwrap();
     s.file("bad", "after", "ghost\n");
     let (mut p, errf) = s.start(&[]);
     assert_eq!(code(&p.wait_for(10).expect("exit")), Some(1));
-    assert!(
-        text(&errf).contains("bad/after: no service named ghost"),
-        "{}",
-        text(&errf)
-    );
+    assert!(text(&errf).contains("bad/after: no service named ghost"), "{}", text(&errf));
 
     s.file("bad", "after", "good");
     s.file("good", "after", "bad");
@@ -1276,10 +943,7 @@ fn bad_services_dir_leaves_nothing_behind() {
 
     let o = run_cmd(Command::new(init_bin()).args(["--services", "/nonexistent/husk-services"]));
     assert_eq!(code(&o.status), Some(1));
-    assert_eq!(
-        stderr(&o),
-        "husk-init: /nonexistent/husk-services: No such file or directory\n"
-    );
+    assert_eq!(stderr(&o), "husk-init: /nonexistent/husk-services: No such file or directory\n");
     assert!(!marker.exists());
 }
 
@@ -1293,13 +957,7 @@ fn services_as_pid1_of_a_namespace() {
     let l = s.log();
     // The service leaves an orphan behind and exits; PID 1 reaps it and,
     // at shutdown, ends every process of the namespace.
-    s.run(
-        "spawner",
-        &format!(
-            "sleep 100 &\necho started >> {}\nexec sleep 100",
-            l.display()
-        ),
-    );
+    s.run("spawner", &format!("sleep 100 &\necho started >> {}\nexec sleep 100", l.display()));
     fs::create_dir_all(s.path()).unwrap();
     let errf = s.dir.join("stderr");
     let mut p = Proc::spawn(
@@ -1315,11 +973,7 @@ fn services_as_pid1_of_a_namespace() {
             .stderr(Stdio::from(fs::File::create(&errf).unwrap())),
     );
     assert!(wait_until(10, || text(&l).contains("started")));
-    assert!(
-        wait_until(10, || s.state_of("spawner") == "running"),
-        "{}",
-        s.status()
-    );
+    assert!(wait_until(10, || s.state_of("spawner") == "running"), "{}", s.status());
     // Find husk-init (unshare's child) and stop it.
     let kids = fs::read_to_string(format!("/proc/{0}/task/{0}/children", p.pid())).unwrap();
     let init: i32 = kids.split_whitespace().next().unwrap().parse().unwrap();
@@ -1327,12 +981,7 @@ fn services_as_pid1_of_a_namespace() {
     unsafe { libc::kill(init, libc::SIGTERM) };
     let st = p.wait_for(30).expect("namespace did not end");
     use std::os::unix::process::ExitStatusExt;
-    assert_eq!(
-        st.code().or(st.signal().map(|s| 128 + s)),
-        Some(128 + libc::SIGINT),
-        "{}",
-        text(&errf)
-    );
+    assert_eq!(st.code().or(st.signal().map(|s| 128 + s)), Some(128 + libc::SIGINT), "{}", text(&errf));
     let e = text(&errf);
     assert!(e.contains("spawner: exited with signal SIGTERM"), "{e}");
     assert!(e.contains("powering off"), "{e}");
@@ -1343,13 +992,8 @@ fn container_service_runs_under_husk() {
     if skip_unless_root() {
         return;
     }
-    let dir = std::env::var_os("HUSK_BIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target/debug"));
-    if skip_unless(
-        dir.join("husk").exists() && dir.join("husk-rootfs").exists(),
-        "husk / husk-rootfs not built",
-    ) {
+    let dir = std::env::var_os("HUSK_BIN_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target/debug"));
+    if skip_unless(dir.join("husk").exists() && dir.join("husk-rootfs").exists(), "husk / husk-rootfs not built") {
         return;
     }
     // Probe: does an attached `husk run` of a busybox bundle work yet?
@@ -1359,23 +1003,12 @@ fn container_service_runs_under_husk() {
     probe.write_config();
     let id = unique("init-probe");
     let mut run = Proc::spawn(
-        probe
-            .husk()
-            .arg("run")
-            .arg("--bundle")
-            .arg(probe.path())
-            .arg(&id)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
+        probe.husk().arg("run").arg("--bundle").arg(probe.path()).arg(&id).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()),
     );
     let st = run.wait_for(30);
     drop(run);
     let _ = run_cmd(probe.husk().args(["delete", "--force", &id]));
-    if skip_unless(
-        st.as_ref().and_then(code) == Some(7),
-        &format!("husk run of a busybox bundle does not work yet ({st:?})"),
-    ) {
+    if skip_unless(st.as_ref().and_then(code) == Some(7), &format!("husk run of a busybox bundle does not work yet ({st:?})")) {
         return;
     }
     drop(probe);
@@ -1397,29 +1030,16 @@ fn container_service_runs_under_husk() {
     let name2 = unique("sleepbox");
     std::os::unix::fs::symlink(b2.path(), s.path().join(&name2)).unwrap();
     let root = b.root.to_str().unwrap();
-    let (mut p, errf) = s.start(&[
-        "--husk",
-        dir.join("husk").to_str().unwrap(),
-        "--husk-root",
-        root,
-        "--grace",
-        "2",
-    ]);
+    let (mut p, errf) = s.start(&["--husk", dir.join("husk").to_str().unwrap(), "--husk-root", root, "--grace", "2"]);
     assert!(
-        wait_until(30, || s.status().contains(&format!(
-            "{name} down pid=0 starts=1 kind=container last=\"status 0\""
-        ))),
+        wait_until(30, || s.status().contains(&format!("{name} down pid=0 starts=1 kind=container last=\"status 0\""))),
         "{}\n{}",
         s.status(),
         text(&errf)
     );
     assert!(text(&s.dir.join("stdout")).contains("hello-from-box"));
     let state = |id: &str| run_cmd(b.husk().args(["state", id]));
-    assert!(
-        wait_until(30, || state(&name2).status.success()),
-        "{}",
-        text(&errf)
-    );
+    assert!(wait_until(30, || state(&name2).status.success()), "{}", text(&errf));
     let v: Value = serde_json::from_slice(&state(&name2).stdout).unwrap();
     let cpid = v["pid"].as_i64().unwrap() as i32;
     assert!(cpid > 0 && alive(cpid));
@@ -1430,26 +1050,16 @@ fn container_service_runs_under_husk() {
     // processes are gone.
     for n in [&name, &name2] {
         let o = state(n);
-        assert!(
-            !o.status.success(),
-            "container {n} still registered: {}",
-            stdout(&o)
-        );
+        assert!(!o.status.success(), "container {n} still registered: {}", stdout(&o));
     }
-    assert!(
-        wait_until(10, || !alive(cpid)),
-        "container process {cpid} survived"
-    );
+    assert!(wait_until(10, || !alive(cpid)), "container process {cpid} survived");
     drop(b2);
 }
 
 /// The pid a service runs as, from `ctl status NAME`.
 fn svc_pid(s: &Services, name: &str) -> i32 {
     let st = stdout(&s.ctl(&["status", name]));
-    st.split_whitespace()
-        .find_map(|w| w.strip_prefix("pid="))
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0)
+    st.split_whitespace().find_map(|w| w.strip_prefix("pid=")).and_then(|p| p.parse().ok()).unwrap_or(0)
 }
 
 /// The state letter of a process (R, S, T, Z...), if it exists.
@@ -1460,9 +1070,7 @@ fn proc_state(pid: i32) -> Option<char> {
 
 /// Idle connections to the control socket (a guard: closed on drop).
 fn idle_clients(sock: &Path, n: usize) -> Vec<std::os::unix::net::UnixStream> {
-    (0..n)
-        .map(|_| std::os::unix::net::UnixStream::connect(sock).expect("connect"))
-        .collect()
+    (0..n).map(|_| std::os::unix::net::UnixStream::connect(sock).expect("connect")).collect()
 }
 
 /// A client that sends one byte every 0.8 s (never a whole request) until
@@ -1488,11 +1096,7 @@ fn slow_ctl_clients_do_not_stall_supervision() {
     let _k = ServiceKiller(s.path());
     s.run("victim", "exec sleep 1000");
     let (mut p, errf) = s.start(&["--grace", "5"]);
-    assert!(
-        wait_until(10, || s.state_of("victim") == "running"),
-        "{}",
-        s.status()
-    );
+    assert!(wait_until(10, || s.state_of("victim") == "running"), "{}", s.status());
     let pid = svc_pid(&s, "victim");
     assert!(pid > 0);
 
@@ -1504,32 +1108,16 @@ fn slow_ctl_clients_do_not_stall_supervision() {
     let t0 = Instant::now();
     // SAFETY: kill has no memory-safety preconditions.
     unsafe { libc::kill(pid, libc::SIGKILL) };
-    assert!(
-        wait_until(10, || text(&errf)
-            .contains("victim: exited with signal SIGKILL")),
-        "{}",
-        text(&errf)
-    );
+    assert!(wait_until(10, || text(&errf).contains("victim: exited with signal SIGKILL")), "{}", text(&errf));
     let noticed = t0.elapsed();
-    assert!(
-        noticed < Duration::from_secs(3),
-        "exit noticed after {noticed:?} with 21 clients connected"
-    );
+    assert!(noticed < Duration::from_secs(3), "exit noticed after {noticed:?} with 21 clients connected");
     // A real request is still answered while they are connected.
     let t0 = Instant::now();
     let o = s.ctl(&["status", "victim"]);
     assert_eq!(code(&o.status), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).starts_with("victim "), "{}", stdout(&o));
-    assert!(
-        t0.elapsed() < Duration::from_secs(3),
-        "status took {:?}",
-        t0.elapsed()
-    );
-    assert!(
-        wait_until(10, || s.status().contains("starts=2")),
-        "{}",
-        s.status()
-    );
+    assert!(t0.elapsed() < Duration::from_secs(3), "status took {:?}", t0.elapsed());
+    assert!(wait_until(10, || s.status().contains("starts=2")), "{}", s.status());
 
     // Shutdown is not held up either (SIGTERM ends `sleep` at once).
     let idle2 = idle_clients(&s.sock(), 20);
@@ -1540,10 +1128,7 @@ fn slow_ctl_clients_do_not_stall_supervision() {
     let st = p.wait_for(30).expect("husk-init did not stop");
     let took = t0.elapsed();
     assert_eq!(code(&st), Some(0));
-    assert!(
-        took < Duration::from_secs(5),
-        "shutdown took {took:?} with 21 clients connected"
-    );
+    assert!(took < Duration::from_secs(5), "shutdown took {took:?} with 21 clients connected");
     drop((idle, idle2));
     let _ = (t.join(), t2.join());
     // The stalled clients were dropped, not answered with garbage.
@@ -1561,32 +1146,16 @@ fn ctl_checks_the_peer() {
     let _k = ServiceKiller(s.path());
     s.run("web", "exec sleep 1000");
     // The binary must be reachable by an unprivileged user.
-    let reachable = init_bin().ancestors().skip(1).all(|d| {
-        fs::metadata(d)
-            .map(|m| m.mode() & 0o001 != 0)
-            .unwrap_or(false)
-    });
+    let reachable = init_bin().ancestors().skip(1).all(|d| fs::metadata(d).map(|m| m.mode() & 0o001 != 0).unwrap_or(false));
     if skip_unless(reachable, "husk-init's directory is not world-searchable") {
         return;
     }
     let as_user = |uid: u32, gid: u32, args: &[&str]| {
-        run_cmd(
-            Command::new(init_bin())
-                .arg("ctl")
-                .arg("--ctl")
-                .arg(s.sock())
-                .args(args)
-                .uid(uid)
-                .gid(gid),
-        )
+        run_cmd(Command::new(init_bin()).arg("ctl").arg("--ctl").arg(s.sock()).args(args).uid(uid).gid(gid))
     };
     {
         let (mut p, _errf) = s.start(&[]);
-        assert!(
-            wait_until(10, || s.state_of("web") == "running"),
-            "{}",
-            s.status()
-        );
+        assert!(wait_until(10, || s.state_of("web") == "running"), "{}", s.status());
         let m = fs::metadata(s.sock()).unwrap();
         assert_eq!(m.mode() & 0o777, 0o600, "socket mode");
         // Even when the file lets anyone in, the peer check does not.
@@ -1596,37 +1165,22 @@ fn ctl_checks_the_peer() {
         assert_eq!(stderr(&o), "error: permission denied\n");
         let o = as_user(65533, 65533, &["stop", "web"]);
         assert_eq!(code(&o.status), Some(1));
-        assert_eq!(
-            s.state_of("web"),
-            "running",
-            "an unprivileged stop was obeyed"
-        );
+        assert_eq!(s.state_of("web"), "running", "an unprivileged stop was obeyed");
         p.signal(libc::SIGTERM);
         assert_eq!(code(&p.wait_for(20).expect("stop")), Some(0));
     }
     let gid = fs::read_to_string("/etc/group")
         .unwrap_or_default()
         .lines()
-        .find_map(|l| {
-            l.strip_prefix("nogroup:x:")
-                .and_then(|r| r.split(':').next()?.parse::<u32>().ok())
-        });
+        .find_map(|l| l.strip_prefix("nogroup:x:").and_then(|r| r.split(':').next()?.parse::<u32>().ok()));
     let Some(gid) = gid else {
         eprintln!("SKIP: no group 'nogroup' in /etc/group: --ctl-group not tested");
         return;
     };
     let (mut p, _errf) = s.start(&["--ctl-group", "nogroup"]);
-    assert!(
-        wait_until(10, || s.state_of("web") == "running"),
-        "{}",
-        s.status()
-    );
+    assert!(wait_until(10, || s.state_of("web") == "running"), "{}", s.status());
     let m = fs::metadata(s.sock()).unwrap();
-    assert_eq!(
-        (m.mode() & 0o777, m.gid()),
-        (0o660, gid),
-        "socket mode and group"
-    );
+    assert_eq!((m.mode() & 0o777, m.gid()), (0o660, gid), "socket mode and group");
     // A member (primary group) is served...
     let o = as_user(65533, gid, &["status", "web"]);
     assert_eq!(code(&o.status), Some(0), "{}", stderr(&o));
@@ -1635,15 +1189,7 @@ fn ctl_checks_the_peer() {
     if have("setpriv") {
         let o = run_cmd(
             Command::new("setpriv")
-                .args([
-                    "--reuid",
-                    "65533",
-                    "--regid",
-                    "65533",
-                    "--groups",
-                    &gid.to_string(),
-                    "--",
-                ])
+                .args(["--reuid", "65533", "--regid", "65533", "--groups", &gid.to_string(), "--"])
                 .arg(init_bin())
                 .args(["ctl", "--ctl"])
                 .arg(s.sock())
@@ -1660,10 +1206,7 @@ fn ctl_checks_the_peer() {
     // An unknown group is refused before anything starts.
     let (mut p, errf) = s.start(&["--ctl-group", "no-such-group-husk"]);
     assert_eq!(code(&p.wait_for(10).expect("exit")), Some(1));
-    assert_eq!(
-        text(&errf),
-        "husk-init: --ctl-group no-such-group-husk: no such group in /etc/group\n"
-    );
+    assert_eq!(text(&errf), "husk-init: --ctl-group no-such-group-husk: no such group in /etc/group\n");
 }
 
 #[test]
@@ -1678,49 +1221,24 @@ fn ctl_names_with_spaces_and_newlines() {
     s.file("new\nline", "restart", "never");
     s.run("back\\slash", "exec sleep 1000");
     let (mut p, errf) = s.start(&[]);
-    assert!(
-        wait_until(10, || s.state_of("with space") == "running"),
-        "{}",
-        s.status()
-    );
-    assert!(
-        wait_until(10, || s.state_of("new\nline") == "down"),
-        "{}",
-        s.status()
-    );
+    assert!(wait_until(10, || s.state_of("with space") == "running"), "{}", s.status());
+    assert!(wait_until(10, || s.state_of("new\nline") == "down"), "{}", s.status());
     let st = s.status();
     assert_eq!(st.lines().count(), 3, "one line per service: {st}");
     assert!(st.contains("back\\134slash running pid="), "{st}");
-    assert!(
-        st.contains("new\\012line down pid=0 starts=1 kind=run last=\"status 0\""),
-        "{st}"
-    );
+    assert!(st.contains("new\\012line down pid=0 starts=1 kind=run last=\"status 0\""), "{st}");
     assert!(st.contains("with\\040space running pid="), "{st}");
     // Logs keep one line per event too.
-    assert!(
-        text(&errf).contains("new\\012line: exited with status 0"),
-        "{}",
-        text(&errf)
-    );
+    assert!(text(&errf).contains("new\\012line: exited with status 0"), "{}", text(&errf));
 
     let o = s.ctl(&["stop", "with space"]);
     assert_eq!(code(&o.status), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), "ok: stop with\\040space\n");
-    assert!(
-        wait_until(10, || s.state_of("with space") == "down"),
-        "{}",
-        s.status()
-    );
+    assert!(wait_until(10, || s.state_of("with space") == "down"), "{}", s.status());
     assert_eq!(s.state_of("back\\slash"), "running");
     let o = s.ctl(&["start", "new\nline"]);
     assert_eq!(stdout(&o), "ok: start new\\012line\n");
-    assert!(
-        wait_until(10, || s
-            .status()
-            .contains("new\\012line down pid=0 starts=2")),
-        "{}",
-        s.status()
-    );
+    assert!(wait_until(10, || s.status().contains("new\\012line down pid=0 starts=2")), "{}", s.status());
     // Only the whole name matches.
     let o = s.ctl(&["stop", "with"]);
     assert_eq!(stderr(&o), "error: no service named with\n");
@@ -1751,39 +1269,20 @@ fn services_limits() {
     s.file(&long, "after", &format!("{after}ghost\n"));
     let (mut p, errf) = s.start(&[]);
     assert_eq!(code(&p.wait_for(20).expect("exit")), Some(1));
-    assert!(
-        text(&errf).ends_with("/after: no service named ghost\n"),
-        "{}",
-        text(&errf)
-    );
+    assert!(text(&errf).ends_with("/after: no service named ghost\n"), "{}", text(&errf));
     s.file(&long, "after", &after);
     let (mut p, errf) = s.start(&[]);
-    assert!(
-        wait_until(20, || s.state_of(&long) == "running"),
-        "{}\n{}",
-        text(&errf),
-        s.status()
-    );
+    assert!(wait_until(20, || s.state_of(&long) == "running"), "{}\n{}", text(&errf), s.status());
     let st = s.status();
     assert_eq!(st.lines().count(), 256, "{}", text(&errf));
-    assert!(
-        st.lines()
-            .last()
-            .unwrap()
-            .starts_with(&format!("{long} running")),
-        "started last"
-    );
+    assert!(st.lines().last().unwrap().starts_with(&format!("{long} running")), "started last");
     assert_eq!(st.matches(" down pid=0 ").count(), 255);
     let o = s.ctl(&["start", "s254"]);
     assert_eq!(stdout(&o), "ok: start s254\n");
     assert!(wait_until(10, || s.state_of("s254") == "running"));
     p.signal(libc::SIGTERM);
     assert_eq!(code(&p.wait_for(30).expect("stop")), Some(0));
-    assert!(
-        text(&errf).contains("supervising 256 services"),
-        "{}",
-        text(&errf)
-    );
+    assert!(text(&errf).contains("supervising 256 services"), "{}", text(&errf));
 
     // One more is refused with a line naming the limit.
     s.run("s255", "exit 0");
@@ -1791,10 +1290,7 @@ fn services_limits() {
     assert_eq!(code(&p.wait_for(20).expect("exit")), Some(1));
     let e = text(&errf);
     assert_eq!(e.lines().count(), 1, "{e}");
-    assert!(
-        e.ends_with("/services: more than 256 services (the limit)\n"),
-        "{e}"
-    );
+    assert!(e.ends_with("/services: more than 256 services (the limit)\n"), "{e}");
 }
 
 #[test]
@@ -1809,25 +1305,14 @@ fn after_a_down_service_starts_anyway() {
     s.run("app", "exec sleep 1000");
     s.file("app", "after", "db\n");
     let (mut p, _errf) = s.start(&[]);
-    assert!(
-        wait_until(10, || s.state_of("app") == "running"),
-        "{}",
-        s.status()
-    );
+    assert!(wait_until(10, || s.state_of("app") == "running"), "{}", s.status());
     assert_eq!(s.state_of("db"), "down");
     // Starting it later is fine, and app keeps running.
     let o = s.ctl(&["start", "db"]);
     assert_eq!(code(&o.status), Some(0));
-    assert!(
-        wait_until(10, || s.state_of("db") == "running"),
-        "{}",
-        s.status()
-    );
+    assert!(wait_until(10, || s.state_of("db") == "running"), "{}", s.status());
     let st = s.status();
-    assert!(
-        st.contains("app running pid=") && !st.contains("app running pid=0 "),
-        "{st}"
-    );
+    assert!(st.contains("app running pid=") && !st.contains("app running pid=0 "), "{st}");
     p.signal(libc::SIGTERM);
     assert_eq!(code(&p.wait_for(20).expect("stop")), Some(0));
 }
@@ -1852,40 +1337,22 @@ fn grace_sends_sigcont_to_stopped_processes() {
     let t0 = Instant::now();
     let o = run_sub(&["-s", "--grace", "30"], &script);
     assert_eq!(code(&o.status), Some(4), "{}", stderr(&o));
-    assert!(
-        t0.elapsed() < Duration::from_secs(10),
-        "took {:?}",
-        t0.elapsed()
-    );
+    assert!(t0.elapsed() < Duration::from_secs(10), "took {:?}", t0.elapsed());
     assert!(!alive(read_pid(&pidf)));
     assert!(!stderr(&o).contains("grace period over"), "{}", stderr(&o));
 
     // Appliance mode: a stopped service is stopped without the SIGKILL.
     let s = Services::new();
     let _k2 = ServiceKiller(s.path());
-    s.run(
-        "frozen",
-        "trap 'exit 0' TERM\nkill -STOP $$\nwhile :; do sleep 1; done",
-    );
+    s.run("frozen", "trap 'exit 0' TERM\nkill -STOP $$\nwhile :; do sleep 1; done");
     let (mut p, errf) = s.start(&["--grace", "30"]);
-    assert!(
-        wait_until(10, || s.state_of("frozen") == "running"),
-        "{}",
-        s.status()
-    );
+    assert!(wait_until(10, || s.state_of("frozen") == "running"), "{}", s.status());
     let pid = svc_pid(&s, "frozen");
-    assert!(
-        wait_until(10, || proc_state(pid) == Some('T')),
-        "the service did not stop itself"
-    );
+    assert!(wait_until(10, || proc_state(pid) == Some('T')), "the service did not stop itself");
     let t0 = Instant::now();
     p.signal(libc::SIGTERM);
     assert_eq!(code(&p.wait_for(30).expect("stop")), Some(0));
-    assert!(
-        t0.elapsed() < Duration::from_secs(10),
-        "took {:?}",
-        t0.elapsed()
-    );
+    assert!(t0.elapsed() < Duration::from_secs(10), "took {:?}", t0.elapsed());
     let e = text(&errf);
     assert!(e.contains("frozen: exited with status 0"), "{e}");
     assert!(!e.contains("SIGKILL"), "{e}");
@@ -1905,34 +1372,21 @@ fn leftovers_of_services_are_stopped_at_shutdown() {
     let _k2 = KillOnDrop(vec![dpid.clone()]);
     // A daemon in a session of its own: the service's process group does
     // not reach it.
-    s.run(
-        "spawner",
-        &format!(
-            "setsid sh -c 'echo $$ > {}; exec sleep 1000' &\nexec sleep 1000",
-            dpid.display()
-        ),
-    );
+    s.run("spawner", &format!("setsid sh -c 'echo $$ > {}; exec sleep 1000' &\nexec sleep 1000", dpid.display()));
     let (mut p, errf) = s.start(&["--grace", "2"]);
-    assert!(wait_until(10, || fs::read_to_string(&dpid)
-        .map(|x| x.ends_with('\n'))
-        .unwrap_or(false)));
+    assert!(wait_until(10, || fs::read_to_string(&dpid).map(|x| x.ends_with('\n')).unwrap_or(false)));
     let d = read_pid(&dpid);
     let svc = svc_pid(&s, "spawner");
     let sid = |pid: i32| {
         let st = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        st.rsplit_once(')')
-            .and_then(|(_, r)| r.split_whitespace().nth(3)?.parse::<i32>().ok())
+        st.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(3)?.parse::<i32>().ok())
     };
     assert_eq!(sid(d), Some(d), "the daemon did not get its own session");
     assert_ne!(sid(d), sid(svc));
     p.signal(libc::SIGTERM);
     assert_eq!(code(&p.wait_for(30).expect("stop")), Some(0));
     assert!(wait_until(5, || !alive(d)), "the daemon survived husk-init");
-    assert!(
-        text(&errf).contains("stopped 1 processes the services left behind"),
-        "{}",
-        text(&errf)
-    );
+    assert!(text(&errf).contains("stopped 1 processes the services left behind"), "{}", text(&errf));
 }
 
 /// No PT_INTERP program header: the ELF needs no dynamic loader.
@@ -1967,21 +1421,11 @@ fn early_boot_in_a_chroot() {
     std::os::unix::fs::symlink("busybox", root.join("bin/sh")).unwrap();
     fs::copy(init_bin(), root.join("husk-init")).unwrap();
     fs::write(root.join("etc/hostname"), "husk-test-box\n").unwrap();
-    let works = Command::new("chroot")
-        .arg(&root)
-        .args(["/bin/busybox", "true"])
-        .status()
-        .map(|s| s.success());
-    if skip_unless(
-        works.unwrap_or(false),
-        "/bin/busybox does not run in a chroot (not static?)",
-    ) {
+    let works = Command::new("chroot").arg(&root).args(["/bin/busybox", "true"]).status().map(|s| s.success());
+    if skip_unless(works.unwrap_or(false), "/bin/busybox does not run in a chroot (not static?)") {
         return;
     }
-    if skip_unless(
-        is_static(&init_bin()),
-        "husk-init is dynamically linked (a dev build): it cannot run in the chroot",
-    ) {
+    if skip_unless(is_static(&init_bin()), "husk-init is dynamically linked (a dev build): it cannot run in the chroot") {
         return;
     }
     let host_name = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
@@ -1994,28 +1438,20 @@ for m in ' /dev/pts devpts ' ' /dev/shm tmpfs ' ' /run tmpfs ' ' /tmp tmpfs ' ' 
 done
 test \"$($B hostname)\" = husk-test-box
 exit 42";
-    let o = run_cmd(
-        Command::new("unshare")
-            .args(["--mount", "--uts", "--pid", "--fork", "chroot"])
-            .arg(&root)
-            .args(["/husk-init", "--boot", "-vv", "--", "/bin/sh", "-c", script]),
-    );
+    let o = run_cmd(Command::new("unshare").args(["--mount", "--uts", "--pid", "--fork", "chroot"]).arg(&root).args([
+        "/husk-init",
+        "--boot",
+        "-vv",
+        "--",
+        "/bin/sh",
+        "-c",
+        script,
+    ]));
     assert_eq!(code(&o.status), Some(42), "{}", stderr(&o));
     // (INFO lines go to stdout, as tini's do.)
-    assert!(
-        stdout(&o).contains("mounted /proc") || stdout(&o).contains("mounted /sys"),
-        "{}",
-        stdout(&o)
-    );
-    assert!(
-        stdout(&o).contains("hostname husk-test-box"),
-        "{}",
-        stdout(&o)
-    );
+    assert!(stdout(&o).contains("mounted /proc") || stdout(&o).contains("mounted /sys"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("hostname husk-test-box"), "{}", stdout(&o));
     // Nothing leaked to our namespace, and our hostname is unchanged.
     assert!(mounts_under(&root).is_empty(), "{:?}", mounts_under(&root));
-    assert_eq!(
-        fs::read_to_string("/proc/sys/kernel/hostname").unwrap(),
-        host_name
-    );
+    assert_eq!(fs::read_to_string("/proc/sys/kernel/hostname").unwrap(), host_name);
 }

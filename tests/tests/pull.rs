@@ -16,26 +16,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use husk_tests::{
-    bin, busybox_rootfs, json, run_cmd, skip_unless, skip_unless_root, stderr, stdout, TempDir,
-    Value,
-};
+use husk_tests::{bin, busybox_rootfs, json, run_cmd, skip_unless, skip_unless_root, stderr, stdout, TempDir, Value};
 
 fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
+    Command::new("sh").args(["-c", &format!("command -v {cmd}")]).stdout(Stdio::null()).status().map(|s| s.success()).unwrap_or(false)
 }
 
 fn skip_without(tools: &[&str]) -> bool {
     for t in tools {
-        if skip_unless(
-            have(t),
-            &format!("{t} not installed (scripts/setup-host.sh installs it)"),
-        ) {
+        if skip_unless(have(t), &format!("{t} not installed (scripts/setup-host.sh installs it)")) {
             return true;
         }
     }
@@ -54,29 +43,17 @@ fn sh(cmd: &mut Command) -> Output {
 
 fn sha256(b: &[u8]) -> String {
     use std::io::Write as _;
-    let mut ch = Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut ch = Command::new("sha256sum").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     let mut si = ch.stdin.take().unwrap();
     let data = b.to_vec();
     let w = std::thread::spawn(move || si.write_all(&data));
     let out = ch.wait_with_output().unwrap();
     w.join().unwrap().unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_string()
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn host_arch() -> &'static str {
@@ -121,20 +98,13 @@ impl Registry {
             storage.display()
         );
         if let Some(tls) = &tls {
-            cfg += &format!(
-                "  tls:\n    certificate: {}\n    key: {}\n",
-                tls.cert.display(),
-                tls.key.display()
-            );
+            cfg += &format!("  tls:\n    certificate: {}\n    key: {}\n", tls.cert.display(), tls.key.display());
             if let Some(ca) = tls.client_ca {
                 cfg += &format!("    clientcas:\n      - {}\n", ca.display());
             }
         }
         if let Some(h) = htpasswd {
-            cfg += &format!(
-                "auth:\n  htpasswd:\n    realm: husk-test\n    path: {}\n",
-                h.display()
-            );
+            cfg += &format!("auth:\n  htpasswd:\n    realm: husk-test\n    path: {}\n", h.display());
         }
         fs::write(dir.join("config.yml"), cfg).unwrap();
         let log = dir.join("registry.log");
@@ -146,18 +116,9 @@ impl Registry {
             .stderr(fs::File::create(dir.join("registry.err")).unwrap())
             .spawn()
             .expect("docker-registry");
-        let r = Registry {
-            child,
-            port,
-            log,
-            storage,
-        };
+        let r = Registry { child, port, log, storage };
         let up = husk_tests::wait_until(20, || TcpStream::connect(("127.0.0.1", port)).is_ok());
-        assert!(
-            up,
-            "registry did not start: {}",
-            fs::read_to_string(dir.join("registry.err")).unwrap_or_default()
-        );
+        assert!(up, "registry did not start: {}", fs::read_to_string(dir.join("registry.err")).unwrap_or_default());
         r
     }
     fn host(&self) -> String {
@@ -166,15 +127,11 @@ impl Registry {
     /// The access log (distribution writes it to stderr, with the app log).
     fn log_text(&self) -> String {
         let err = self.log.with_file_name("registry.err");
-        fs::read_to_string(&self.log).unwrap_or_default()
-            + &fs::read_to_string(err).unwrap_or_default()
+        fs::read_to_string(&self.log).unwrap_or_default() + &fs::read_to_string(err).unwrap_or_default()
     }
     /// How many blob GETs the registry answered so far.
     fn blob_gets(&self) -> usize {
-        self.log_text()
-            .lines()
-            .filter(|l| l.contains("\"GET /v2/") && l.contains("/blobs/sha256:"))
-            .count()
+        self.log_text().lines().filter(|l| l.contains("\"GET /v2/") && l.contains("/blobs/sha256:")).count()
     }
 }
 
@@ -197,14 +154,7 @@ fn layer_of(t: &TempDir, files: &[(&str, &[u8])]) -> Vec<u8> {
         fs::write(p, d).unwrap();
     }
     let o = sh(Command::new("tar")
-        .args([
-            "--format=pax",
-            "--owner=0",
-            "--group=0",
-            "--numeric-owner",
-            "--sort=name",
-            "-C",
-        ])
+        .args(["--format=pax", "--owner=0", "--group=0", "--numeric-owner", "--sort=name", "-C"])
         .arg(&src)
         .arg("-cf")
         .arg("-")
@@ -224,10 +174,7 @@ fn gz(b: &[u8]) -> Vec<u8> {
 /// Writes an image (config + layers, given as (uncompressed tar, gzip?))
 /// into `layout`; returns the manifest's descriptor.
 fn manifest(layout: &Path, arch: &str, layers: &[(Vec<u8>, bool)], cmd: &[&str]) -> Value {
-    let diff_ids: Vec<String> = layers
-        .iter()
-        .map(|(t, _)| format!("sha256:{}", sha256(t)))
-        .collect();
+    let diff_ids: Vec<String> = layers.iter().map(|(t, _)| format!("sha256:{}", sha256(t))).collect();
     let cfg = serde_json::to_vec(&json!({
         "architecture": arch, "os": "linux", "config": {"Cmd": cmd},
         "rootfs": {"type": "layers", "diff_ids": diff_ids}
@@ -238,11 +185,7 @@ fn manifest(layout: &Path, arch: &str, layers: &[(Vec<u8>, bool)], cmd: &[&str])
         .iter()
         .map(|(t, z)| {
             let (d, s) = put_blob(layout, &if *z { gz(t) } else { t.clone() });
-            let mt = if *z {
-                "application/vnd.oci.image.layer.v1.tar+gzip"
-            } else {
-                "application/vnd.oci.image.layer.v1.tar"
-            };
+            let mt = if *z { "application/vnd.oci.image.layer.v1.tar+gzip" } else { "application/vnd.oci.image.layer.v1.tar" };
             json!({"mediaType": mt, "digest": d, "size": s})
         })
         .collect();
@@ -263,16 +206,8 @@ fn layout_index(layout: &Path, mut top: Value, tag: &str) {
     if let Some(o) = top.as_object_mut() {
         o.remove("platform");
     }
-    fs::write(
-        layout.join("oci-layout"),
-        r#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
-    fs::write(
-        layout.join("index.json"),
-        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [top]})).unwrap(),
-    )
-    .unwrap();
+    fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    fs::write(layout.join("index.json"), serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [top]})).unwrap()).unwrap();
 }
 
 /// A nested image index (a blob) over `manifests`; returns its descriptor.
@@ -287,10 +222,8 @@ fn nested_index(layout: &Path, manifests: Vec<Value>) -> Value {
 
 fn skopeo_push(layout: &Path, tag: &str, dest: &str, extra: &[&str]) {
     let mut c = Command::new("skopeo");
-    c.args(["--insecure-policy", "copy", "-q", "--all"])
-        .args(extra);
-    c.arg(format!("oci:{}:{tag}", layout.display()))
-        .arg(format!("docker://{dest}"));
+    c.args(["--insecure-policy", "copy", "-q", "--all"]).args(extra);
+    c.arg(format!("oci:{}:{tag}", layout.display())).arg(format!("docker://{dest}"));
     sh(&mut c);
 }
 
@@ -315,30 +248,15 @@ fn pull(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
 
 /// One line of error, naming `want`, and nothing left at `dir` or beside it.
 fn assert_failed(o: &Output, want: &str, dir: &Path) {
-    assert!(
-        !o.status.success(),
-        "pull should fail ({want}): {}",
-        stdout(o)
-    );
+    assert!(!o.status.success(), "pull should fail ({want}): {}", stdout(o));
     let e = stderr(o);
     let last = e.trim().lines().last().unwrap_or("");
-    assert!(
-        last.starts_with("husk-rootfs: ") && last.contains(want),
-        "want {want:?} in: {e}"
-    );
-    assert_eq!(
-        e.lines().filter(|l| l.starts_with("husk-rootfs:")).count(),
-        1,
-        "{e}"
-    );
+    assert!(last.starts_with("husk-rootfs: ") && last.contains(want), "want {want:?} in: {e}");
+    assert_eq!(e.lines().filter(|l| l.starts_with("husk-rootfs:")).count(), 1, "{e}");
     assert!(!dir.exists(), "{} left after a failed pull", dir.display());
     let parent = dir.parent().unwrap();
     for n in fs::read_dir(parent).unwrap().flatten() {
-        assert!(
-            !n.file_name().to_string_lossy().contains("husk-tmp"),
-            "staging left: {:?}",
-            n.file_name()
-        );
+        assert!(!n.file_name().to_string_lossy().contains("husk-tmp"), "staging left: {:?}", n.file_name());
     }
 }
 
@@ -360,28 +278,13 @@ fn pull_from_a_plain_http_registry() {
     layout_index(&l, m, "v1");
     skopeo_push(&l, "v1", &format!("{host}/husk/busy:v1"), &plain);
     let l = t.join("multi");
-    let amd = manifest(
-        &l,
-        "amd64",
-        &[(layer_of(&t, &[("arch", b"amd64\n")]), true)],
-        &[],
-    );
-    let arm = manifest(
-        &l,
-        "arm64",
-        &[(layer_of(&t, &[("arch", b"arm64\n")]), true)],
-        &[],
-    );
+    let amd = manifest(&l, "amd64", &[(layer_of(&t, &[("arch", b"amd64\n")]), true)], &[]);
+    let arm = manifest(&l, "arm64", &[(layer_of(&t, &[("arch", b"arm64\n")]), true)], &[]);
     let idx = nested_index(&l, vec![amd, arm]);
     layout_index(&l, idx, "1");
     skopeo_push(&l, "1", &format!("{host}/husk/multi:1"), &plain);
     let l = t.join("armonly");
-    let arm = manifest(
-        &l,
-        "arm64",
-        &[(layer_of(&t, &[("arch", b"arm64\n")]), true)],
-        &[],
-    );
+    let arm = manifest(&l, "arm64", &[(layer_of(&t, &[("arch", b"arm64\n")]), true)], &[]);
     let idx = nested_index(&l, vec![arm]);
     layout_index(&l, idx, "1");
     skopeo_push(&l, "1", &format!("{host}/husk/armonly:1"), &plain);
@@ -394,22 +297,11 @@ fn pull_from_a_plain_http_registry() {
     let before = reg.blob_gets();
     let o = pull(&[&format!("{host}/husk/busy:v1"), &out, c[0], c[1], c[2]]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(
-        fs::read_to_string(out.join("etc/motd")).unwrap(),
-        "pulled by husk-rootfs\n"
-    );
+    assert_eq!(fs::read_to_string(out.join("etc/motd")).unwrap(), "pulled by husk-rootfs\n");
     assert!(out.join("bin/busybox").is_file());
     assert!(stdout(&o).contains("2 layers"), "{}", stdout(&o));
-    assert!(
-        stderr(&o).contains("layer 1/2") && stderr(&o).contains("layer 2/2"),
-        "{}",
-        stderr(&o)
-    );
-    assert!(
-        reg.blob_gets() >= before + 3,
-        "config and 2 layers fetched:\n{}",
-        reg.log_text()
-    );
+    assert!(stderr(&o).contains("layer 1/2") && stderr(&o).contains("layer 2/2"), "{}", stderr(&o));
+    assert!(reg.blob_gets() >= before + 3, "config and 2 layers fetched:\n{}", reg.log_text());
     // The cache holds complete blobs only.
     assert_eq!(fs::read_dir(cache.join("partial")).unwrap().count(), 0);
 
@@ -419,100 +311,41 @@ fn pull_from_a_plain_http_registry() {
     let before = reg.blob_gets();
     let o = pull(&[&format!("{host}/husk/busy:v1"), &out, c[0], c[1], c[2]]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(
-        reg.blob_gets(),
-        before,
-        "second pull requested blobs:\n{}",
-        reg.log_text()
-    );
+    assert_eq!(reg.blob_gets(), before, "second pull requested blobs:\n{}", reg.log_text());
     assert!(stderr(&o).contains("(cached)"), "{}", stderr(&o));
     assert!(!out.join("stale").exists(), "DIR replaced");
     assert!(out.join("etc/motd").is_file());
     // --quiet: no progress lines.
-    let o = pull(&[
-        &format!("{host}/husk/busy:v1"),
-        &out,
-        c[0],
-        c[1],
-        c[2],
-        &"--quiet",
-    ]);
+    let o = pull(&[&format!("{host}/husk/busy:v1"), &out, c[0], c[1], c[2], &"--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stderr(&o), "");
 
     // By digest (the manifest's, as the registry computes it).
-    let raw = sh(Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{host}/husk/busy:v1")))
-    .stdout;
+    let raw =
+        sh(Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false"]).arg(format!("docker://{host}/husk/busy:v1"))).stdout;
     let digest = format!("sha256:{}", sha256(&raw));
     let out2 = t.join("busy-digest.out");
-    let o = pull(&[
-        &format!("{host}/husk/busy@{digest}"),
-        &out2,
-        c[0],
-        c[1],
-        c[2],
-    ]);
+    let o = pull(&[&format!("{host}/husk/busy@{digest}"), &out2, c[0], c[1], c[2]]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains(&digest), "{}", stdout(&o));
     assert!(out2.join("etc/motd").is_file());
     // A digest the registry does not have.
     let out3 = t.join("nodigest.out");
-    let o = pull(&[
-        &format!("{host}/husk/busy@sha256:{}", "0".repeat(64)),
-        &out3,
-        c[0],
-        c[1],
-        c[2],
-    ]);
+    let o = pull(&[&format!("{host}/husk/busy@sha256:{}", "0".repeat(64)), &out3, c[0], c[1], c[2]]);
     assert_failed(&o, "not found (HTTP 404)", &out3);
 
     // Platform: the host's by default, --platform picks the other.
-    let o = pull(&[
-        &format!("{host}/husk/multi:1"),
-        &t.join("m-host"),
-        c[0],
-        c[1],
-        c[2],
-    ]);
+    let o = pull(&[&format!("{host}/husk/multi:1"), &t.join("m-host"), c[0], c[1], c[2]]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(
-        fs::read_to_string(t.join("m-host/arch")).unwrap(),
-        format!("{}\n", host_arch())
-    );
-    let o = pull(&[
-        &format!("{host}/husk/multi:1"),
-        &t.join("m-arm"),
-        c[0],
-        c[1],
-        c[2],
-        &"--platform",
-        &"linux/arm64",
-    ]);
+    assert_eq!(fs::read_to_string(t.join("m-host/arch")).unwrap(), format!("{}\n", host_arch()));
+    let o = pull(&[&format!("{host}/husk/multi:1"), &t.join("m-arm"), c[0], c[1], c[2], &"--platform", &"linux/arm64"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(fs::read_to_string(t.join("m-arm/arch")).unwrap(), "arm64\n");
-    let o = pull(&[
-        &format!("{host}/husk/multi:1"),
-        &t.join("m-amd"),
-        c[0],
-        c[1],
-        c[2],
-        &"--platform",
-        &"linux/amd64",
-    ]);
+    let o = pull(&[&format!("{host}/husk/multi:1"), &t.join("m-amd"), c[0], c[1], c[2], &"--platform", &"linux/amd64"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(fs::read_to_string(t.join("m-amd/arch")).unwrap(), "amd64\n");
     let out4 = t.join("armonly.out");
-    let o = pull(&[
-        &format!("{host}/husk/armonly:1"),
-        &out4,
-        c[0],
-        c[1],
-        c[2],
-        &"--platform",
-        &"linux/amd64",
-    ]);
+    let o = pull(&[&format!("{host}/husk/armonly:1"), &out4, c[0], c[1], c[2], &"--platform", &"linux/amd64"]);
     assert_failed(&o, "no image for linux/amd64 (has: linux/arm64)", &out4);
 
     // Unknown repository, unknown tag.
@@ -537,60 +370,28 @@ fn pull_refuses_a_tampered_blob() {
     let host = reg.host();
     let l = t.join("img");
     let unique = husk_tests::unique("tamper");
-    let layer = layer_of(
-        &t,
-        &[
-            ("etc/unique", unique.as_bytes()),
-            ("etc/pad", &[b'x'; 8192]),
-        ],
-    );
+    let layer = layer_of(&t, &[("etc/unique", unique.as_bytes()), ("etc/pad", &[b'x'; 8192])]);
     let m = manifest(&l, host_arch(), &[(layer, false)], &[]);
     layout_index(&l, m, "1");
-    skopeo_push(
-        &l,
-        "1",
-        &format!("{host}/husk/tamper:1"),
-        &["--dest-tls-verify=false"],
-    );
+    skopeo_push(&l, "1", &format!("{host}/husk/tamper:1"), &["--dest-tls-verify=false"]);
     // Same length, other bytes, in the registry's own storage (skopeo
     // compressed the layer on the way: its digest is the manifest's).
-    let raw = sh(Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{host}/husk/tamper:1")))
-    .stdout;
+    let raw =
+        sh(Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false"]).arg(format!("docker://{host}/husk/tamper:1"))).stdout;
     let man: Value = serde_json::from_slice(&raw).unwrap();
-    let hex = man["layers"][0]["digest"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("sha256:")
-        .to_string();
-    let data = reg.storage.join(format!(
-        "docker/registry/v2/blobs/sha256/{}/{hex}/data",
-        &hex[..2]
-    ));
+    let hex = man["layers"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string();
+    let data = reg.storage.join(format!("docker/registry/v2/blobs/sha256/{}/{hex}/data", &hex[..2]));
     let mut b = fs::read(&data).unwrap();
     let at = b.len() / 2;
     b[at] ^= 0xff;
     fs::write(&data, &b).unwrap();
     let cache = t.join("cache");
     let out = t.join("out");
-    let o = pull(&[
-        &format!("{host}/husk/tamper:1"),
-        &out,
-        &"--plain-http",
-        &"--cache",
-        &cache,
-    ]);
+    let o = pull(&[&format!("{host}/husk/tamper:1"), &out, &"--plain-http", &"--cache", &cache]);
     assert_failed(&o, "digest mismatch", &out);
     assert!(stderr(&o).contains(&hex), "{}", stderr(&o));
-    assert!(
-        !cache.join("blobs/sha256").join(&hex).exists(),
-        "a bad blob entered the cache"
-    );
-    assert!(
-        !cache.join("partial").join(&hex).exists(),
-        "a bad partial blob was kept"
-    );
+    assert!(!cache.join("blobs/sha256").join(&hex).exists(), "a bad blob entered the cache");
+    assert!(!cache.join("partial").join(&hex).exists(), "a bad partial blob was kept");
 }
 
 /// A TCP proxy to `upstream` that cuts the first connection whose answer
@@ -670,44 +471,20 @@ fn pull_resumes_a_dropped_download_with_range() {
     let l = t.join("img");
     // 4 MiB that do not compress: the layer is ~4 MiB on the wire.
     let mut big = vec![0u8; 4 << 20];
-    fs::File::open("/dev/urandom")
-        .unwrap()
-        .read_exact(&mut big)
-        .unwrap();
+    fs::File::open("/dev/urandom").unwrap().read_exact(&mut big).unwrap();
     let layer = layer_of(&t, &[("big", &big)]);
     let m = manifest(&l, host_arch(), &[(layer, false)], &[]);
     layout_index(&l, m, "1");
-    skopeo_push(
-        &l,
-        "1",
-        &format!("{}/husk/big:1", reg.host()),
-        &["--dest-tls-verify=false"],
-    );
+    skopeo_push(&l, "1", &format!("{}/husk/big:1", reg.host()), &["--dest-tls-verify=false"]);
     let proxy = Proxy::start(reg.port, 1 << 20);
     let out = t.join("out");
-    let o = pull(&[
-        &format!("127.0.0.1:{}/husk/big:1", proxy.port),
-        &out,
-        &"--plain-http",
-        &"--cache",
-        &t.join("cache"),
-    ]);
+    let o = pull(&[&format!("127.0.0.1:{}/husk/big:1", proxy.port), &out, &"--plain-http", &"--cache", &t.join("cache")]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(
-        proxy.cuts.load(Ordering::SeqCst),
-        1,
-        "the proxy cut one download"
-    );
-    assert!(
-        stderr(&o).contains("resuming") && stderr(&o).contains("resumed once"),
-        "{}",
-        stderr(&o)
-    );
+    assert_eq!(proxy.cuts.load(Ordering::SeqCst), 1, "the proxy cut one download");
+    assert!(stderr(&o).contains("resuming") && stderr(&o).contains("resumed once"), "{}", stderr(&o));
     // The registry answered a Range request (206) for the rest of the blob.
     assert!(
-        reg.log_text()
-            .lines()
-            .any(|l| l.contains("/blobs/sha256:") && l.contains("\" 206 ")),
+        reg.log_text().lines().any(|l| l.contains("/blobs/sha256:") && l.contains("\" 206 ")),
         "no 206 in the registry's log:\n{}",
         reg.log_text()
     );
@@ -719,19 +496,9 @@ fn pull_from_a_registry_that_is_down() {
     let t = TempDir::new("husk-pull-down");
     let out = t.join("out");
     let start = Instant::now();
-    let o = pull(&[
-        &format!("127.0.0.1:{}/husk/busy:v1", free_port()),
-        &out,
-        &"--plain-http",
-        &"--cache",
-        &t.join("cache"),
-    ]);
+    let o = pull(&[&format!("127.0.0.1:{}/husk/busy:v1", free_port()), &out, &"--plain-http", &"--cache", &t.join("cache")]);
     assert_failed(&o, "registry unreachable", &out);
-    assert!(
-        start.elapsed() < Duration::from_secs(30),
-        "gave up after {:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() < Duration::from_secs(30), "gave up after {:?}", start.elapsed());
     // A bad reference is a usage error (exit 2), before any network.
     let o = pull(&[&"no-host-here", &out]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
@@ -749,49 +516,18 @@ fn pull_over_tls_with_htpasswd_and_client_certificates() {
     let t = TempDir::new("husk-pull-tls");
     let pki = t.join("pki");
     fs::create_dir_all(&pki).unwrap();
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut ca = vec![
-        "req",
-        "-x509",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=husk test CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-    ];
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let mut ca = vec!["req", "-x509", "-days", "2", "-subj", "/CN=husk test CA", "-keyout", "ca.key", "-out", "ca.crt"];
     ca.extend(ec);
-    ca.extend([
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-    ]);
+    ca.extend(["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
     openssl(&ca, &pki);
     for (name, cn, ext) in [
-        (
-            "server",
-            "127.0.0.1",
-            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-        ),
+        ("server", "127.0.0.1", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"),
         ("client", "husk-client", "extendedKeyUsage=clientAuth\n"),
     ] {
         let mut req = vec!["req", "-subj"];
         let subj = format!("/CN={cn}");
-        let (key, csr, crt, extf) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.crt"),
-            format!("{name}.ext"),
-        );
+        let (key, csr, crt, extf) = (format!("{name}.key"), format!("{name}.csr"), format!("{name}.crt"), format!("{name}.ext"));
         req.push(&subj);
         req.extend(["-keyout", &key, "-out", &csr]);
         req.extend(ec);
@@ -818,18 +554,11 @@ fn pull_over_tls_with_htpasswd_and_client_certificates() {
             &pki,
         );
     }
-    sh(Command::new("htpasswd")
-        .args(["-Bbc"])
-        .arg(t.join("htpasswd"))
-        .args(["husk", "s3cret"]));
+    sh(Command::new("htpasswd").args(["-Bbc"]).arg(t.join("htpasswd")).args(["husk", "s3cret"]));
     let reg = Registry::start(
         &t,
         "reg",
-        Some(Tls {
-            cert: &pki.join("server.crt"),
-            key: &pki.join("server.key"),
-            client_ca: Some(&pki.join("ca.crt")),
-        }),
+        Some(Tls { cert: &pki.join("server.crt"), key: &pki.join("server.key"), client_ca: Some(&pki.join("ca.crt")) }),
         Some(&t.join("htpasswd")),
     );
     let host = reg.host();
@@ -843,20 +572,13 @@ fn pull_over_tls_with_htpasswd_and_client_certificates() {
     let m = manifest(&l, host_arch(), &busy_layers(&t), &["/bin/sh"]);
     layout_index(&l, m, "v1");
     let cd = format!("--dest-cert-dir={}", certdir.display());
-    skopeo_push(
-        &l,
-        "v1",
-        &format!("{host}/husk/busy:v1"),
-        &[&cd, "--dest-creds=husk:s3cret"],
-    );
+    skopeo_push(&l, "v1", &format!("{host}/husk/busy:v1"), &[&cd, "--dest-creds=husk:s3cret"]);
 
     let r = format!("{host}/husk/busy:v1");
     let cache = t.join("cache");
     let ca = pki.join("ca.crt");
     let (cert, key) = (pki.join("client.crt"), pki.join("client.key"));
-    let tls: [&dyn AsRef<std::ffi::OsStr>; 8] = [
-        &"--cache", &cache, &"--ca", &ca, &"--cert", &cert, &"--key", &key,
-    ];
+    let tls: [&dyn AsRef<std::ffi::OsStr>; 8] = [&"--cache", &cache, &"--ca", &ca, &"--cert", &cert, &"--key", &key];
     let out = t.join("out");
     // No credentials: 401, one line, a hint, no DIR.
     let mut a: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&r, &out];
@@ -870,51 +592,20 @@ fn pull_over_tls_with_htpasswd_and_client_certificates() {
     let o = pull(&b);
     assert_failed(&o, "access denied (HTTP 401)", &out);
     // Without the client certificate: the TLS handshake fails.
-    let o = pull(&[
-        &r,
-        &out,
-        &"--cache",
-        &cache,
-        &"--ca",
-        &ca,
-        &"--creds",
-        &"husk:s3cret",
-    ]);
+    let o = pull(&[&r, &out, &"--cache", &cache, &"--ca", &ca, &"--creds", &"husk:s3cret"]);
     assert_failed(&o, &host, &out);
     // Without our CA: the server's certificate is not trusted.
-    let o = pull(&[
-        &r,
-        &out,
-        &"--cache",
-        &cache,
-        &"--cert",
-        &cert,
-        &"--key",
-        &key,
-        &"--creds",
-        &"husk:s3cret",
-    ]);
+    let o = pull(&[&r, &out, &"--cache", &cache, &"--cert", &cert, &"--key", &key, &"--creds", &"husk:s3cret"]);
     assert_failed(&o, &host, &out);
-    assert!(
-        stderr(&o).to_lowercase().contains("certificate"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).to_lowercase().contains("certificate"), "{}", stderr(&o));
     // Right: --creds, then an authfile (and a cached second pull).
     let mut c = a.clone();
     c.extend([&"--creds" as &dyn AsRef<std::ffi::OsStr>, &"husk:s3cret"]);
     let o = pull(&c);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(
-        fs::read_to_string(out.join("etc/motd")).unwrap(),
-        "pulled by husk-rootfs\n"
-    );
+    assert_eq!(fs::read_to_string(out.join("etc/motd")).unwrap(), "pulled by husk-rootfs\n");
     let authfile = t.join("auth.json");
-    fs::write(
-        &authfile,
-        format!(r#"{{"auths":{{"{host}":{{"auth":"aHVzazpzM2NyZXQ="}}}}}}"#),
-    )
-    .unwrap();
+    fs::write(&authfile, format!(r#"{{"auths":{{"{host}":{{"auth":"aHVzazpzM2NyZXQ="}}}}}}"#)).unwrap();
     let out2 = t.join("out2");
     let before = reg.blob_gets();
     let mut d: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&r, &out2];
@@ -926,15 +617,7 @@ fn pull_over_tls_with_htpasswd_and_client_certificates() {
     assert!(out2.join("bin/busybox").is_file());
     // Plain HTTP asked of a TLS registry: refused, nothing left.
     let out3 = t.join("out3");
-    let o = pull(&[
-        &r,
-        &out3,
-        &"--plain-http",
-        &"--cache",
-        &cache,
-        &"--creds",
-        &"husk:s3cret",
-    ]);
+    let o = pull(&[&r, &out3, &"--plain-http", &"--cache", &cache, &"--creds", &"husk:s3cret"]);
     assert!(!o.status.success());
     assert!(!out3.exists());
 }
@@ -947,12 +630,7 @@ struct HuskContainer {
 }
 impl Drop for HuskContainer {
     fn drop(&mut self) {
-        let _ = run_cmd(
-            Command::new(&self.husk)
-                .arg("--root")
-                .arg(&self.root)
-                .args(["delete", "--force", &self.id]),
-        );
+        let _ = run_cmd(Command::new(&self.husk).arg("--root").arg(&self.root).args(["delete", "--force", &self.id]));
     }
 }
 
@@ -961,9 +639,7 @@ fn pulled_image_runs_a_container_with_husk() {
     if skip_unless_root() || skip_without(&["docker-registry", "skopeo"]) {
         return;
     }
-    let dir = std::env::var_os("HUSK_BIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| husk_tests::workspace().join("target/debug"));
+    let dir = std::env::var_os("HUSK_BIN_DIR").map(PathBuf::from).unwrap_or_else(|| husk_tests::workspace().join("target/debug"));
     let husk = dir.join("husk");
     if skip_unless(husk.exists(), "husk not built (cargo build -p husk)") {
         return;
@@ -973,43 +649,19 @@ fn pulled_image_runs_a_container_with_husk() {
     let l = t.join("busy");
     let m = manifest(&l, host_arch(), &busy_layers(&t), &["/bin/sh"]);
     layout_index(&l, m, "v1");
-    skopeo_push(
-        &l,
-        "v1",
-        &format!("{}/husk/busy:v1", reg.host()),
-        &["--dest-tls-verify=false"],
-    );
+    skopeo_push(&l, "v1", &format!("{}/husk/busy:v1", reg.host()), &["--dest-tls-verify=false"]);
     let b = t.join("bundle");
     fs::create_dir(&b).unwrap();
-    let o = pull(&[
-        &format!("{}/husk/busy:v1", reg.host()),
-        &b.join("rootfs"),
-        &"--plain-http",
-        &"--cache",
-        &t.join("cache"),
-    ]);
+    let o = pull(&[&format!("{}/husk/busy:v1", reg.host()), &b.join("rootfs"), &"--plain-http", &"--cache", &t.join("cache")]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(
-        stdout(&o).contains("image command: [\"/bin/sh\"]"),
-        "{}",
-        stdout(&o)
-    );
-    sh(tool()
-        .arg("bundle")
-        .arg(&b)
-        .arg("--rootfs")
-        .arg(b.join("rootfs"))
-        .args([
-            "--",
-            "sh",
-            "-c",
-            "cat /etc/motd; echo ran in $(cat /proc/1/comm)",
-        ]));
-    let ctr = HuskContainer {
-        husk: husk.clone(),
-        root: t.join("state"),
-        id: husk_tests::unique("pull-run"),
-    };
+    assert!(stdout(&o).contains("image command: [\"/bin/sh\"]"), "{}", stdout(&o));
+    sh(tool().arg("bundle").arg(&b).arg("--rootfs").arg(b.join("rootfs")).args([
+        "--",
+        "sh",
+        "-c",
+        "cat /etc/motd; echo ran in $(cat /proc/1/comm)",
+    ]));
+    let ctr = HuskContainer { husk: husk.clone(), root: t.join("state"), id: husk_tests::unique("pull-run") };
     let o = run_cmd(
         Command::new("timeout")
             .args(["-k", "5", "120"])
@@ -1075,35 +727,19 @@ impl TokenFront {
                 if let Some(q) = path.strip_prefix("/token?") {
                     sc2.lock().unwrap().push(q.to_string());
                     if auth == format!("Basic {basic}") {
-                        reply(
-                            &mut c,
-                            "200 OK",
-                            "Content-Type: application/json\r\n",
-                            &format!(r#"{{"token":"{token}"}}"#),
-                        );
+                        reply(&mut c, "200 OK", "Content-Type: application/json\r\n", &format!(r#"{{"token":"{token}"}}"#));
                     } else {
                         reply(&mut c, "401 Unauthorized", "", "");
                     }
                     continue;
                 }
                 if auth != format!("Bearer {token}") {
-                    let repo = path
-                        .trim_start_matches("/v2/")
-                        .split("/manifests/")
-                        .next()
-                        .unwrap_or("")
-                        .split("/blobs/")
-                        .next()
-                        .unwrap_or("");
+                    let repo =
+                        path.trim_start_matches("/v2/").split("/manifests/").next().unwrap_or("").split("/blobs/").next().unwrap_or("");
                     let chal = format!(
                         "WWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"husk-test\",scope=\"repository:{repo}:pull\"\r\n"
                     );
-                    reply(
-                        &mut c,
-                        "401 Unauthorized",
-                        &chal,
-                        r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
-                    );
+                    reply(&mut c, "401 Unauthorized", &chal, r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#);
                     continue;
                 }
                 let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)) else {
@@ -1113,9 +749,7 @@ impl TokenFront {
                     .lines()
                     .filter(|l| {
                         let l = l.to_ascii_lowercase();
-                        !l.is_empty()
-                            && !l.starts_with("authorization:")
-                            && !l.starts_with("connection:")
+                        !l.is_empty() && !l.starts_with("authorization:") && !l.starts_with("connection:")
                     })
                     .map(|l| format!("{l}\r\n"))
                     .collect();
@@ -1141,19 +775,9 @@ fn pull_answers_a_bearer_token_challenge() {
     let t = TempDir::new("husk-pull-bearer");
     let reg = Registry::start(&t, "reg", None, None);
     let l = t.join("img");
-    let m = manifest(
-        &l,
-        host_arch(),
-        &[(layer_of(&t, &[("etc/token", b"bearer\n")]), true)],
-        &[],
-    );
+    let m = manifest(&l, host_arch(), &[(layer_of(&t, &[("etc/token", b"bearer\n")]), true)], &[]);
     layout_index(&l, m, "1");
-    skopeo_push(
-        &l,
-        "1",
-        &format!("{}/husk/tok:1", reg.host()),
-        &["--dest-tls-verify=false"],
-    );
+    skopeo_push(&l, "1", &format!("{}/husk/tok:1", reg.host()), &["--dest-tls-verify=false"]);
     // base64("husk:t0ken")
     let front = TokenFront::start(reg.port, "aHVzazp0MGtlbg==", "husk-test-token");
     let r = format!("127.0.0.1:{}/husk/tok:1", front.port);
@@ -1164,24 +788,9 @@ fn pull_answers_a_bearer_token_challenge() {
     assert_failed(&o, "token server", &out);
     assert!(stderr(&o).contains("HTTP 401"), "{}", stderr(&o));
     // With credentials: a token for the challenge's scope, then the pull.
-    let o = pull(&[
-        &r,
-        &out,
-        &"--plain-http",
-        &"--cache",
-        &cache,
-        &"--creds",
-        &"husk:t0ken",
-    ]);
+    let o = pull(&[&r, &out, &"--plain-http", &"--cache", &cache, &"--creds", &"husk:t0ken"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(
-        fs::read_to_string(out.join("etc/token")).unwrap(),
-        "bearer\n"
-    );
+    assert_eq!(fs::read_to_string(out.join("etc/token")).unwrap(), "bearer\n");
     let scopes = front.scopes.lock().unwrap().clone();
-    assert!(
-        scopes.iter().any(|q| q.contains("service=husk-test")
-            && q.contains("scope=repository%3Ahusk%2Ftok%3Apull")),
-        "{scopes:?}"
-    );
+    assert!(scopes.iter().any(|q| q.contains("service=husk-test") && q.contains("scope=repository%3Ahusk%2Ftok%3Apull")), "{scopes:?}");
 }

@@ -68,10 +68,7 @@ fn boot(arch: &str, args: &[&str]) -> Option<Boot> {
     let dist = dist_dir(arch);
     for b in ["husk", "husk-init"] {
         if !dist.join(b).exists() {
-            eprintln!(
-                "SKIP: {} missing: run cross/build.sh",
-                dist.join(b).display()
-            );
+            eprintln!("SKIP: {} missing: run cross/build.sh", dist.join(b).display());
             return None;
         }
     }
@@ -104,21 +101,13 @@ fn boot(arch: &str, args: &[&str]) -> Option<Boot> {
     let err = t.join().unwrap();
     let code = status.code().unwrap_or(-1);
     if code == 77 {
-        let why = err
-            .lines()
-            .rfind(|l| l.contains("unavailable"))
-            .unwrap_or(err.trim());
+        let why = err.lines().rfind(|l| l.contains("unavailable")).unwrap_or(err.trim());
         eprintln!("SKIP: cannot boot a {arch} guest: {why}");
         return None;
     }
     eprintln!("{err}");
     let console = std::fs::read_to_string(&log).unwrap_or_default();
-    Some(Boot {
-        code,
-        out,
-        console,
-        _dir: dir,
-    })
+    Some(Boot { code, out, console, _dir: dir })
 }
 
 /// The `HUSK-QEMU-RESULT name=NAME …` line, as `key=value` pairs.
@@ -130,26 +119,16 @@ fn result(console: &str, name: &str) -> Vec<(String, String)> {
         // (a kernel message may have been printed on the same line first)
         .find_map(|l| l.find(&prefix).map(|i| &l[i..]))
         .unwrap_or_else(|| panic!("no result line from {name} in the console log:\n{console}"));
-    line.split_whitespace()
-        .skip(1)
-        .filter_map(|w| w.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    line.split_whitespace().skip(1).filter_map(|w| w.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 fn get<'a>(r: &'a [(String, String)], k: &str) -> &'a str {
-    r.iter()
-        .find(|(key, _)| key == k)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_else(|| panic!("no {k}= in {r:?}"))
+    r.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str()).unwrap_or_else(|| panic!("no {k}= in {r:?}"))
 }
 
 /// Index of the first console line containing `s`.
 fn line_of(console: &str, s: &str) -> usize {
-    console
-        .lines()
-        .position(|l| l.contains(s))
-        .unwrap_or_else(|| panic!("'{s}' not in the console log:\n{console}"))
+    console.lines().position(|l| l.contains(s)).unwrap_or_else(|| panic!("'{s}' not in the console log:\n{console}"))
 }
 
 fn check_boot(arch: &str, stop: &str, signal: &str) {
@@ -159,11 +138,7 @@ fn check_boot(arch: &str, stop: &str, signal: &str) {
     let c = &b.console;
     assert!(!c.contains("Kernel panic"), "kernel panic:\n{c}");
     assert_eq!(b.code, 0, "boot.sh failed:\n{}", b.out);
-    assert!(
-        b.out.contains(&format!("HUSK-QEMU arch={arch} ok")),
-        "{}",
-        b.out
-    );
+    assert!(b.out.contains(&format!("HUSK-QEMU arch={arch} ok")), "{}", b.out);
 
     // The container service with cgroup v2 limits, enforced in the guest.
     let r = result(c, "limits");
@@ -174,10 +149,7 @@ fn check_boot(arch: &str, stop: &str, signal: &str) {
     assert!(get(&r, "oom_kill").parse::<u32>().unwrap() >= 1);
     assert!(get(&r, "forks").parse::<u32>().unwrap() <= 14);
     assert!(get(&r, "pids.events.max").parse::<u32>().unwrap() >= 1);
-    assert!(
-        c.contains("limits: started"),
-        "limits was not started by husk-init"
-    );
+    assert!(c.contains("limits: started"), "limits was not started by husk-init");
 
     // husk's cgroup checks on pure v2.
     let r = result(c, "cgroup2");
@@ -206,10 +178,7 @@ fn check_boot(arch: &str, stop: &str, signal: &str) {
     let first = line_of(c, "HUSK-QEMU-STOP name=first");
     let all = line_of(c, "all services stopped");
     let down = line_of(c, "reboot: Power down");
-    assert!(
-        sig < app && app < second && second < first && first < all && all < down,
-        "shutdown out of order:\n{c}"
-    );
+    assert!(sig < app && app < second && second < first && first < all && all < down, "shutdown out of order:\n{c}");
 }
 
 #[test]
@@ -230,12 +199,7 @@ fn hung_guest_is_killed_and_reported() {
         return;
     };
     assert_eq!(b.code, 1, "{}", b.out);
-    assert!(
-        b.out
-            .contains("FAIL: timeout: the guest did not power off within 3s (QEMU killed)"),
-        "{}",
-        b.out
-    );
+    assert!(b.out.contains("FAIL: timeout: the guest did not power off within 3s (QEMU killed)"), "{}", b.out);
     assert!(b.out.contains("HUSK-QEMU arch=x86_64 FAIL"), "{}", b.out);
     assert!(!b.console.contains("reboot: Power down"));
 }

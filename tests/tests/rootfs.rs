@@ -192,11 +192,7 @@ fn oci_manifest(layout: &Path, arch: &str, layers: &[Layer]) -> Value {
     let mut ls = Vec::new();
     for l in layers {
         let (d, s) = put_blob(layout, &l.blob);
-        let mt = if l.gz {
-            "application/vnd.oci.image.layer.v1.tar+gzip"
-        } else {
-            "application/vnd.oci.image.layer.v1.tar"
-        };
+        let mt = if l.gz { "application/vnd.oci.image.layer.v1.tar+gzip" } else { "application/vnd.oci.image.layer.v1.tar" };
         ls.push(json!({"mediaType": mt, "digest": d, "size": s}));
     }
     let m = serde_json::to_vec(&json!({
@@ -214,11 +210,7 @@ fn oci_manifest(layout: &Path, arch: &str, layers: &[Layer]) -> Value {
 fn oci_layout(layout: &Path, manifests: Vec<Value>) {
     fs::create_dir_all(layout).unwrap();
     fs::write(layout.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    fs::write(
-        layout.join("index.json"),
-        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": manifests})).unwrap(),
-    )
-    .unwrap();
+    fs::write(layout.join("index.json"), serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": manifests})).unwrap()).unwrap();
 }
 
 /// Every file under `dir` as a tar (names relative), sorted.
@@ -307,8 +299,7 @@ fn listing(root: &Path) -> Vec<String> {
 
 /// Names in `dir` (to prove nothing else appeared there).
 fn names_in(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> =
-        fs::read_dir(dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> = fs::read_dir(dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     v.sort();
     v
 }
@@ -744,13 +735,7 @@ fn import_refuses_hostile_archives() {
     assert_refused(&t, "dotdot", vec![tar_of(vec![file("../outside/dd", b"x")])], &[], "..");
     assert_refused(&t, "dotdot-mid", vec![tar_of(vec![dir("a/"), file("a/../../outside/dd", b"x")])], &[], "..");
     // Through a symlink written earlier in the same layer (absolute and relative).
-    assert_refused(
-        &t,
-        "symlink-abs",
-        vec![tar_of(vec![symlink("evil", &out_abs), file("evil/pwned", b"x")])],
-        &[],
-        "symlink",
-    );
+    assert_refused(&t, "symlink-abs", vec![tar_of(vec![symlink("evil", &out_abs), file("evil/pwned", b"x")])], &[], "symlink");
     assert_refused(
         &t,
         "symlink-rel",
@@ -767,13 +752,7 @@ fn import_refuses_hostile_archives() {
         "symlink",
     );
     // Directory entry and whiteout through a symlink.
-    assert_refused(
-        &t,
-        "symlink-dir",
-        vec![tar_of(vec![symlink("evil", &out_abs), dir("evil/newdir/")])],
-        &[],
-        "symlink",
-    );
+    assert_refused(&t, "symlink-dir", vec![tar_of(vec![symlink("evil", &out_abs), dir("evil/newdir/")])], &[], "symlink");
     assert_refused(
         &t,
         "symlink-whiteout",
@@ -783,20 +762,8 @@ fn import_refuses_hostile_archives() {
     );
     // Hard links to outside: absolute, `..`, and through a symlink.
     assert_refused(&t, "hardlink-abs", vec![tar_of(vec![hardlink("hl", &target_secret)])], &[], "hard link to outside");
-    assert_refused(
-        &t,
-        "hardlink-dotdot",
-        vec![tar_of(vec![hardlink("hl", "../outside/secret")])],
-        &[],
-        "hard link to outside",
-    );
-    assert_refused(
-        &t,
-        "hardlink-symlink",
-        vec![tar_of(vec![symlink("evil", &out_abs), hardlink("hl", "evil/secret")])],
-        &[],
-        "symlink",
-    );
+    assert_refused(&t, "hardlink-dotdot", vec![tar_of(vec![hardlink("hl", "../outside/secret")])], &[], "hard link to outside");
+    assert_refused(&t, "hardlink-symlink", vec![tar_of(vec![symlink("evil", &out_abs), hardlink("hl", "evil/secret")])], &[], "symlink");
     // Bombs: plain size, and a small gzip that inflates far past --max-size.
     let big = vec![0u8; 3 << 20];
     assert_refused(&t, "size", vec![tar_of(vec![file("big", &big)])], &["--max-size", "1M"], "--max-size");
@@ -827,10 +794,7 @@ fn import_symlinks_pointing_out_are_kept_but_never_followed() {
     fs::write(outside.join("secret"), b"secret").unwrap();
     let target = outside.join("secret").to_string_lossy().to_string();
     let layout = t.join("layout");
-    let ls = vec![
-        layer(tar_of(vec![symlink("link", &target)]), false),
-        layer(tar_of(vec![file("link", b"replaced")]), false),
-    ];
+    let ls = vec![layer(tar_of(vec![symlink("link", &target)]), false), layer(tar_of(vec![file("link", b"replaced")]), false)];
     let m = oci_manifest(&layout, "amd64", &ls);
     oci_layout(&layout, vec![m]);
     let o = tool(&[&"import", &layout, &t.join("out")]);
@@ -955,12 +919,16 @@ fn pack_is_reproducible_and_cpio_unpacks() {
     }
     let t = TempDir::new("husk-rootfs-pack");
     let src = t.join("src");
-    let o = tool(&[&"import", &{
-        let layout = t.join("layout");
-        let m = oci_manifest(&layout, "amd64", &three_layers());
-        oci_layout(&layout, vec![m]);
-        layout
-    }, &src]);
+    let o = tool(&[
+        &"import",
+        &{
+            let layout = t.join("layout");
+            let m = oci_manifest(&layout, "amd64", &three_layers());
+            oci_layout(&layout, vec![m]);
+            layout
+        },
+        &src,
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     for ext in ["tar", "tar.gz", "cpio", "cpio.gz"] {
         let a = t.join(format!("one.{ext}"));
@@ -1091,8 +1059,7 @@ fn bundle_writes_default_config() {
     assert_eq!(cfg["root"]["path"], json!("rootfs"));
     assert_eq!(cfg["process"]["args"], json!(["echo", "hi there"]));
     assert_eq!(cfg["process"]["terminal"], json!(false));
-    let ns: Vec<String> =
-        cfg["linux"]["namespaces"].as_array().unwrap().iter().map(|n| n["type"].as_str().unwrap().to_string()).collect();
+    let ns: Vec<String> = cfg["linux"]["namespaces"].as_array().unwrap().iter().map(|n| n["type"].as_str().unwrap().to_string()).collect();
     assert_eq!(ns, ["pid", "network", "ipc", "uts", "mount", "cgroup"]);
     // Again: config.json exists, refused and untouched.
     let before = fs::read(t.join("b/config.json")).unwrap();
@@ -1113,18 +1080,14 @@ fn bundle_writes_default_config() {
 
 /// The husk binary, if it has been built.
 fn husk_bin() -> Option<PathBuf> {
-    let dir = std::env::var_os("HUSK_BIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| husk_tests::workspace().join("target/debug"));
+    let dir = std::env::var_os("HUSK_BIN_DIR").map(PathBuf::from).unwrap_or_else(|| husk_tests::workspace().join("target/debug"));
     let p = dir.join("husk");
     p.exists().then_some(p)
 }
 
 fn not_implemented(o: &Output) -> bool {
     let e = stderr(o).to_lowercase();
-    ["unknown command", "not implemented", "not yet implemented", "unimplemented", "unrecognized"]
-        .iter()
-        .any(|s| e.contains(s))
+    ["unknown command", "not implemented", "not yet implemented", "unimplemented", "unrecognized"].iter().any(|s| e.contains(s))
 }
 
 #[test]
@@ -1154,22 +1117,13 @@ fn bundle_config_matches_husk_spec() {
         x
     };
     let dests = |v: &Value| -> BTreeMap<String, String> {
-        v["mounts"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .map(|m| (m["destination"].to_string(), m["type"].to_string()))
-            .collect()
+        v["mounts"].as_array().cloned().unwrap_or_default().iter().map(|m| (m["destination"].to_string(), m["type"].to_string())).collect()
     };
     assert_eq!(sorted(&ours["linux"]["namespaces"]), sorted(&theirs["linux"]["namespaces"]));
     assert_eq!(dests(&ours), dests(&theirs));
     assert_eq!(sorted(&ours["linux"]["maskedPaths"]), sorted(&theirs["linux"]["maskedPaths"]));
     assert_eq!(sorted(&ours["linux"]["readonlyPaths"]), sorted(&theirs["linux"]["readonlyPaths"]));
-    assert_eq!(
-        sorted(&ours["process"]["capabilities"]["bounding"]),
-        sorted(&theirs["process"]["capabilities"]["bounding"])
-    );
+    assert_eq!(sorted(&ours["process"]["capabilities"]["bounding"]), sorted(&theirs["process"]["capabilities"]["bounding"]));
     assert_eq!(ours["process"]["env"], theirs["process"]["env"]);
     assert_eq!(ours["linux"]["resources"], theirs["linux"]["resources"]);
     assert_eq!(ours["root"]["path"], theirs["root"]["path"]);
@@ -1210,7 +1164,16 @@ fn imported_rootfs_runs_a_container_with_husk() {
     fs::create_dir(&b).unwrap();
     let o = tool(&[&"import", &layout, &b.join("rootfs")]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = tool(&[&"bundle", &b, &"--rootfs", &b.join("rootfs"), &"--", &"sh", &"-c", &"cat /etc/motd; test -e /etc/hostname || echo no-hostname"]);
+    let o = tool(&[
+        &"bundle",
+        &b,
+        &"--rootfs",
+        &b.join("rootfs"),
+        &"--",
+        &"sh",
+        &"-c",
+        &"cat /etc/motd; test -e /etc/hostname || echo no-hostname",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let ctr = HuskContainer { husk: husk.clone(), root: t.join("state"), id: husk_tests::unique("rootfs-run") };
     // `timeout` only guards against a hung run (so the suite ends); it is
@@ -1337,8 +1300,7 @@ fn import_docker_archive_with_linked_duplicate_layer() {
         .add(file("2/layer.tar", &b))
         .add(dir("3/"))
         .add(symlink("3/layer.tar", "../1/layer.tar"));
-    let m = serde_json::to_vec(&json!([{"Config": cfg_name, "Layers": ["1/layer.tar", "2/layer.tar", "3/layer.tar"]}]))
-        .unwrap();
+    let m = serde_json::to_vec(&json!([{"Config": cfg_name, "Layers": ["1/layer.tar", "2/layer.tar", "3/layer.tar"]}])).unwrap();
     tw.add(file("manifest.json", &m));
     let ar = t.join("dup.tar");
     fs::write(&ar, tw.finish()).unwrap();

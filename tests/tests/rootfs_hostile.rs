@@ -18,20 +18,12 @@ fn tool() -> Command {
 }
 
 fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
+    Command::new("sh").args(["-c", &format!("command -v {cmd}")]).stdout(Stdio::null()).status().map(|s| s.success()).unwrap_or(false)
 }
 
 /// Names in a directory, sorted.
 fn names_in(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let mut v: Vec<String> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     v.sort();
     v
 }
@@ -77,21 +69,10 @@ struct Measured {
 /// Runs `cmd` with output to files, at most `limit`; reports its exit code,
 /// wall time and peak RSS (from wait4's rusage, this child alone).
 fn measure(cmd: &mut Command, t: &TempDir, limit: Duration) -> Measured {
-    let (o, e) = (
-        t.join(husk_tests::unique("out")),
-        t.join(husk_tests::unique("err")),
-    );
+    let (o, e) = (t.join(husk_tests::unique("out")), t.join(husk_tests::unique("err")));
     let start = Instant::now();
-    let ch = cmd
-        .stdin(Stdio::null())
-        .stdout(fs::File::create(&o).unwrap())
-        .stderr(fs::File::create(&e).unwrap())
-        .spawn()
-        .unwrap();
-    let mut child = Child {
-        pid: ch.id() as i32,
-        done: false,
-    };
+    let ch = cmd.stdin(Stdio::null()).stdout(fs::File::create(&o).unwrap()).stderr(fs::File::create(&e).unwrap()).spawn().unwrap();
+    let mut child = Child { pid: ch.id() as i32, done: false };
     let mut code = None;
     let mut maxrss_kib = 0;
     while start.elapsed() < limit {
@@ -102,11 +83,7 @@ fn measure(cmd: &mut Command, t: &TempDir, limit: Duration) -> Measured {
         let r = unsafe { libc::wait4(child.pid, &mut status, libc::WNOHANG, &mut ru) };
         if r == child.pid {
             child.done = true;
-            code = Some(if libc::WIFEXITED(status) {
-                libc::WEXITSTATUS(status)
-            } else {
-                128 + libc::WTERMSIG(status)
-            });
+            code = Some(if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) });
             maxrss_kib = ru.ru_maxrss;
             break;
         }
@@ -137,14 +114,7 @@ fn sparse_tar(t: &TempDir, name: &str, size: u64) -> PathBuf {
     f.write_all_at(b"tail", size - 4).unwrap();
     drop(f);
     let out = t.join(format!("{name}.tar"));
-    let o = run_cmd(
-        Command::new("tar")
-            .args(["--sparse", "--format=gnu", "-C"])
-            .arg(&src)
-            .arg("-cf")
-            .arg(&out)
-            .arg("big"),
-    );
+    let o = run_cmd(Command::new("tar").args(["--sparse", "--format=gnu", "-C"]).arg(&src).arg("-cf").arg(&out).arg("big"));
     assert!(o.status.success(), "tar --sparse: {}", stderr(&o));
     fs::remove_dir_all(&src).unwrap();
     out
@@ -157,76 +127,25 @@ fn sparse_member_counts_its_apparent_size_and_keeps_its_holes() {
     // before a byte is written.
     let bomb = sparse_tar(&t, "bomb", 3 << 30);
     let tar_len = fs::metadata(&bomb).unwrap().len();
-    assert!(
-        tar_len < 64 << 10,
-        "the test's tar is {tar_len} bytes: not sparse"
-    );
+    assert!(tar_len < 64 << 10, "the test's tar is {tar_len} bytes: not sparse");
     let before = disk_bytes(&t.path);
-    let m = measure(
-        tool()
-            .arg("import")
-            .arg(&bomb)
-            .arg(t.join("out"))
-            .args(["--max-size", "1G"]),
-        &t,
-        Duration::from_secs(60),
-    );
-    assert_eq!(
-        m.code,
-        Some(1),
-        "import of a 3 GiB sparse member under --max-size 1G: {} {}",
-        m.stdout,
-        m.stderr
-    );
-    assert!(
-        m.stderr.contains("--max-size") && m.stderr.contains("big"),
-        "{}",
-        m.stderr
-    );
-    assert_eq!(
-        m.stderr.trim().lines().count(),
-        1,
-        "one-line error: {}",
-        m.stderr
-    );
-    assert!(
-        m.elapsed < Duration::from_secs(10),
-        "refusal took {:?}",
-        m.elapsed
-    );
+    let m = measure(tool().arg("import").arg(&bomb).arg(t.join("out")).args(["--max-size", "1G"]), &t, Duration::from_secs(60));
+    assert_eq!(m.code, Some(1), "import of a 3 GiB sparse member under --max-size 1G: {} {}", m.stdout, m.stderr);
+    assert!(m.stderr.contains("--max-size") && m.stderr.contains("big"), "{}", m.stderr);
+    assert_eq!(m.stderr.trim().lines().count(), 1, "one-line error: {}", m.stderr);
+    assert!(m.elapsed < Duration::from_secs(10), "refusal took {:?}", m.elapsed);
     assert!(!t.join("out").exists());
-    assert_eq!(
-        names_in(&t.path)
-            .iter()
-            .filter(|n| n.contains("husk-tmp"))
-            .count(),
-        0,
-        "staging left behind"
-    );
-    assert!(
-        disk_bytes(&t.path) <= before + (1 << 20),
-        "disk use grew by {}",
-        disk_bytes(&t.path) - before
-    );
+    assert_eq!(names_in(&t.path).iter().filter(|n| n.contains("husk-tmp")).count(), 0, "staging left behind");
+    assert!(disk_bytes(&t.path) <= before + (1 << 20), "disk use grew by {}", disk_bytes(&t.path) - before);
 
     // Within the limit: imported with its holes (a few blocks on disk).
     let ok = sparse_tar(&t, "ok", 1 << 30);
-    let o = run_cmd(
-        tool()
-            .arg("import")
-            .arg(&ok)
-            .arg(t.join("tree"))
-            .args(["--max-size", "2G"]),
-    );
+    let o = run_cmd(tool().arg("import").arg(&ok).arg(t.join("tree")).args(["--max-size", "2G"]));
     assert!(o.status.success(), "{}", stderr(&o));
     let big = t.join("tree/big");
     let md = fs::metadata(&big).unwrap();
     assert_eq!(md.len(), 1 << 30, "apparent size");
-    assert!(
-        md.blocks() * 512 <= 1 << 20,
-        "{} bytes allocated for a sparse file with 14 bytes of data",
-        md.blocks() * 512
-    );
+    assert!(md.blocks() * 512 <= 1 << 20, "{} bytes allocated for a sparse file with 14 bytes of data", md.blocks() * 512);
     let f = fs::File::open(&big).unwrap();
     let mut b = [0u8; 6];
     f.read_exact_at(&mut b[..4], 0).unwrap();
@@ -262,17 +181,8 @@ fn plain_member_larger_than_the_limit_is_refused_before_writing() {
     let mut data = h.to_vec();
     data.extend(std::iter::repeat_n(0u8, 1 << 20));
     // gzip'ed, as a layer would be (and so it is not indexed as a tar).
-    fs::write(
-        t.join("huge.tar.gz"),
-        pipe(Command::new("gzip").arg("-c"), &data),
-    )
-    .unwrap();
-    let o = run_cmd(
-        tool()
-            .arg("import")
-            .arg(t.join("huge.tar.gz"))
-            .arg(t.join("out")),
-    );
+    fs::write(t.join("huge.tar.gz"), pipe(Command::new("gzip").arg("-c"), &data)).unwrap();
+    let o = run_cmd(tool().arg("import").arg(t.join("huge.tar.gz")).arg(t.join("out")));
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--max-size"), "{}", stderr(&o));
     assert!(!t.join("out").exists());
@@ -284,13 +194,7 @@ fn mknod_char(p: &Path, maj: u32, min: u32) {
     let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
     // SAFETY: mknod with a valid C string; the node is made inside the test's TempDir.
     let r = unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(maj, min)) };
-    assert_eq!(
-        r,
-        0,
-        "mknod {}: {}",
-        p.display(),
-        std::io::Error::last_os_error()
-    );
+    assert_eq!(r, 0, "mknod {}: {}", p.display(), std::io::Error::last_os_error());
 }
 
 fn mkfifo(p: &Path) {
@@ -327,28 +231,12 @@ fn check_refuses_devices_and_fifos_without_hanging_or_growing() {
     std::os::unix::fs::symlink("/dev/zero", a.join("etc/ld.so.conf")).unwrap();
     std::os::unix::fs::symlink("/dev/zero", a.join("usr/bin/zero")).unwrap();
     let m = measure(tool().arg("check").arg(&a), &t, CHECK_LIMIT);
-    assert!(
-        m.code.is_some(),
-        "check hung on /bin/sh -> /dev/zero (killed after {:?})",
-        m.elapsed
-    );
-    assert!(
-        m.maxrss_kib < CHECK_RSS_KIB,
-        "check peaked at {} KiB",
-        m.maxrss_kib
-    );
+    assert!(m.code.is_some(), "check hung on /bin/sh -> /dev/zero (killed after {:?})", m.elapsed);
+    assert!(m.maxrss_kib < CHECK_RSS_KIB, "check peaked at {} KiB", m.maxrss_kib);
     assert_eq!(m.code, Some(1), "{} {}", m.stdout, m.stderr);
-    assert!(
-        m.stderr.contains("/bin/sh") && m.stderr.contains("character device"),
-        "{}",
-        m.stderr
-    );
+    assert!(m.stderr.contains("/bin/sh") && m.stderr.contains("character device"), "{}", m.stderr);
     assert_eq!(m.stderr.trim().lines().count(), 1, "{}", m.stderr);
-    assert!(
-        m.stdout.contains("devices: /dev/zero (char 1:5)"),
-        "{}",
-        m.stdout
-    );
+    assert!(m.stdout.contains("devices: /dev/zero (char 1:5)"), "{}", m.stdout);
 
     // /bin/sh a FIFO; /etc/passwd a FIFO.
     let b = base_rootfs(&t, "fifo");
@@ -356,11 +244,7 @@ fn check_refuses_devices_and_fifos_without_hanging_or_growing() {
     fs::remove_file(b.join("etc/passwd")).unwrap();
     mkfifo(&b.join("etc/passwd"));
     let m = measure(tool().arg("check").arg(&b), &t, CHECK_LIMIT);
-    assert!(
-        m.code.is_some(),
-        "check hung on a FIFO /bin/sh (killed after {:?})",
-        m.elapsed
-    );
+    assert!(m.code.is_some(), "check hung on a FIFO /bin/sh (killed after {:?})", m.elapsed);
     assert_eq!(m.code, Some(1), "{} {}", m.stdout, m.stderr);
     assert!(m.stderr.contains("/bin/sh: is a FIFO"), "{}", m.stderr);
     assert!(m.stderr.contains("/etc/passwd: is a FIFO"), "{}", m.stderr);
@@ -368,66 +252,35 @@ fn check_refuses_devices_and_fifos_without_hanging_or_growing() {
 
     // A usable static /bin/sh, with a FIFO among the ld.so.conf.d files and
     // the musl path file pointing at /dev/zero: still checked, and ok.
-    if skip_unless(
-        Path::new("/bin/busybox").exists(),
-        "/bin/busybox (busybox-static) not installed",
-    ) {
+    if skip_unless(Path::new("/bin/busybox").exists(), "/bin/busybox (busybox-static) not installed") {
         return;
     }
     let c = base_rootfs(&t, "conf");
     fs::copy("/bin/busybox", c.join("bin/busybox")).unwrap();
     std::os::unix::fs::symlink("busybox", c.join("bin/sh")).unwrap();
     mknod_char(&c.join("dev/zero"), 1, 5);
-    fs::write(
-        c.join("etc/ld.so.conf"),
-        "include /etc/ld.so.conf.d/*.conf\n",
-    )
-    .unwrap();
+    fs::write(c.join("etc/ld.so.conf"), "include /etc/ld.so.conf.d/*.conf\n").unwrap();
     fs::write(c.join("etc/ld.so.conf.d/a.conf"), "/opt/lib\n").unwrap();
     mkfifo(&c.join("etc/ld.so.conf.d/b.conf"));
-    let arch = if cfg!(target_arch = "aarch64") {
-        "aarch64"
-    } else {
-        "x86_64"
-    };
+    let arch = if cfg!(target_arch = "aarch64") { "aarch64" } else { "x86_64" };
     std::os::unix::fs::symlink("/dev/zero", c.join(format!("etc/ld-musl-{arch}.path"))).unwrap();
     // A block device node, listed too (7:0 is a loop device number; it is
     // never opened).
     let bc = std::ffi::CString::new(c.join("dev/loop0").as_os_str().as_encoded_bytes()).unwrap();
     // SAFETY: mknod with a valid C string, inside the TempDir.
-    assert_eq!(
-        unsafe { libc::mknod(bc.as_ptr(), libc::S_IFBLK | 0o600, libc::makedev(7, 0)) },
-        0
-    );
+    assert_eq!(unsafe { libc::mknod(bc.as_ptr(), libc::S_IFBLK | 0o600, libc::makedev(7, 0)) }, 0);
     let m = measure(tool().arg("check").arg(&c), &t, CHECK_LIMIT);
-    assert!(
-        m.code.is_some(),
-        "check hung on a FIFO in ld.so.conf.d (killed after {:?})",
-        m.elapsed
-    );
-    assert!(
-        m.maxrss_kib < CHECK_RSS_KIB,
-        "check peaked at {} KiB",
-        m.maxrss_kib
-    );
+    assert!(m.code.is_some(), "check hung on a FIFO in ld.so.conf.d (killed after {:?})", m.elapsed);
+    assert!(m.maxrss_kib < CHECK_RSS_KIB, "check peaked at {} KiB", m.maxrss_kib);
     assert_eq!(m.code, Some(0), "{} {}", m.stdout, m.stderr);
-    assert!(
-        m.stdout
-            .contains("devices: /dev/loop0 (block 7:0) /dev/zero (char 1:5)"),
-        "{}",
-        m.stdout
-    );
+    assert!(m.stdout.contains("devices: /dev/loop0 (block 7:0) /dev/zero (char 1:5)"), "{}", m.stdout);
     assert!(m.stdout.ends_with("ok\n"), "{}", m.stdout);
 }
 
 // ------------------------------------------- item 12: blobs that are symlinks
 
 fn pipe(cmd: &mut Command, input: &[u8]) -> Vec<u8> {
-    let mut ch = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut ch = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     let mut si = ch.stdin.take().unwrap();
     let data = input.to_vec();
     let w = std::thread::spawn(move || {
@@ -439,11 +292,7 @@ fn pipe(cmd: &mut Command, input: &[u8]) -> Vec<u8> {
 }
 
 fn sha256(b: &[u8]) -> String {
-    String::from_utf8_lossy(&pipe(&mut Command::new("sha256sum"), b))
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
+    String::from_utf8_lossy(&pipe(&mut Command::new("sha256sum"), b)).split_whitespace().next().unwrap().to_string()
 }
 
 /// A one-file layer tar (GNU tar from a scratch dir).
@@ -453,13 +302,7 @@ fn layer_tar(t: &TempDir, file: &str, content: &[u8]) -> Vec<u8> {
     fs::write(src.join(file), content).unwrap();
     let o = run_cmd(
         Command::new("tar")
-            .args([
-                "--format=ustar",
-                "--owner=0",
-                "--group=0",
-                "--numeric-owner",
-                "-C",
-            ])
+            .args(["--format=ustar", "--owner=0", "--group=0", "--numeric-owner", "-C"])
             .arg(&src)
             .arg("-cf")
             .arg("-")
@@ -515,9 +358,7 @@ impl Watch {
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
         // SAFETY: a valid inotify fd and C string.
-        let w = unsafe {
-            libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), libc::IN_OPEN | libc::IN_ACCESS)
-        };
+        let w = unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), libc::IN_OPEN | libc::IN_ACCESS) };
         assert!(w >= 0, "inotify_add_watch {}", path.display());
         Watch(fd)
     }
@@ -545,19 +386,10 @@ fn oci_layout_blobs_that_are_symlinks_are_refused_unread() {
     // below are about the links, not a broken image).
     let good = t.join("good");
     fs::create_dir_all(good.join("blobs")).unwrap();
-    let o = run_cmd(
-        Command::new("cp")
-            .arg("-a")
-            .arg(host.join("blobs/sha256"))
-            .arg(good.join("blobs/")),
-    );
+    let o = run_cmd(Command::new("cp").arg("-a").arg(host.join("blobs/sha256")).arg(good.join("blobs/")));
     assert!(o.status.success());
     fs::write(good.join("index.json"), &idx).unwrap();
-    fs::write(
-        good.join("oci-layout"),
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
+    fs::write(good.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     let o = run_cmd(tool().arg("import").arg(&good).arg(t.join("good.out")));
     assert!(o.status.success(), "control import: {}", stderr(&o));
     assert!(t.join("good.out/stolen").exists());
@@ -569,27 +401,21 @@ fn oci_layout_blobs_that_are_symlinks_are_refused_unread() {
             "layer blob",
             Box::new(|l: &Path| {
                 fs::remove_file(l.join("blobs/sha256").join(&lh)).unwrap();
-                std::os::unix::fs::symlink(hostblobs.join(&lh), l.join("blobs/sha256").join(&lh))
-                    .unwrap();
+                std::os::unix::fs::symlink(hostblobs.join(&lh), l.join("blobs/sha256").join(&lh)).unwrap();
             }),
         ),
         (
             "layer blob, relative link",
             Box::new(|l: &Path| {
                 fs::remove_file(l.join("blobs/sha256").join(&lh)).unwrap();
-                std::os::unix::fs::symlink(
-                    format!("../../../host/blobs/sha256/{lh}"),
-                    l.join("blobs/sha256").join(&lh),
-                )
-                .unwrap();
+                std::os::unix::fs::symlink(format!("../../../host/blobs/sha256/{lh}"), l.join("blobs/sha256").join(&lh)).unwrap();
             }),
         ),
         (
             "manifest blob",
             Box::new(|l: &Path| {
                 fs::remove_file(l.join("blobs/sha256").join(&mh)).unwrap();
-                std::os::unix::fs::symlink(hostblobs.join(&mh), l.join("blobs/sha256").join(&mh))
-                    .unwrap();
+                std::os::unix::fs::symlink(hostblobs.join(&mh), l.join("blobs/sha256").join(&mh)).unwrap();
             }),
         ),
         (
@@ -616,29 +442,12 @@ fn oci_layout_blobs_that_are_symlinks_are_refused_unread() {
         let watch_dir = Watch::new(&hostblobs);
         let out = t.join(format!("out{i}"));
         let o = run_cmd(tool().arg("import").arg(&l).arg(&out));
-        assert!(
-            !o.status.success(),
-            "{case}: a symlinked blob was imported: {}",
-            stdout(&o)
-        );
+        assert!(!o.status.success(), "{case}: a symlinked blob was imported: {}", stdout(&o));
         assert!(stderr(&o).contains("symlink"), "{case}: {}", stderr(&o));
-        assert_eq!(
-            stderr(&o).trim().lines().count(),
-            1,
-            "{case}: {}",
-            stderr(&o)
-        );
+        assert_eq!(stderr(&o).trim().lines().count(), 1, "{case}: {}", stderr(&o));
         assert!(!out.exists(), "{case}: DIR left");
-        assert_eq!(
-            watch_blob.events(),
-            0,
-            "{case}: the host's layer file was opened"
-        );
-        assert_eq!(
-            watch_dir.events(),
-            0,
-            "{case}: the host's blob directory was opened"
-        );
+        assert_eq!(watch_blob.events(), 0, "{case}: the host's layer file was opened");
+        assert_eq!(watch_dir.events(), 0, "{case}: the host's blob directory was opened");
     }
     // A FIFO as a blob: refused, not waited on.
     let l = t.join("layout-fifo");
@@ -646,11 +455,7 @@ fn oci_layout_blobs_that_are_symlinks_are_refused_unread() {
     assert!(o.status.success());
     fs::remove_file(l.join("blobs/sha256").join(&lh)).unwrap();
     mkfifo(&l.join("blobs/sha256").join(&lh));
-    let m = measure(
-        tool().arg("import").arg(&l).arg(t.join("out-fifo")),
-        &t,
-        Duration::from_secs(30),
-    );
+    let m = measure(tool().arg("import").arg(&l).arg(t.join("out-fifo")), &t, Duration::from_secs(30));
     assert_eq!(m.code, Some(1), "FIFO blob: {} {}", m.stdout, m.stderr);
     assert!(m.stderr.contains("not a regular file"), "{}", m.stderr);
 }

@@ -67,8 +67,7 @@ fn capabilities_rlimits_nnp() {
     }
     let mut b = Bundle::new();
     let caps = json!(["CAP_KILL", "CAP_NET_BIND_SERVICE"]);
-    b.config["process"]["capabilities"] =
-        json!({"bounding": caps, "effective": caps, "permitted": caps, "inheritable": [], "ambient": []});
+    b.config["process"]["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps, "inheritable": [], "ambient": []});
     b.config["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 321, "hard": 654}]);
     b.config["process"]["noNewPrivileges"] = json!(true);
     let (code, out, err) = run_sh(&mut b, "grep -E '^(CapEff|CapBnd|CapPrm|NoNewPrivs)' /proc/self/status; ulimit -n; ulimit -Hn");
@@ -184,7 +183,10 @@ fn lifecycle_create_start_state_kill_delete() {
     let o = c.cmd(&["delete", &id]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_clean(&b, &id);
-    assert!(!Path::new(&format!("/proc/{pid}")).exists() || std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(") Z")).unwrap_or(true));
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(") Z")).unwrap_or(true)
+    );
     let o = c.cmd(&["state", &id]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
@@ -231,7 +233,8 @@ fn user_namespace_maps() {
     b.config["root"]["readonly"] = json!(false);
     // sysfs and cgroup mounts need more than a plain user namespace here.
     b.config["mounts"].as_array_mut().unwrap().retain(|m| m["destination"] != "/sys/fs/cgroup");
-    let (code, out, err) = run_sh(&mut b, "cat /proc/self/uid_map /proc/self/gid_map; id -u; touch /tmp/x && ls -n /tmp/x | awk '{print $3}'");
+    let (code, out, err) =
+        run_sh(&mut b, "cat /proc/self/uid_map /proc/self/gid_map; id -u; touch /tmp/x && ls -n /tmp/x | awk '{print $3}'");
     assert_eq!(code, 0, "{err}");
     let words: Vec<&str> = out.split_whitespace().collect();
     assert_eq!(&words[..6], ["0", "100000", "65536", "0", "100000", "65536"], "{out}");
@@ -249,14 +252,9 @@ fn join_namespace_by_path() {
         return;
     }
     // A helper process in its own uts namespace, whose hostname we set.
-    let mut helper = Command::new("unshare")
-        .args(["--uts", "sh", "-c", "hostname joined-uts; sleep 100"])
-        .spawn()
-        .unwrap();
+    let mut helper = Command::new("unshare").args(["--uts", "sh", "-c", "hostname joined-uts; sleep 100"]).spawn().unwrap();
     let pid = helper.id();
-    let ok = wait_until(5, || {
-        std::fs::read_link(format!("/proc/{pid}/ns/uts")).ok() != std::fs::read_link("/proc/self/ns/uts").ok()
-    });
+    let ok = wait_until(5, || std::fs::read_link(format!("/proc/{pid}/ns/uts")).ok() != std::fs::read_link("/proc/self/ns/uts").ok());
     std::thread::sleep(std::time::Duration::from_millis(200));
     let mut b = Bundle::new();
     b.config.as_object_mut().unwrap().remove("hostname");
@@ -280,9 +278,7 @@ fn hooks_run_in_order_with_state() {
     }
     let mut b = Bundle::new();
     let log = b.dir.join("hooks.log");
-    let hook = |name: &str| {
-        json!({"path": "/bin/sh", "args": ["sh", "-c", format!("read s; echo {name} \"$s\" >> {}", log.display())], "env": ["A=1"]})
-    };
+    let hook = |name: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("read s; echo {name} \"$s\" >> {}", log.display())], "env": ["A=1"]});
     b.config["hooks"] = json!({
         "prestart": [hook("prestart")],
         "createRuntime": [hook("createRuntime")],
@@ -432,7 +428,12 @@ fn json_log_for_failures() {
     }
     let d = TempDir::new("husk-log");
     let log = d.join("log.json");
-    let o = run_cmd(Command::new(bin("husk")).arg("--root").arg(d.join("state")).arg("--log").arg(&log).args(["--log-format", "json", "state", "nosuch"]));
+    let o = run_cmd(Command::new(bin("husk")).arg("--root").arg(d.join("state")).arg("--log").arg(&log).args([
+        "--log-format",
+        "json",
+        "state",
+        "nosuch",
+    ]));
     assert!(!o.status.success());
     let last = std::fs::read_to_string(&log).unwrap();
     let v: Value = serde_json::from_str(last.lines().last().unwrap()).unwrap();
@@ -561,9 +562,10 @@ fn failed_create_leaves_no_cgroup_or_process() {
     assert!(!v2.exists());
     // No process of ours is left with the rootfs as its root.
     let rootfs = b.rootfs();
-    let left = std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
-        std::fs::read_link(e.path().join("root")).map(|r| r == rootfs).unwrap_or(false)
-    });
+    let left = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .any(|e| std::fs::read_link(e.path().join("root")).map(|r| r == rootfs).unwrap_or(false));
     assert!(!left, "a process is left in the rootfs");
     for ctrl in ["memory", "pids", "cpu", "freezer", "devices", "cpuset", "cpuacct", "blkio"] {
         let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(ctrl).join("husk-test-rollback"));

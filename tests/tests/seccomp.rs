@@ -49,10 +49,7 @@ fn default_profile_from_spec_is_applied() {
     let sc = &b.config["linux"]["seccomp"];
     assert_eq!(sc["defaultAction"], "SCMP_ACT_ERRNO", "husk spec writes Docker's default profile");
     // unshare(CLONE_NEWUSER) needs no capability: only the filter refuses it.
-    let (code, out, err) = run_sh(
-        &mut b,
-        "grep '^Seccomp:' /proc/self/status; unshare -U true && echo unshared || echo refused; echo end",
-    );
+    let (code, out, err) = run_sh(&mut b, "grep '^Seccomp:' /proc/self/status; unshare -U true && echo unshared || echo refused; echo end");
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("Seccomp:\t2"), "{out}");
     assert!(out.contains("refused") && !out.contains("unshared"), "{out} {err}");
@@ -90,10 +87,7 @@ fn argument_filter_blocks_only_the_matching_call() {
             {"names": ["kill"], "action": "SCMP_ACT_ERRNO",
              "args": [{"index": 1, "value": libc::SIGUSR1, "op": "SCMP_CMP_EQ"}]}]}),
     );
-    let (code, out, err) = run_sh(
-        &mut b,
-        "trap 'echo got-usr2' USR2; kill -USR2 $$; kill -USR1 $$ || echo usr1-refused; echo end",
-    );
+    let (code, out, err) = run_sh(&mut b, "trap 'echo got-usr2' USR2; kill -USR2 $$; kill -USR1 $$ || echo usr1-refused; echo end");
     // Without the filter SIGUSR1 would end the shell (138).
     assert_eq!(code, 0, "{out} {err}");
     assert_eq!(out.lines().collect::<Vec<_>>(), ["got-usr2", "usr1-refused", "end"], "{err}");
@@ -127,11 +121,7 @@ fn log_action_allows_and_logs() {
         json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
             {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_LOG"}]}),
     );
-    let kmsg = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open("/dev/kmsg")
-        .ok();
+    let kmsg = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open("/dev/kmsg").ok();
     if let Some(k) = &kmsg {
         // SAFETY: seeks our own fd to the end: only new records are read.
         unsafe { libc::lseek(k.as_raw_fd(), 0, libc::SEEK_END) };
@@ -170,8 +160,15 @@ fn features_report_seccomp() {
     let sc = &f["linux"]["seccomp"];
     let actions = sc["actions"].as_array().unwrap();
     for a in [
-        "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP", "SCMP_ACT_ERRNO",
-        "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY",
+        "SCMP_ACT_KILL",
+        "SCMP_ACT_KILL_PROCESS",
+        "SCMP_ACT_KILL_THREAD",
+        "SCMP_ACT_TRAP",
+        "SCMP_ACT_ERRNO",
+        "SCMP_ACT_TRACE",
+        "SCMP_ACT_ALLOW",
+        "SCMP_ACT_LOG",
+        "SCMP_ACT_NOTIFY",
     ] {
         assert!(actions.contains(&json!(a)), "{a} missing: {sc}");
     }
@@ -229,16 +226,15 @@ fn notify_sends_the_listener_to_the_agent() {
             let _ = self.0.wait();
         }
     }
-    let mut run = Run(
-        b.husk()
-            .args(["run", "--bundle"])
-            .arg(b.path())
-            .arg(&id)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let mut run = Run(b
+        .husk()
+        .args(["run", "--bundle"])
+        .arg(b.path())
+        .arg(&id)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap());
     let mut conn = None;
     wait_until(20, || match listener.accept() {
         Ok((c, _)) => {

@@ -119,7 +119,8 @@ fn is_dynamic_elf(p: &Path) -> bool {
     let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
     (0..phnum).any(|i| {
         let o = phoff + i * phentsize;
-        d.len() >= o + 4 && u32::from_le_bytes(d[o..o + 4].try_into().unwrap()) == 3 // PT_INTERP
+        d.len() >= o + 4 && u32::from_le_bytes(d[o..o + 4].try_into().unwrap()) == 3
+        // PT_INTERP
     })
 }
 
@@ -137,7 +138,10 @@ fn no_dev_tmpfs(b: &mut Bundle) {
 fn out_dir(b: &mut Bundle) -> PathBuf {
     let out = b.dir.join("out");
     std::fs::create_dir_all(&out).unwrap();
-    b.config["mounts"].as_array_mut().unwrap().push(json!({"destination": "/out", "type": "bind", "source": out, "options": ["rbind", "rw"]}));
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/out", "type": "bind", "source": out, "options": ["rbind", "rw"]}));
     out
 }
 
@@ -192,12 +196,8 @@ fn husk_with_fds(b: &Bundle, env: &[(&str, &str)], redirs: &str, args: &[&str]) 
     for (k, v) in env {
         c.env(k, v);
     }
-    let status = c
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .status()
-        .unwrap();
+    let status =
+        c.stdin(Stdio::null()).stdout(std::fs::File::create(&out).unwrap()).stderr(std::fs::File::create(&err).unwrap()).status().unwrap();
     Output { status, stdout: std::fs::read(&out).unwrap_or_default(), stderr: std::fs::read(&err).unwrap_or_default() }
 }
 
@@ -214,7 +214,10 @@ fn cve_2019_5736_runtime_binary_not_writable_from_container() {
     if skip_unless_root() {
         return;
     }
-    if skip_unless(!is_dynamic_elf(&bin("husk")), "husk is dynamically linked: the exploit runs it inside a busybox rootfs; use the static build (HUSK_BIN_DIR=dist/x86_64)") {
+    if skip_unless(
+        !is_dynamic_elf(&bin("husk")),
+        "husk is dynamically linked: the exploit runs it inside a busybox rootfs; use the static build (HUSK_BIN_DIR=dist/x86_64)",
+    ) {
         return;
     }
     let bins = TempDir::new("husk-bin");
@@ -387,7 +390,8 @@ fn cve_2024_21626_no_host_fd_reaches_the_container() {
     let leak = format!("3<{d} 4<{f} 5<{d} 6<{f} 7<{d} 8<{d} 9<>{f}");
 
     // (preserve-fds, LISTEN_FDS, allowed fds)
-    let cases: [(&str, Option<&str>, &[i32]); 3] = [("0", None, &[0, 1, 2]), ("2", None, &[0, 1, 2, 3, 4]), ("0", Some("2"), &[0, 1, 2, 3, 4])];
+    let cases: [(&str, Option<&str>, &[i32]); 3] =
+        [("0", None, &[0, 1, 2]), ("2", None, &[0, 1, 2, 3, 4]), ("0", Some("2"), &[0, 1, 2, 3, 4])];
     for (preserve, listen, allowed) in cases {
         let id = unique("fds");
         let env: Vec<(&str, &str)> = listen.map(|l| vec![("LISTEN_FDS", l)]).unwrap_or_default();
@@ -449,7 +453,10 @@ fn cve_2021_30465_mount_destination_symlinks_stay_in_rootfs() {
     let m = b.config["mounts"].as_array_mut().unwrap();
     m.push(json!({"destination": "/abs", "type": "tmpfs", "source": "tmpfs"}));
     m.push(json!({"destination": "/rel/sub", "type": "bind", "source": src.path, "options": ["rbind", "rw"]}));
-    let (code, out, err) = run(sh(&mut b, "touch /abs/x /rel/sub/x 2>&1; echo pwned > /abs/secret; echo pwned > /rel/sub/keep; grep -c . /proc/self/mountinfo"));
+    let (code, out, err) = run(sh(
+        &mut b,
+        "touch /abs/x /rel/sub/x 2>&1; echo pwned > /abs/secret; echo pwned > /rel/sub/keep; grep -c . /proc/self/mountinfo",
+    ));
     assert_eq!(code, 0, "{out} {err}");
     decoy.assert_untouched("planted mount destinations");
     // The bind landed inside the rootfs (its mount point was made there).
@@ -460,7 +467,10 @@ fn cve_2021_30465_mount_destination_symlinks_stay_in_rootfs() {
     std::fs::create_dir(vol.join("a")).unwrap();
     std::fs::create_dir(vol.join("b")).unwrap();
     let mut a = Bundle::new();
-    a.config["mounts"].as_array_mut().unwrap().push(json!({"destination": "/vol", "type": "bind", "source": vol.path, "options": ["rbind", "rw"]}));
+    a.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/vol", "type": "bind", "source": vol.path, "options": ["rbind", "rw"]}));
     let script = format!("rm -rf /vol/a /vol/b && ln -s {} /vol/a && ln -s {} /vol/b", decoy.path().display(), climbing(decoy.path()));
     let (code, _, err) = run(sh(&mut a, &script));
     assert_eq!(code, 0, "{err}");
@@ -509,7 +519,8 @@ fn cve_2025_31133_dev_null_symlink_does_not_redirect_masks() {
     let _ = std::fs::remove_file(&null);
     std::os::unix::fs::symlink(decoy.file(), &null).unwrap();
     b.config["linux"]["maskedPaths"] = json!(masks);
-    let (code, out, err) = run(sh(&mut b, "echo pwned > /etc/hostname; echo pwned > /etc/passwd; wc -c < /etc/hostname; ls -l /dev/null | cut -c1"));
+    let (code, out, err) =
+        run(sh(&mut b, "echo pwned > /etc/hostname; echo pwned > /etc/passwd; wc -c < /etc/hostname; ls -l /dev/null | cut -c1"));
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines, ["0", "c"], "{out}");
@@ -595,7 +606,9 @@ fn cve_2026_41579_dev_symlink_to_host_dir() {
         return;
     }
     let decoy = Decoy::new();
-    for (relative, tmpfs, counterpart) in [(false, true, true), (false, false, true), (true, true, true), (true, false, true), (false, true, false), (true, false, false)] {
+    for (relative, tmpfs, counterpart) in
+        [(false, true, true), (false, false, true), (true, true, true), (true, false, true), (false, true, false), (true, false, false)]
+    {
         let mut b = Bundle::new();
         b.config["root"]["readonly"] = json!(false);
         if counterpart {
@@ -721,7 +734,10 @@ fn cve_2025_52881_proc_writes_only_to_procfs() {
     let mut b = Bundle::new();
     b.config["linux"]["sysctl"] = json!({"kernel.shmmni": "1234"});
     b.config["process"]["oomScoreAdj"] = json!(123);
-    b.config["mounts"].as_array_mut().unwrap().push(json!({"destination": "/proc/sys", "type": "bind", "source": decoy.path(), "options": ["rbind", "rw"]}));
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/proc/sys", "type": "bind", "source": decoy.path(), "options": ["rbind", "rw"]}));
     let (code, out, err) = run(sh(&mut b, "cat /proc/self/oom_score_adj; ls /proc/sys"));
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("123\n"), "{out}");
