@@ -17,10 +17,6 @@ fn tool() -> Command {
     Command::new(bin("husk-rootfs"))
 }
 
-fn have(cmd: &str) -> bool {
-    Command::new("sh").args(["-c", &format!("command -v {cmd}")]).stdout(Stdio::null()).status().map(|s| s.success()).unwrap_or(false)
-}
-
 /// Names in a directory, sorted.
 fn names_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
@@ -71,6 +67,8 @@ struct Measured {
 fn measure(cmd: &mut Command, t: &TempDir, limit: Duration) -> Measured {
     let (o, e) = (t.join(husk_tests::unique("out")), t.join(husk_tests::unique("err")));
     let start = Instant::now();
+    // Reaped by wait4 below (for its rusage) or by the guard's kill.
+    #[allow(clippy::zombie_processes)]
     let ch = cmd.stdin(Stdio::null()).stdout(fs::File::create(&o).unwrap()).stderr(fs::File::create(&e).unwrap()).spawn().unwrap();
     let mut child = Child { pid: ch.id() as i32, done: false };
     let mut code = None;
@@ -396,7 +394,8 @@ fn oci_layout_blobs_that_are_symlinks_are_refused_unread() {
 
     let hostblobs = host.join("blobs/sha256");
     // (case, what links where)
-    let cases: Vec<(&str, Box<dyn Fn(&Path)>)> = vec![
+    type Plant<'a> = Box<dyn Fn(&Path) + 'a>;
+    let cases: Vec<(&str, Plant)> = vec![
         (
             "layer blob",
             Box::new(|l: &Path| {
