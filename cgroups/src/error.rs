@@ -34,7 +34,7 @@ impl fmt::Display for Error {
             }
             Error::Unsupported { controller, what } => write!(f, "cgroup {controller}: {what}"),
             Error::Io { controller, path, op, errno } => write!(f, "cgroup {controller}: {}: {op}: {}", path.display(), errno_desc(*errno)),
-            Error::Invalid { field, msg } => write!(f, "cgroup config: {field}: {msg}"),
+            Error::Invalid { field, msg } => write!(f, "invalid configuration: {field}: {msg}"),
             Error::Timeout { controller, path, what } => {
                 write!(f, "cgroup {controller}: {}: {what}", path.display())
             }

@@ -5,8 +5,56 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
+thread_local! {
+    /// Old contents of the files written while a [`Journal`] is open.
+    static JOURNAL: std::cell::RefCell<Option<Vec<(std::path::PathBuf, String)>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Records every file `write` changes (its content before the first
+/// write), so that a failed `update` can put the old values back.
+pub struct Journal(());
+
+impl Journal {
+    pub fn start() -> Journal {
+        JOURNAL.with(|j| *j.borrow_mut() = Some(Vec::new()));
+        Journal(())
+    }
+
+    /// Writes the recorded old values back, newest first. Files that
+    /// cannot be read back (devices.allow/deny) were not recorded.
+    pub fn roll_back(self) {
+        let entries = JOURNAL.with(|j| j.borrow_mut().take()).unwrap_or_default();
+        for (path, old) in entries.iter().rev() {
+            let _ = raw_write(path, old.trim_end());
+        }
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        JOURNAL.with(|j| *j.borrow_mut() = None);
+    }
+}
+
+fn raw_write(path: &Path, val: &str) -> std::io::Result<()> {
+    std::fs::OpenOptions::new().write(true).open(path)?.write_all(val.as_bytes())
+}
+
 /// Writes `val` to a cgroup file in one write(2) (cgroup files need that).
 pub fn write(controller: &str, path: &Path, val: &str) -> Result<(), Error> {
+    JOURNAL.with(|j| {
+        if let Some(list) = j.borrow_mut().as_mut() {
+            if !list.iter().any(|(p, _)| p == path) {
+                if let Ok(old) = std::fs::read_to_string(path) {
+                    // Multi-line files (io.max, rdma.max, devices.list…)
+                    // cannot be written back in one line: not recorded.
+                    if old.trim_end().lines().count() == 1 {
+                        list.push((path.to_path_buf(), old));
+                    }
+                }
+            }
+        }
+    });
     let mut f = std::fs::OpenOptions::new().write(true).open(path).map_err(|e| Error::io(controller, path, "open", &e))?;
     f.write_all(val.as_bytes()).map_err(|e| Error::io(controller, path, format!("write {}", val.trim_end()), &e))
 }

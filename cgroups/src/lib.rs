@@ -208,6 +208,8 @@ impl Cgroup {
         if self.mode == Mode::Disabled {
             return Ok(());
         }
+        let res = res.map(Resources::normalized);
+        let res = res.as_ref();
         if let Some(r) = res {
             self.check_available(r)?;
         }
@@ -289,13 +291,22 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Applies changed resources to a live cgroup (`husk update`).
+    /// Applies changed resources to a live cgroup (`husk update`). What is
+    /// not set (runc's zeros included) is left as it is. All or nothing:
+    /// when a write fails, the files already written get their old values
+    /// back.
     pub fn update(&self, res: &Resources) -> Result<(), Error> {
         if self.mode == Mode::Disabled {
             return Err(Error::Disabled("update"));
         }
-        self.check_available(res)?;
-        self.apply(res)
+        let res = res.normalized();
+        self.check_available(&res)?;
+        let journal = fsio::Journal::start();
+        let r = self.apply(&res);
+        if r.is_err() {
+            journal.roll_back();
+        }
+        r
     }
 
     /// Every process in the cgroup and its descendants (all hierarchies).

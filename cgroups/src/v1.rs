@@ -114,7 +114,10 @@ pub fn apply(cg: &Cgroup, r: &Resources) -> Result<(), Error> {
     let c = Ctx { cg };
     if let Some(u) = &r.unified {
         if !u.is_empty() {
-            return Err(Error::unsupported("unified", "linux.resources.unified needs cgroup v2; this host runs cgroup v1 controllers"));
+            return Err(Error::invalid(
+                "linux.resources.unified",
+                "cannot use unified on cgroup v1 (this host runs cgroup v1 controllers)",
+            ));
         }
     }
     if let Some(m) = &r.memory {
@@ -124,7 +127,7 @@ pub fn apply(cg: &Cgroup, r: &Resources) -> Result<(), Error> {
         apply_cpu(&c, cpu)?;
     }
     if let Some(l) = r.pids.as_ref().and_then(|p| p.limit) {
-        let v = if l <= 0 { "max".to_string() } else { l.to_string() };
+        let v = if l < 0 { "max".to_string() } else { l.to_string() };
         c.set("pids", "pids.max", &v, "linux.resources.pids.limit")?;
     }
     if let Some(b) = &r.block_io {
@@ -175,6 +178,13 @@ pub fn rdma_line(dev: &str, l: &Rdma) -> String {
 
 fn apply_memory(c: &Ctx, m: &Memory) -> Result<(), Error> {
     let f = "linux.resources.memory";
+    // As runc: an unlimited memory limit with swap not given makes swap
+    // unlimited too (memsw must stay at or above the limit).
+    let mut m = m.clone();
+    if m.limit == Some(-1) && m.swap.is_none() && c.file("memory", "memory.memsw.limit_in_bytes", f)?.exists() {
+        m.swap = Some(-1);
+    }
+    let m = &m;
     if let Some(s) = m.swap {
         let memsw = c.file("memory", "memory.memsw.limit_in_bytes", f)?;
         if !memsw.exists() {
@@ -227,14 +237,14 @@ fn apply_cpu(c: &Ctx, cpu: &Cpu) -> Result<(), Error> {
             c.set("cpu", "cpu.shares", &s.to_string(), f)?;
         }
     }
-    if let Some(p) = cpu.period {
-        if p != 0 {
-            c.set("cpu", "cpu.cfs_period_us", &p.to_string(), f)?;
-        }
-    }
-    if let Some(q) = cpu.quota {
-        let v = if q <= 0 { "-1".to_string() } else { q.to_string() };
-        c.set("cpu", "cpu.cfs_quota_us", &v, f)?;
+    // A quota below zero is "no limit" (-1). Period and quota depend on
+    // each other under a parent's limit: set_pair tries both orders.
+    let quota = cpu.quota.map(|q| if q < 0 { "-1".to_string() } else { q.to_string() });
+    match (cpu.period, quota) {
+        (Some(p), Some(q)) => c.set_pair("cpu", ("cpu.cfs_period_us", p.to_string()), ("cpu.cfs_quota_us", q), f)?,
+        (Some(p), None) => c.set("cpu", "cpu.cfs_period_us", &p.to_string(), f)?,
+        (None, Some(q)) => c.set("cpu", "cpu.cfs_quota_us", &q, f)?,
+        (None, None) => {}
     }
     if let Some(b) = cpu.burst {
         c.set("cpu", "cpu.cfs_burst_us", &b.to_string(), f)?;
@@ -405,10 +415,8 @@ pub fn stats(cg: &Cgroup) -> Result<Value, Error> {
                 mem.insert(key.into(), e);
             }
         }
+        // runc's shape: OOM kills are events ({"type":"oom"}), not stats.
         mem.insert("raw".into(), json!(raw));
-        let oc = read_kv("memory", &d.join("memory.oom_control")).unwrap_or_default();
-        mem.insert("oom_kill".into(), json!(oc.get("oom_kill").copied().unwrap_or(0)));
-        mem.insert("under_oom".into(), json!(oc.get("under_oom").copied().unwrap_or(0) != 0));
         out.insert("memory".into(), Value::Object(mem));
     }
     // Pids

@@ -165,7 +165,7 @@ pub fn apply(dir: &Path, r: &Resources) -> Result<(), Error> {
         }
     }
     if let Some(l) = r.pids.as_ref().and_then(|p| p.limit) {
-        set("pids", "pids.max", &if l <= 0 { "max".to_string() } else { l.to_string() })?;
+        set("pids", "pids.max", &if l < 0 { "max".to_string() } else { l.to_string() })?;
     }
     if let Some(b) = &r.block_io {
         let bfq = dir.join("io.bfq.weight").exists();
@@ -278,8 +278,8 @@ pub fn stats(dir: &Path) -> Result<Value, Error> {
                 }),
             );
         }
+        // runc's shape: OOM kills are events ({"type":"oom"}), not stats.
         mem.insert("raw".into(), json!(raw));
-        mem.insert("oom_kill".into(), json!(ev.get("oom_kill").copied().unwrap_or(0)));
         out.insert("memory".into(), Value::Object(mem));
     }
     if dir.join("pids.current").exists() {

@@ -1,6 +1,10 @@
-//! The default config.json (`husk spec`, `husk-rootfs bundle`): runc's
-//! default spec with Docker's 14 capabilities. The seccomp profile is added
-//! by the caller (husk-seccomp has Docker's).
+//! The default config.json. [`config`] is exactly what `runc spec` writes
+//! (runc 1.1: three capabilities, also ambient; no cgroup namespace; no
+//! seccomp), so that what runc users and runc's tests expect of `husk
+//! spec` holds. [`hardened`] is husk's own default for appliances (`husk
+//! spec --hardened`, `husk-rootfs bundle`): Docker's 14 capabilities, a
+//! cgroup namespace, powercap masked; its caller adds Docker's seccomp
+//! profile (husk-seccomp has it).
 
 use serde_json::{json, Value};
 
@@ -16,9 +20,31 @@ fn rootless_ids() -> (u32, u32) {
     (field("Uid:"), field("Gid:"))
 }
 
-/// The default config; `rootless` as runc's `spec --rootless`.
-pub fn config(rootless: bool) -> Value {
+/// runc's capabilities in `runc spec`.
+pub const RUNC_CAPABILITIES: [&str; 3] = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
+
+/// husk's hardened default: Docker's capabilities (none ambient), a cgroup
+/// namespace, powercap masked too.
+pub fn hardened(rootless: bool) -> Value {
+    let mut c = config(rootless);
     let caps = json!(DEFAULT_CAPABILITIES);
+    c["process"]["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps});
+    c["hostname"] = "husk".into();
+    let l = &mut c["linux"];
+    if let Some(ns) = l["namespaces"].as_array_mut() {
+        let at = ns.iter().position(|n| n["type"] == "user").unwrap_or(ns.len());
+        ns.insert(at, json!({"type": "cgroup"}));
+    }
+    if let Some(m) = l["maskedPaths"].as_array_mut() {
+        let at = m.iter().position(|p| p == "/proc/scsi").unwrap_or(m.len());
+        m.insert(at, "/sys/devices/virtual/powercap".into());
+    }
+    c
+}
+
+/// What `runc spec` writes; `rootless` as its `--rootless`.
+pub fn config(rootless: bool) -> Value {
+    let caps = json!(RUNC_CAPABILITIES);
     let mut c = json!({
         "ociVersion": crate::state::OCI_VERSION,
         "process": {
@@ -27,12 +53,12 @@ pub fn config(rootless: bool) -> Value {
             "args": ["sh"],
             "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
             "cwd": "/",
-            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps, "ambient": caps},
             "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
             "noNewPrivileges": true
         },
         "root": {"path": "rootfs", "readonly": true},
-        "hostname": "husk",
+        "hostname": "runc",
         "mounts": [
             {"destination": "/proc", "type": "proc", "source": "proc"},
             {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
@@ -44,10 +70,10 @@ pub fn config(rootless: bool) -> Value {
         ],
         "linux": {
             "resources": {"devices": [{"allow": false, "access": "rwm"}]},
-            "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}],
+            "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
             "maskedPaths": [
                 "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
-                "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/sys/devices/virtual/powercap", "/proc/scsi"
+                "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"
             ],
             "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
         }
@@ -55,8 +81,7 @@ pub fn config(rootless: bool) -> Value {
     if rootless {
         let (uid, gid) = rootless_ids();
         let l = &mut c["linux"];
-        l["namespaces"] =
-            json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}, {"type": "user"}]);
+        l["namespaces"] = json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "user"}]);
         l["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
         l["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
         l.as_object_mut().map(|o| o.remove("resources"));
@@ -79,8 +104,16 @@ mod tests {
     #[test]
     fn parses_and_validates() {
         for rootless in [false, true] {
-            let c = super::config(rootless);
-            crate::spec::parse(c.to_string().as_bytes()).unwrap();
+            for c in [super::config(rootless), super::hardened(rootless)] {
+                crate::spec::parse(c.to_string().as_bytes()).unwrap();
+            }
         }
+        let h = super::hardened(false);
+        assert_eq!(h["process"]["capabilities"]["bounding"].as_array().unwrap().len(), 14);
+        assert!(h["process"]["capabilities"]["ambient"].is_null());
+        assert_eq!(h["linux"]["namespaces"].as_array().unwrap().len(), 6);
+        let r = super::config(false);
+        assert_eq!(r["process"]["capabilities"]["ambient"], serde_json::json!(super::RUNC_CAPABILITIES));
+        assert_eq!(r["hostname"], "runc");
     }
 }

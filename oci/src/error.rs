@@ -28,7 +28,7 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Invalid { field, msg } => write!(f, "invalid config: {field}: {msg}"),
+            Error::Invalid { field, msg } => write!(f, "invalid configuration: {field}: {msg}"),
             Error::Io { path, err } => write!(f, "{path}: {err}"),
         }
     }

@@ -170,7 +170,63 @@ pub struct Rdma {
     pub hca_objects: Option<u32>,
 }
 
+/// `Some(v)` unless `v` is the zero that runc reads as "not set".
+fn set<T: Default + PartialEq>(v: &mut Option<T>) {
+    if v.as_ref().is_some_and(|x| *x == T::default()) {
+        *v = None;
+    }
+}
+
 impl Resources {
+    /// The resources with runc's "not set" values removed, so that they are
+    /// never written: engines send zeros for what the user did not ask
+    /// (Docker always sends `blockIO.weight: 0`, `docker update --memory`
+    /// sends `cpu.quota: 0`…). As runc's cgroup managers (fs and fs2), a 0
+    /// is unset for memory limit/reservation/swap/kernel/kernelTCP, cpu
+    /// shares/quota/period/realtime runtime and period, an empty cpus or
+    /// mems, pids limit, blockIO weight and leafWeight (also per device)
+    /// and network classID; `disableOOMKiller: false` is unset. Negative
+    /// limits (-1) stay: they mean "unlimited". Everything else is kept as
+    /// given (swappiness 0, idle 0, burst 0, throttle rates 0, hugepage
+    /// limits and device rules are real values).
+    pub fn normalized(&self) -> Resources {
+        let mut r = self.clone();
+        if let Some(m) = &mut r.memory {
+            set(&mut m.limit);
+            set(&mut m.reservation);
+            set(&mut m.swap);
+            set(&mut m.kernel);
+            set(&mut m.kernel_tcp);
+            if m.disable_oom_killer == Some(false) {
+                m.disable_oom_killer = None;
+            }
+        }
+        if let Some(c) = &mut r.cpu {
+            set(&mut c.shares);
+            set(&mut c.quota);
+            set(&mut c.period);
+            set(&mut c.realtime_runtime);
+            set(&mut c.realtime_period);
+            set(&mut c.cpus);
+            set(&mut c.mems);
+        }
+        if let Some(p) = &mut r.pids {
+            set(&mut p.limit);
+        }
+        if let Some(b) = &mut r.block_io {
+            set(&mut b.weight);
+            set(&mut b.leaf_weight);
+            for d in b.weight_device.iter_mut().flatten() {
+                set(&mut d.weight);
+                set(&mut d.leaf_weight);
+            }
+        }
+        if let Some(n) = &mut r.network {
+            set(&mut n.class_id);
+        }
+        r
+    }
+
     /// Overlays every field set in `o` onto `self` (used by `update` to merge
     /// `--resources` with individual flags).
     pub fn merge(&mut self, o: Resources) {
@@ -250,6 +306,34 @@ mod tests {
         assert_eq!(d[1].kind.as_deref(), Some("c"));
         assert_eq!(d[0].kind, None);
         assert!(r.cpu.is_none());
+    }
+
+    #[test]
+    fn zeros_are_unset_as_with_runc() {
+        // What Docker sends for `docker run` and `docker update --memory 128m`.
+        let r: Resources = serde_json::from_str(
+            r#"{"memory":{"limit":134217728,"reservation":0,"swap":0,"kernel":0,"kernelTCP":0,"swappiness":0,"disableOOMKiller":false},
+                "cpu":{"shares":0,"quota":0,"period":0,"realtimeRuntime":0,"realtimePeriod":0,"cpus":"","mems":"","idle":0},
+                "pids":{"limit":0},"blockIO":{"weight":0,"leafWeight":0,"weightDevice":[{"major":8,"minor":0,"weight":0}],
+                "throttleReadBpsDevice":[{"major":8,"minor":0,"rate":0}]},"network":{"classID":0}}"#,
+        )
+        .unwrap();
+        let n = r.normalized();
+        let m = n.memory.as_ref().unwrap();
+        assert_eq!(
+            (m.limit, m.reservation, m.swap, m.kernel, m.kernel_tcp, m.disable_oom_killer),
+            (Some(134217728), None, None, None, None, None)
+        );
+        assert_eq!(m.swappiness, Some(0), "swappiness 0 is a value");
+        let c = n.cpu.as_ref().unwrap();
+        assert_eq!((c.shares, c.quota, c.period, c.cpus.as_deref(), c.idle), (None, None, None, None, Some(0)));
+        assert_eq!(n.pids.as_ref().unwrap().limit, None);
+        let b = n.block_io.as_ref().unwrap();
+        assert_eq!((b.weight, b.leaf_weight, b.weight_device.as_ref().unwrap()[0].weight), (None, None, None));
+        assert_eq!(b.throttle_read_bps_device.as_ref().unwrap()[0].rate, 0, "a 0 rate removes a throttle");
+        assert_eq!(n.network.as_ref().unwrap().class_id, None);
+        let r: Resources = serde_json::from_str(r#"{"cpu":{"quota":-1},"pids":{"limit":-1},"memory":{"limit":-1}}"#).unwrap();
+        assert_eq!(r.normalized(), r, "-1 means unlimited and stays");
     }
 
     #[test]

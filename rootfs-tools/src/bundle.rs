@@ -1,7 +1,8 @@
 //! `husk-rootfs bundle`: an OCI bundle (config.json) around a rootfs, with
-//! the same defaults as `husk spec` (runc's default spec with Docker's default
-//! capabilities), except that the terminal is off: a bundle made here runs a
-//! given command, not an interactive shell.
+//! husk's hardened defaults (husk-oci's: those of `husk spec --hardened`,
+//! Docker's capabilities and a cgroup namespace), except that the terminal
+//! is off: a bundle made here runs a given command, not an interactive
+//! shell.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -16,77 +17,14 @@ pub struct Opts {
     pub args: Vec<String>,
 }
 
-/// husk's default config.json.
+/// husk's hardened default config.json (husk-oci's, as `husk spec
+/// --hardened` without the seccomp profile), running `args` with no terminal.
 pub fn default_spec(root_path: &str, args: &[String]) -> Value {
-    // Docker's default set, as `husk spec` uses.
-    let caps = json!([
-        "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE",
-        "CAP_FSETID",
-        "CAP_FOWNER",
-        "CAP_MKNOD",
-        "CAP_NET_RAW",
-        "CAP_SETGID",
-        "CAP_SETUID",
-        "CAP_SETFCAP",
-        "CAP_SETPCAP",
-        "CAP_NET_BIND_SERVICE",
-        "CAP_SYS_CHROOT",
-        "CAP_KILL",
-        "CAP_AUDIT_WRITE"
-    ]);
-    json!({
-        "ociVersion": "1.2.0",
-        "process": {
-            "terminal": false,
-            "user": { "uid": 0, "gid": 0 },
-            "args": args,
-            "env": [
-                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                "TERM=xterm"
-            ],
-            "cwd": "/",
-            "capabilities": {
-                "bounding": caps,
-                "effective": caps,
-                "permitted": caps
-            },
-            "rlimits": [ { "type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024 } ],
-            "noNewPrivileges": true
-        },
-        "root": { "path": root_path, "readonly": true },
-        "hostname": "husk",
-        "mounts": [
-            { "destination": "/proc", "type": "proc", "source": "proc" },
-            { "destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-              "options": ["nosuid", "strictatime", "mode=755", "size=65536k"] },
-            { "destination": "/dev/pts", "type": "devpts", "source": "devpts",
-              "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] },
-            { "destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-              "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
-            { "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-              "options": ["nosuid", "noexec", "nodev"] },
-            { "destination": "/sys", "type": "sysfs", "source": "sysfs",
-              "options": ["nosuid", "noexec", "nodev", "ro"] },
-            { "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-              "options": ["nosuid", "noexec", "nodev", "relatime", "ro"] }
-        ],
-        "linux": {
-            "resources": { "devices": [ { "allow": false, "access": "rwm" } ] },
-            "namespaces": [
-                { "type": "pid" }, { "type": "network" }, { "type": "ipc" },
-                { "type": "uts" }, { "type": "mount" }, { "type": "cgroup" }
-            ],
-            "maskedPaths": [
-                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
-                "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-                "/proc/sched_debug", "/sys/firmware", "/sys/devices/virtual/powercap", "/proc/scsi"
-            ],
-            "readonlyPaths": [
-                "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
-            ]
-        }
-    })
+    let mut c = husk_oci::defaults::hardened(false);
+    c["process"]["terminal"] = json!(false);
+    c["process"]["args"] = json!(args);
+    c["root"]["path"] = json!(root_path);
+    c
 }
 
 /// root.path: relative when the rootfs sits inside the bundle, else absolute.

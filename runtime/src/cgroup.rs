@@ -26,16 +26,19 @@ pub fn plan(mgr: Manager, spec: &Spec, id: &str) -> Result<Option<Cgroup>> {
     Ok(Some(Cgroup::new(mode, spec.linux().cgroups_path.as_deref(), id)?))
 }
 
-/// Makes the directories and applies `linux.resources`. A cgroup that is
-/// frozen is refused (the init would freeze in it and `create` hang); one
-/// that already holds processes is used with a warning, as runc does.
-pub fn create(cg: &Cgroup, spec: &Spec) -> Result<()> {
+/// Checks made before anything exists: a cgroup that is already frozen is
+/// refused (the init would freeze in it and `create` hang), as runc.
+pub fn check(cg: &Cgroup) -> Result<()> {
     if cg.is_frozen() {
-        return Err(Error::Other(format!(
-            "container's cgroup unexpectedly frozen ({})",
-            cg.hierarchies.first().map(|h| h.dir.display().to_string()).unwrap_or_default()
-        )));
+        let dir = cg.hierarchies.first().map(|h| h.dir.display().to_string()).unwrap_or_default();
+        return Err(Error::Other(format!("container's cgroup unexpectedly frozen ({dir})")));
     }
+    Ok(())
+}
+
+/// Makes the directories and applies `linux.resources`. A cgroup that
+/// already holds processes is used with a warning, as runc does.
+pub fn create(cg: &Cgroup, spec: &Spec) -> Result<()> {
     cg.create(spec.linux().resources.as_ref())?;
     match cg.pids() {
         Ok(p) if !p.is_empty() => crate::log::warn(&format!("container's cgroup is not empty: {} process(es) found", p.len())),

@@ -35,6 +35,7 @@ pub enum Error {
     /// A hook failed.
     Hook {
         kind: String,
+        index: usize,
         path: String,
         msg: String,
     },
@@ -90,7 +91,7 @@ impl fmt::Display for Error {
             Error::Exists(id) => write!(f, "container \"{id}\" already exists"),
             Error::BadId(id) => write!(f, "invalid container id {id:?}: use letters, digits, '_', '.', '-' (not starting with '.')"),
             Error::State { id, msg } => write!(f, "container \"{id}\": {msg}"),
-            Error::Hook { kind, path, msg } => write!(f, "{kind} hook {path}: {msg}"),
+            Error::Hook { kind, index, path, msg } => write!(f, "error running hook #{index} ({kind} {path}): {msg}"),
             Error::Init(m) => write!(f, "{m}"),
             Error::Other(m) => write!(f, "{m}"),
         }

@@ -12,16 +12,16 @@ use husk_oci::spec::Hook;
 use crate::error::{Error, Result};
 
 pub fn run_all(kind: &str, hooks: &[Hook], state_json: &[u8]) -> Result<()> {
-    for h in hooks {
-        run(kind, h, state_json)?;
+    for (i, h) in hooks.iter().enumerate() {
+        run(kind, i, h, state_json)?;
     }
     Ok(())
 }
 
 /// Hooks whose failure is only a warning (poststart, poststop).
 pub fn run_all_warn(kind: &str, hooks: &[Hook], state_json: &[u8]) {
-    for h in hooks {
-        if let Err(e) = run(kind, h, state_json) {
+    for (i, h) in hooks.iter().enumerate() {
+        if let Err(e) = run(kind, i, h, state_json) {
             crate::log::warn(&e.to_string());
         }
     }
@@ -38,8 +38,22 @@ fn feed(stdin: &mut std::process::ChildStdin, data: &[u8]) {
     unsafe { libc::signal(libc::SIGPIPE, old) };
 }
 
-pub fn run(kind: &str, h: &Hook, state_json: &[u8]) -> Result<()> {
-    let err = |msg: String| Error::Hook { kind: kind.into(), path: h.path.clone(), msg };
+/// "exit status 3", or "killed by signal 31 (bad system call)".
+fn describe(st: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (st.code(), st.signal()) {
+        (Some(c), _) => format!("exit status {c}"),
+        (None, Some(s)) => {
+            // SAFETY: strsignal returns a pointer to a static string.
+            let name = unsafe { std::ffi::CStr::from_ptr(libc::strsignal(s)) }.to_string_lossy().to_lowercase();
+            format!("killed by signal {s} ({name})")
+        }
+        _ => st.to_string(),
+    }
+}
+
+pub fn run(kind: &str, index: usize, h: &Hook, state_json: &[u8]) -> Result<()> {
+    let err = |msg: String| Error::Hook { kind: kind.into(), index, path: h.path.clone(), msg };
     let mut cmd = Command::new(&h.path);
     if let Some(a0) = h.args.first() {
         cmd.arg0(a0);
@@ -63,7 +77,7 @@ pub fn run(kind: &str, h: &Hook, state_json: &[u8]) -> Result<()> {
         if st.success() {
             Ok(())
         } else {
-            Err(err(format!("failed: {st}")))
+            Err(err(describe(st)))
         }
     };
     let Some(deadline) = deadline else {

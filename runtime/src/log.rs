@@ -71,6 +71,13 @@ fn emit(level: &str, msg: &str) {
     }
 }
 
+/// The `--log` file's fd (kept open when create and exec close the fds
+/// their caller leaked).
+pub fn fd() -> Option<std::os::fd::RawFd> {
+    use std::os::fd::AsRawFd;
+    LOGGER.get().and_then(|l| l.file.as_ref()).map(|f| f.as_raw_fd())
+}
+
 /// A failure: always one line on stderr, and in the log file if any.
 pub fn error(msg: &str) {
     let _ = writeln!(std::io::stderr(), "husk: {msg}");

@@ -103,8 +103,21 @@ pub struct Checked {
     pub flags: u64,
     pub notify: bool,
     pub rules: Vec<Rule>,
+    /// Table indices of every known name in the profile, whatever its
+    /// action (for the -ENOSYS stub).
+    pub named: Vec<usize>,
+    /// Syscalls newer than every name in the profile get -ENOSYS instead of
+    /// the default action (runc's stub: a program probing a new syscall
+    /// falls back instead of failing on EPERM). Off when the default
+    /// allows (ALLOW, LOG, TRACE) or already is ENOSYS.
+    pub enosys: bool,
     pub warnings: Vec<String>,
 }
+
+const ENOSYS: u32 = 38;
+
+/// The stub's return value.
+pub const RET_ENOSYS: u32 = action::RET_ERRNO | ENOSYS;
 
 /// Validates every field of the profile; nothing arch-specific yet.
 pub fn check(p: &Seccomp) -> Result<Checked, Error> {
@@ -134,6 +147,7 @@ pub fn check(p: &Seccomp) -> Result<Checked, Error> {
         }
     }
     let mut rules = Vec::new();
+    let mut named = Vec::new();
     let mut notify = false;
     let mut unknown: Vec<&str> = Vec::new();
     for (i, r) in p.syscalls.iter().flatten().enumerate() {
@@ -152,7 +166,7 @@ pub fn check(p: &Seccomp) -> Result<Checked, Error> {
             if r.names.iter().any(|n| n == "write") {
                 return Err(Error::Invalid {
                     field: format!("{field}.names"),
-                    why: "SCMP_ACT_NOTIFY cannot be used for write (the runtime needs it after the filter is in place)",
+                    why: "SCMP_ACT_NOTIFY cannot be used for the write syscall (the runtime needs it after the filter is in place)",
                 });
             }
             notify = true;
@@ -160,7 +174,12 @@ pub fn check(p: &Seccomp) -> Result<Checked, Error> {
         let mut ids = Vec::with_capacity(r.names.len());
         for n in &r.names {
             match syscalls::index(n) {
-                Some(i) => ids.push(i),
+                Some(i) => {
+                    ids.push(i);
+                    if !named.contains(&i) {
+                        named.push(i);
+                    }
+                }
                 None if !unknown.contains(&n.as_str()) => {
                     unknown.push(n);
                     warnings.push(format!("{field}.names: unknown syscall {n}, skipped"));
@@ -171,7 +190,17 @@ pub fn check(p: &Seccomp) -> Result<Checked, Error> {
         if ret == default {
             continue;
         }
-        rules.push(Rule { ids, ret, conds });
+        // libseccomp ANDs the conditions of a rule, but cannot take two on
+        // the same argument; runc then adds each condition as a rule of
+        // its own (so they OR). Do the same.
+        let same_arg = conds.iter().enumerate().any(|(k, a)| conds[..k].iter().any(|b| b.index == a.index));
+        if same_arg {
+            for c in conds {
+                rules.push(Rule { ids: ids.clone(), ret, conds: vec![c] });
+            }
+        } else {
+            rules.push(Rule { ids, ret, conds });
+        }
     }
     if notify {
         if p.listener_path.as_deref().unwrap_or("").is_empty() {
@@ -182,7 +211,9 @@ pub fn check(p: &Seccomp) -> Result<Checked, Error> {
             flags |= FLAG_TSYNC_ESRCH;
         }
     }
-    Ok(Checked { default, arches, flags, notify, rules, warnings })
+    let allows = matches!(default & 0xffff_0000, action::RET_ALLOW | action::RET_LOG | action::RET_TRACE);
+    let enosys = !allows && default != RET_ENOSYS;
+    Ok(Checked { default, arches, flags, notify, rules, named, enosys, warnings })
 }
 
 /// The arches a filter built on `native` covers: native first, then each
@@ -291,7 +322,19 @@ fn emit_arch(asm: &mut Asm, c: &Checked, arch: Option<Arch>) {
             push_interval(&mut iv, nr + 1, Body::Ret(c.default));
         }
     }
+    if let Some(last) = enosys_above(c, arch) {
+        push_interval(&mut iv, last + 1, Body::Ret(RET_ENOSYS));
+    }
     emit_tree(asm, c, arch, &iv);
+}
+
+/// The highest number of the profile's syscalls on `arch`, above which the
+/// -ENOSYS stub answers (None: no stub).
+pub fn enosys_above(c: &Checked, arch: Arch) -> Option<u32> {
+    if !c.enosys {
+        return None;
+    }
+    c.named.iter().filter_map(|&i| syscalls::number_at(arch, i)).max().filter(|&n| n < u32::MAX)
 }
 
 /// Appends interval `start..` to `iv` (whose starts ascend); an interval that

@@ -53,6 +53,11 @@ pub enum Error {
         path: String,
         errno: i32,
     },
+    /// The agent at listenerPath could not be reached.
+    Connect {
+        path: String,
+        errno: i32,
+    },
 }
 
 fn os(errno: i32) -> std::io::Error {
@@ -81,6 +86,9 @@ impl fmt::Display for Error {
                 write!(f, "linux.seccomp: installing the filter: {}", os(*errno))
             }
             Error::Listener { path, errno } => write!(f, "linux.seccomp.listenerPath: sending the listener fd to {path}: {}", os(*errno)),
+            Error::Connect { path, errno } => {
+                write!(f, "linux.seccomp.listenerPath: failed to connect with seccomp agent at {path}: {}", os(*errno))
+            }
         }
     }
 }

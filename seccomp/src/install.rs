@@ -72,7 +72,7 @@ pub fn supported_flags() -> Vec<&'static str> {
 pub fn connect_listener(path: &str) -> Result<OwnedFd, Error> {
     UnixStream::connect(path)
         .map(OwnedFd::from)
-        .map_err(|e| Error::Listener { path: path.to_string(), errno: e.raw_os_error().unwrap_or(libc::EIO) })
+        .map_err(|e| Error::Connect { path: path.to_string(), errno: e.raw_os_error().unwrap_or(libc::EIO) })
 }
 
 /// Sends the listener `fd` (SCM_RIGHTS) over the connected `sock` with

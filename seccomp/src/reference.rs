@@ -31,6 +31,9 @@ pub fn eval(c: &Checked, native: Arch, d: &Data) -> u32 {
             None => return RET_BAD_ARCH,
         }
     };
+    if super::compile::enosys_above(c, arch).is_some_and(|last| d.nr > last) {
+        return super::compile::RET_ENOSYS;
+    }
     let matches = |r: &super::compile::Rule| r.ids.iter().any(|&i| syscalls::number_at(arch, i) == Some(d.nr));
     // The first unconditional rule decides alone.
     if let Some(r) = c.rules.iter().find(|r| r.conds.is_empty() && matches(r)) {

@@ -212,7 +212,7 @@ fn errors_name_the_field() {
         ),
         (
             serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/x", "syscalls": [{"names": ["read", "write"], "action": "SCMP_ACT_NOTIFY"}]}),
-            "linux.seccomp.syscalls[0].names: SCMP_ACT_NOTIFY cannot be used for write (the runtime needs it after the filter is in place)",
+            "linux.seccomp.syscalls[0].names: SCMP_ACT_NOTIFY cannot be used for the write syscall (the runtime needs it after the filter is in place)",
         ),
     ];
     for (v, want) in cases {
@@ -1165,5 +1165,58 @@ mod kernel {
             assert_eq!(libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_SEND as _, &mut resp), 0, "NOTIF_SEND");
         }
         assert_eq!(child.wait(), Outcome::Exit(0));
+    }
+}
+
+#[test]
+fn conditions_on_one_argument_are_ored_as_with_libseccomp() {
+    // runc's seccomp test profile: two values of argument 0 in one rule.
+    for native in both() {
+        let s = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+            {"names": ["process_vm_readv"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 0, "value": 100, "op": "SCMP_CMP_EQ"}, {"index": 0, "value": 9001, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["kcmp"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_EQ"}, {"index": 1, "value": 1337, "op": "SCMP_CMP_EQ"}]}]}));
+        let p = compile_for(&s, native).unwrap();
+        let r = |n: &str, a: u64, b: u64| run(&p, &data(native, n, [a, b, 0, 0, 0, 0]));
+        assert_eq!(r("process_vm_readv", 100, 0), RET_ALLOW);
+        assert_eq!(r("process_vm_readv", 9001, 0), RET_ALLOW);
+        assert_eq!(r("process_vm_readv", 0, 0), RET_ERRNO | 1);
+        // Different arguments still AND.
+        assert_eq!(r("kcmp", 0, 1337), RET_ALLOW);
+        assert_eq!(r("kcmp", 0, 0), RET_ERRNO | 1);
+        assert_eq!(r("kcmp", 500, 1337), RET_ERRNO | 1);
+        for d in [data(native, "process_vm_readv", [9001, 0, 0, 0, 0, 0]), data(native, "kcmp", [500, 1337, 0, 0, 0, 0])] {
+            agree(&s, native, &p, &d);
+        }
+    }
+}
+
+#[test]
+fn syscalls_newer_than_the_profile_get_enosys() {
+    for native in both() {
+        let s = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+            {"names": ["read", "write", "getppid"], "action": "SCMP_ACT_ALLOW"}]}));
+        let p = compile_for(&s, native).unwrap();
+        let last = ["read", "write", "getppid"].iter().map(|n| syscalls::number(native, n).unwrap()).max().unwrap();
+        let at = |nr: u32| run(&p, &Data { nr, arch: native.audit(), ip: 0, args: [0; 6] });
+        assert_eq!(at(last + 1), RET_ERRNO | 38, "{native:?}: above the profile's highest syscall");
+        assert_eq!(at(1000), RET_ERRNO | 38);
+        assert_eq!(at(last), RET_ALLOW);
+        // Below it, an unlisted syscall gets the default.
+        let unlisted = (0..last).find(|n| at(*n) != RET_ALLOW).unwrap();
+        assert_eq!(at(unlisted), RET_ERRNO | 1);
+        agree(&s, native, &p, &Data { nr: 1000, arch: native.audit(), ip: 0, args: [0; 6] });
+        // No stub when the default allows, or already is ENOSYS.
+        for default in [
+            serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"}),
+            serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38}),
+        ] {
+            let mut v = default;
+            v["syscalls"] = serde_json::json!([{"names": ["getppid"], "action": "SCMP_ACT_KILL"}]);
+            let p = compile_for(&profile(v.clone()), native).unwrap();
+            let want = if v["defaultAction"] == "SCMP_ACT_ALLOW" { RET_ALLOW } else { RET_ERRNO | 38 };
+            assert_eq!(run(&p, &Data { nr: 1000, arch: native.audit(), ip: 0, args: [0; 6] }), want);
+        }
     }
 }

@@ -172,7 +172,9 @@ impl Bundle {
         let dir = TempDir::new("husk-bundle");
         let st = Command::new("cp").arg("-a").arg(busybox_rootfs()).arg(dir.join("rootfs")).status().unwrap();
         assert!(st.success());
-        let o = run_cmd(Command::new(bin("husk")).arg("spec").arg("--bundle").arg(&dir.path));
+        // husk's hardened default (Docker's capabilities and seccomp
+        // profile, a cgroup namespace): what the tests below assume.
+        let o = run_cmd(Command::new(bin("husk")).args(["spec", "--hardened", "--bundle"]).arg(&dir.path));
         assert!(o.status.success(), "husk spec: {}", stderr(&o));
         let config: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
         let root = dir.join("state");

@@ -1099,7 +1099,7 @@ fn bundle_config_matches_husk_spec() {
     let t = TempDir::new("husk-rootfs-spec");
     fs::create_dir_all(t.join("ours/rootfs")).unwrap();
     fs::create_dir_all(t.join("theirs")).unwrap();
-    let o = run_cmd(Command::new(&husk).arg("spec").arg("--bundle").arg(t.join("theirs")));
+    let o = run_cmd(Command::new(&husk).args(["spec", "--hardened", "--bundle"]).arg(t.join("theirs")));
     if !o.status.success() {
         if not_implemented(&o) {
             eprintln!("SKIP: husk spec not implemented yet: {}", stderr(&o).trim());

@@ -409,7 +409,15 @@ fn spec_and_features() {
     assert!(o.status.success(), "{}", stderr(&o));
     let c: Value = serde_json::from_str(&std::fs::read_to_string(d.join("config.json")).unwrap()).unwrap();
     assert_eq!(c["root"]["path"], "rootfs");
+    // runc spec's config: three capabilities, also ambient; no seccomp.
+    assert_eq!(c["process"]["capabilities"]["ambient"], json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]));
+    assert!(c["linux"]["seccomp"].is_null());
+    let h = TempDir::new("husk-spec-hardened");
+    let o = run_cmd(Command::new(bin("husk")).args(["spec", "--hardened", "--bundle"]).arg(&h.path));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c: Value = serde_json::from_str(&std::fs::read_to_string(h.join("config.json")).unwrap()).unwrap();
     assert_eq!(c["process"]["capabilities"]["bounding"].as_array().unwrap().len(), 14);
+    assert_eq!(c["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
     // A second spec refuses to overwrite.
     let o = run_cmd(Command::new(bin("husk")).args(["spec", "--bundle"]).arg(&d.path));
     assert!(!o.status.success());

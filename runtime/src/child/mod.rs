@@ -199,6 +199,10 @@ fn build_root(plan: &Plan, ch: &Channel, userns: bool) -> Result<()> {
         }
         devices::links(rootfs_fd.as_fd(), has_pts)?;
     }
+    if spec.process.as_ref().is_some_and(|p| p.terminal) {
+        // Before /dev may become read-only (rootfs::finish).
+        pty::console_placeholder(rootfs_fd.as_fd())?;
+    }
     if let Some(p) = &spec.process {
         // As runc: a cwd that does not exist yet is made (inside the root).
         if inroot::open_path_in(rootfs_fd.as_fd(), &p.cwd).is_err() {

@@ -317,7 +317,10 @@ pub fn mount_entry(m: &Mount, ctx: &MountCtx, idx: usize, later: &mut Deferred) 
         if let Ok(fd) = inroot::open_path_nofollow_in(ctx.rootfs, dst) {
             let st = nix::sys::stat::fstat(fd.as_fd()).ctx(|| at("stat"))?;
             if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
-                return Err(Error::Other(format!("{}: rootfs {dst} is not a directory (symlink?), refusing", at(typ))));
+                return Err(Error::Other(format!(
+                    "{}: {dst} must be mounted on ordinary directory (the rootfs has a symlink or file there)",
+                    at(typ)
+                )));
             }
         }
     }

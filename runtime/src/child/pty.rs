@@ -67,7 +67,18 @@ pub fn open(size: Option<&ConsoleSize>) -> Result<(OwnedFd, OwnedFd)> {
 /// replaced by a plain file first).
 pub fn bind_console(slave: BorrowedFd) -> Result<()> {
     let root = nix::fcntl::open("/", OFlag::O_PATH | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).ctx(|| "open /")?;
-    let dev = inroot::mkdir_all_in(root.as_fd(), "/dev", 0o755)?;
+    console_placeholder(root.as_fd())?;
+    let target = inroot::open_path_nofollow_in(root.as_fd(), "/dev/console").ctx(|| "open /dev/console")?;
+    mount(Some(inroot::fd_path(slave).as_str()), inroot::fd_path(target.as_fd()).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        .ctx(|| "bind /dev/console")
+}
+
+/// A plain file at /dev/console inside `root` to bind the terminal on
+/// (a symlink or node planted there is replaced). Made while the
+/// container's /dev is still writable; on a read-only /dev an existing
+/// file is used as it is.
+pub fn console_placeholder(root: BorrowedFd) -> Result<()> {
+    let dev = inroot::mkdir_all_in(root, "/dev", 0o755)?;
     let dir = inroot::reopen_dir(dev.as_fd()).ctx(|| "open /dev")?;
     if let Ok(st) = nix::sys::stat::fstatat(dir.as_fd(), "console", nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
         if st.st_mode & libc::S_IFMT != libc::S_IFREG {
@@ -77,15 +88,12 @@ pub fn bind_console(slave: BorrowedFd) -> Result<()> {
     match nix::fcntl::openat(
         dir.as_fd(),
         "console",
-        OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        OFlag::O_CREAT | OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::from_bits_truncate(0o600),
     ) {
-        Ok(_) => {}
-        Err(e) => return Err(Error::sys("create /dev/console", e)),
+        Ok(_) => Ok(()),
+        Err(e) => Err(Error::sys("create /dev/console", e)),
     }
-    let target = inroot::open_path_nofollow_in(root.as_fd(), "/dev/console").ctx(|| "open /dev/console")?;
-    mount(Some(inroot::fd_path(slave).as_str()), inroot::fd_path(target.as_fd()).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-        .ctx(|| "bind /dev/console")
 }
 
 /// Makes the slave the controlling terminal (of our new session) and the

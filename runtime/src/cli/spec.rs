@@ -15,6 +15,11 @@ pub const SPEC: Command = Command {
     flags: &[
         flag(&["bundle", "b"], true, "path to the root of the bundle directory"),
         flag(&["rootless"], false, "generate a configuration for a rootless container"),
+        flag(
+            &["hardened"],
+            false,
+            "husk's appliance default instead of runc's: Docker's capabilities and seccomp profile, a cgroup namespace",
+        ),
     ],
     stop_at_arg: false,
     run: spec,
@@ -45,9 +50,13 @@ fn no_criu(_: &Global, _: &Args) -> Result<i32> {
     Err(Error::Usage("checkpoint/restore (CRIU) is not supported by husk".into()))
 }
 
-/// husk's default config: husk-oci's, with Docker's seccomp profile.
-pub fn default_config(rootless: bool) -> Value {
-    let mut c = husk_oci::defaults::config(rootless);
+/// `runc spec`'s config, or with `hardened` husk's own default with
+/// Docker's seccomp profile.
+pub fn default_config(rootless: bool, hardened: bool) -> Value {
+    if !hardened {
+        return husk_oci::defaults::config(rootless);
+    }
+    let mut c = husk_oci::defaults::hardened(rootless);
     c["linux"]["seccomp"] = serde_json::to_value(husk_seccomp::default_profile()).unwrap_or(Value::Null);
     c
 }
@@ -56,7 +65,7 @@ fn spec(_: &Global, a: &Args) -> Result<i32> {
     if !a.pos.is_empty() {
         return Err(Error::Usage("spec takes no arguments".into()));
     }
-    write(Path::new(a.get("bundle").unwrap_or(".")), a.has("rootless"))?;
+    write(Path::new(a.get("bundle").unwrap_or(".")), a.has("rootless"), a.has("hardened"))?;
     Ok(0)
 }
 
@@ -69,12 +78,12 @@ fn show_features(_: &Global, a: &Args) -> Result<i32> {
 }
 
 /// Writes `bundle/config.json` (never over an existing one).
-pub fn write(bundle: &Path, rootless: bool) -> Result<()> {
+pub fn write(bundle: &Path, rootless: bool, hardened: bool) -> Result<()> {
     let p = bundle.join("config.json");
     if p.exists() {
         return Err(Error::Other(format!("{}: already exists; remove it first", p.display())));
     }
-    let data = serde_json::to_vec_pretty(&default_config(rootless)).map_err(|e| Error::Other(e.to_string()))?;
+    let data = serde_json::to_vec_pretty(&default_config(rootless, hardened)).map_err(|e| Error::Other(e.to_string()))?;
     crate::state::write_atomic_mode(&p, &data, 0o644)
 }
 

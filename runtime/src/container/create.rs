@@ -120,6 +120,9 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts, mgr: Manager, attached: boo
         return Err(Error::Usage("process.terminal is true: --console-socket is required".into()));
     }
     let cg = cgroup::plan(mgr, &spec, id)?;
+    if let Some(cg) = &cg {
+        cgroup::check(cg)?;
+    }
 
     // The first side effect: the state directory, then at once a state
     // that names the cgroup before its directories exist.

@@ -8,18 +8,32 @@ use nix::errno::Errno;
 
 use crate::error::{Error, Result};
 
-/// Closes every fd from `first` up. `husk create` calls it first thing:
-/// fds its caller leaked to it (not close-on-exec) must not be inherited by
-/// the container's init, where a process joined by `husk exec` could reach
-/// them through /proc/1/fd before start (CVE-2024-21626).
+/// Closes every fd from `first` up but our own `--log` file. `husk
+/// create` calls it first thing: fds its caller leaked to it (not
+/// close-on-exec) must not be inherited by the container's init, where a
+/// process joined by `husk exec` could reach them through /proc/1/fd before
+/// start (CVE-2024-21626). The log file is close-on-exec.
 pub fn close_from(first: i32) {
-    // SAFETY: close_range only closes fds; nothing of ours is open above
-    // `first` when this is called.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, first as libc::c_uint, libc::c_uint::MAX, 0 as libc::c_uint) };
+    match crate::log::fd().filter(|&l| l >= first) {
+        Some(l) => {
+            close_range(first, l - 1);
+            close_range(l + 1, i32::MAX);
+        }
+        None => close_range(first, i32::MAX),
+    }
+}
+
+fn close_range(first: i32, last: i32) {
+    if first > last {
+        return;
+    }
+    // SAFETY: close_range only closes fds; nothing of ours but the log file
+    // (outside the range) is open above `first` when this is called.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first as libc::c_uint, last as libc::c_uint, 0 as libc::c_uint) };
     if r != 0 {
         if let Ok(rd) = std::fs::read_dir("/proc/self/fd") {
             let fds: Vec<i32> = rd.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
-            for fd in fds.into_iter().filter(|&f| f >= first) {
+            for fd in fds.into_iter().filter(|&f| f >= first && f <= last) {
                 // SAFETY: closing an integer fd; the directory's own fd is
                 // already closed by then or fails harmlessly.
                 unsafe { libc::close(fd) };

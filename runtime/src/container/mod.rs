@@ -116,15 +116,20 @@ pub fn run(root: &Path, id: &str, o: &CreateOpts, mgr: Manager, detach: bool, ke
 pub fn kill(root: &Path, id: &str, sig: Option<Signal>, all: bool) -> Result<()> {
     let _lock = state::lock(root, id)?;
     let st = State::load(root, id)?;
+    // With --all, what is left in the cgroup of a stopped container is
+    // signalled too (possibly nothing), as runc.
+    if all {
+        if let Some(cg) = &st.cgroup {
+            return match sig {
+                Some(sig) => Ok(cg.kill_all(sig as i32)?),
+                None => Ok(()),
+            };
+        }
+    }
     if st.status() == Status::Stopped {
         return Err(Error::state(id, "container not running"));
     }
     let Some(sig) = sig else { return Ok(()) };
-    if all {
-        if let Some(cg) = &st.cgroup {
-            return Ok(cg.kill_all(sig as i32)?);
-        }
-    }
     signal_pid(&st, sig)
 }
 
