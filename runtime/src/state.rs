@@ -191,9 +191,11 @@ impl State {
         let d = dir(root, id);
         let p = d.join("state.json");
         match std::fs::read(&p) {
-            Ok(data) => serde_json::from_slice(&data)
-                .map(|s| Found::State(Box::new(s)))
-                .map_err(|e| Error::Other(format!("{}: corrupt state: {e}", p.display()))),
+            Ok(data) => {
+                let s: State = serde_json::from_slice(&data).map_err(|e| Error::Other(format!("{}: corrupt state: {e}", p.display())))?;
+                s.check(&d)?;
+                Ok(Found::State(Box::new(s)))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if d.is_dir() {
                     Ok(Found::Bare)
@@ -203,6 +205,42 @@ impl State {
             }
             Err(e) => Err(Error::io(&p, e)),
         }
+    }
+
+    /// A state file is not trusted blindly before husk signals or removes
+    /// what it names: its id must be its directory's, and each cgroup
+    /// directory must lie strictly below its hierarchy's mount and end
+    /// with the path the saved config (or husk's default `/husk/ID`)
+    /// gives. A hierarchy root there would make `kill --all` signal every
+    /// process on the machine.
+    fn check(&self, dir: &Path) -> Result<()> {
+        let bad = |msg: String| Error::Other(format!("{}: {msg}; refusing to act on it", dir.join("state.json").display()));
+        if dir.file_name().and_then(|n| n.to_str()) != Some(self.id.as_str()) {
+            return Err(bad(format!("id {:?} is not its directory's", self.id)));
+        }
+        let Some(cg) = &self.cgroup else { return Ok(()) };
+        let cfg = dir.join("config.json");
+        let spec: husk_oci::Spec = std::fs::read(&cfg)
+            .ok()
+            .and_then(|d| husk_oci::spec::from_json(&d).ok())
+            .ok_or_else(|| bad(format!("names a cgroup but {} is missing or corrupt", cfg.display())))?;
+        let default = format!("/husk/{}", self.id);
+        let want = spec.linux().cgroups_path.as_deref().filter(|p| !p.is_empty()).unwrap_or(&default);
+        let tail: PathBuf = want.split('/').filter(|c| !c.is_empty()).collect();
+        if tail.as_os_str().is_empty() || tail.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+            return Err(bad(format!("cgroup path {want:?} is not a container's")));
+        }
+        for h in &cg.hierarchies {
+            if h.dir == h.mount || !h.dir.starts_with(&h.mount) || !h.dir.ends_with(&tail) {
+                return Err(bad(format!("cgroup {} is not the container's (expected {} below {})", h.dir.display(), tail.display(), h.mount.display())));
+            }
+        }
+        if let Some(u) = &cg.unified {
+            if !u.ends_with(&tail) || u.components().count() <= tail.components().count() + 1 {
+                return Err(bad(format!("cgroup {} is not the container's", u.display())));
+            }
+        }
+        Ok(())
     }
 
     /// The state of a container, a directory without state.json shown as
@@ -377,6 +415,30 @@ mod tests {
         assert_eq!(mode(&root.join("busy")), 0o711);
         write_atomic(&root.join("busy/state.json"), b"{}").unwrap();
         assert_eq!(mode(&root.join("busy/state.json")), 0o600);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn tampered_cgroup_is_refused() {
+        let root = std::env::temp_dir().join(format!("husk-state-cg-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("c1")).unwrap();
+        std::fs::write(root.join("c1/config.json"), br#"{"ociVersion":"1.0.0","root":{"path":"r"}}"#).unwrap();
+        let h = |dir: &str| husk_cgroups::Hierarchy { controllers: vec!["pids".into()], mount: "/sys/fs/cgroup/pids".into(), dir: dir.into() };
+        let cg = |dir: &str| husk_cgroups::Cgroup { mode: husk_cgroups::Mode::Legacy, path: "/husk/c1".into(), hierarchies: vec![h(dir)], unified: None };
+        let mut st = State { id: "c1".into(), cgroup: Some(cg("/sys/fs/cgroup/pids/husk/c1")), ..Default::default() };
+        st.save(&root).unwrap();
+        assert!(State::find(&root, "c1").is_ok());
+        for dir in ["/sys/fs/cgroup/pids", "/sys/fs/cgroup/pids/other", "/elsewhere/husk/c1"] {
+            st.cgroup = Some(cg(dir));
+            st.save(&root).unwrap();
+            let e = State::find(&root, "c1").err().unwrap().to_string();
+            assert!(e.contains("refusing"), "{dir}: {e}");
+        }
+        st.cgroup = None;
+        st.id = "c2".into();
+        std::fs::write(root.join("c1/state.json"), serde_json::to_vec(&st).unwrap()).unwrap();
+        assert!(State::find(&root, "c1").err().unwrap().to_string().contains("is not its directory"));
         std::fs::remove_dir_all(&root).unwrap();
     }
 }
