@@ -13,6 +13,7 @@ mod child;
 mod cli;
 mod container;
 mod error;
+mod fault;
 mod hooks;
 mod inroot;
 mod log;

@@ -232,7 +232,12 @@ impl State {
         }
         for h in &cg.hierarchies {
             if h.dir == h.mount || !h.dir.starts_with(&h.mount) || !h.dir.ends_with(&tail) {
-                return Err(bad(format!("cgroup {} is not the container's (expected {} below {})", h.dir.display(), tail.display(), h.mount.display())));
+                return Err(bad(format!(
+                    "cgroup {} is not the container's (expected {} below {})",
+                    h.dir.display(),
+                    tail.display(),
+                    h.mount.display()
+                )));
             }
         }
         if let Some(u) = &cg.unified {
@@ -343,6 +348,31 @@ pub fn now_rfc3339() -> String {
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z", rem / 3600, rem % 3600 / 60, rem % 60, d.subsec_nanos())
 }
 
+/// Removes `root/ID/` in crash order, once what it names is gone:
+/// state.json first (the directory alone then reads as a stopped
+/// container), then the other files, then the lock and the directory, so
+/// that until the very end a crash leaves something `delete` still finds.
+pub fn remove_dir(root: &Path, id: &str) -> Result<()> {
+    let d = dir(root, id);
+    match std::fs::remove_file(d.join("state.json")) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io(d.join("state.json"), e)),
+    }
+    crate::fault::point("delete: state.json removed");
+    let rd = std::fs::read_dir(&d).map_err(|e| Error::io(&d, e))?;
+    for e in rd.flatten() {
+        if e.file_name() != "state.json" && e.file_name() != "lock" {
+            let p = e.path();
+            let r = if e.file_type().is_ok_and(|t| t.is_dir()) { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+            r.map_err(|e| Error::io(&p, e))?;
+        }
+    }
+    crate::fault::point("delete: state dir emptied");
+    let _ = std::fs::remove_file(d.join("lock"));
+    std::fs::remove_dir(&d).map_err(|e| Error::io(&d, e))
+}
+
 /// Ids of every container under `root` (every valid-id directory, with or
 /// without a state.json), sorted.
 pub fn list_ids(root: &Path) -> Vec<String> {
@@ -424,8 +454,14 @@ mod tests {
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(root.join("c1")).unwrap();
         std::fs::write(root.join("c1/config.json"), br#"{"ociVersion":"1.0.0","root":{"path":"r"}}"#).unwrap();
-        let h = |dir: &str| husk_cgroups::Hierarchy { controllers: vec!["pids".into()], mount: "/sys/fs/cgroup/pids".into(), dir: dir.into() };
-        let cg = |dir: &str| husk_cgroups::Cgroup { mode: husk_cgroups::Mode::Legacy, path: "/husk/c1".into(), hierarchies: vec![h(dir)], unified: None };
+        let h =
+            |dir: &str| husk_cgroups::Hierarchy { controllers: vec!["pids".into()], mount: "/sys/fs/cgroup/pids".into(), dir: dir.into() };
+        let cg = |dir: &str| husk_cgroups::Cgroup {
+            mode: husk_cgroups::Mode::Legacy,
+            path: "/husk/c1".into(),
+            hierarchies: vec![h(dir)],
+            unified: None,
+        };
         let mut st = State { id: "c1".into(), cgroup: Some(cg("/sys/fs/cgroup/pids/husk/c1")), ..Default::default() };
         st.save(&root).unwrap();
         assert!(State::find(&root, "c1").is_ok());

@@ -146,6 +146,25 @@ pub fn busybox_rootfs() -> PathBuf {
         .clone()
 }
 
+/// Runs a command with its output going to files in `dir` (a detached
+/// container inherits husk's stdio: waiting for pipes to close would wait
+/// for the container) and returns it (stdin null).
+pub fn run_to_files(cmd: &mut Command, dir: &Path) -> Output {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let out = dir.join(format!(".cmd-{n}.out"));
+    let err = dir.join(format!(".cmd-{n}.err"));
+    let status = cmd
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .status()
+        .expect("spawn");
+    let o = Output { status, stdout: std::fs::read(&out).unwrap_or_default(), stderr: std::fs::read(&err).unwrap_or_default() };
+    let _ = std::fs::remove_file(&out);
+    let _ = std::fs::remove_file(&err);
+    o
+}
+
 /// Runs a command and returns its output (stdin null).
 pub fn run_cmd(cmd: &mut Command) -> Output {
     cmd.stdin(Stdio::null()).output().expect("spawn")

@@ -91,6 +91,11 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts, mgr: Manager, attached: boo
     hardening::close_from(3 + o.preserve_fds.max(listen_fds()) as i32);
     hardening::reexec_sealed()?;
     state::validate_id(id)?;
+    // A taken id is the first thing to report (create_dir below is the
+    // race-free check).
+    if state::dir(root, id).exists() {
+        return Err(Error::Exists(id.into()));
+    }
     let bundle = std::fs::canonicalize(&o.bundle).map_err(|e| Error::io(&o.bundle, e))?;
     let spec = husk_oci::spec::load(&bundle)?;
     let rootfs = husk_oci::spec::rootfs_path(&spec, &bundle);
@@ -127,6 +132,7 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts, mgr: Manager, attached: boo
     // The first side effect: the state directory, then at once a state
     // that names the cgroup before its directories exist.
     let lock = state::create_dir(root, id)?;
+    crate::fault::point("create: state dir made");
     let mut st = State {
         id: id.into(),
         bundle: bundle.to_string_lossy().into_owned(),
@@ -141,10 +147,13 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts, mgr: Manager, attached: boo
     // not affect the container (start and delete read this copy).
     let spec_json = serde_json::to_vec(&spec).map_err(|e| Error::Other(format!("config copy: {e}")))?;
     state::write_atomic(&state::dir(root, id).join("config.json"), &spec_json)?;
+    crate::fault::point("create: config copy written");
     st.save(root)?;
+    crate::fault::point("create: first state written");
     if let Some(cg) = &st.cgroup {
         cgroup::create(cg, &spec)?;
     }
+    crate::fault::point("create: cgroup made");
 
     let (start_r, start_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).ctx(|| "pipe")?;
     let (exec_r, exec_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).ctx(|| "pipe")?;
@@ -201,6 +210,7 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts, mgr: Manager, attached: boo
         child::run(plan, child_end);
     }
     let pid = ret as i32;
+    crate::fault::point("create: init cloned");
     drop(child_end);
     let Plan { start_w: child_start_w, start_r: child_start_r, exec_w: child_exec_w, console: child_console, .. } = plan;
     drop(child_console);
@@ -216,9 +226,11 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts, mgr: Manager, attached: boo
     st.start_time = state::proc_start_time(pid).map(|t| t.0).unwrap_or(0);
     rb.st = Some(st.clone());
     st.save(root)?;
+    crate::fault::point("create: pid recorded");
     if let Some(cg) = &st.cgroup {
         cg.add_pid(pid)?;
     }
+    crate::fault::point("create: init in its cgroup");
     if let Some(adj) = spec.process.as_ref().and_then(|p| p.oom_score_adj) {
         crate::inroot::write_proc(&format!("/proc/{pid}/oom_score_adj"), adj.to_string().as_bytes())
             .map_err(|e| Error::Other(format!("process.oomScoreAdj: {e}")))?;
@@ -226,7 +238,9 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts, mgr: Manager, attached: boo
     if new_user {
         namespaces::write_id_maps(pid, &spec)?;
     }
+    crate::fault::point("create: id maps written");
     parent.send(Msg::Go)?;
+    crate::fault::point("create: init released (Go)");
     crate::log::debug(&format!("container {id}: init {pid} released into its setup"));
 
     let mut pty_master = None;
@@ -238,6 +252,7 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts, mgr: Manager, attached: boo
                 hooks::run_all("prestart", &hk.prestart, json.as_bytes())?;
                 hooks::run_all("createRuntime", &hk.create_runtime, json.as_bytes())?;
                 parent.send(Msg::HooksDone(json.into_bytes()))?;
+                crate::fault::point("create: hooks run");
             }
             Msg::Fd(fd) => pty_master = Some(fd),
             Msg::Ready => break,
@@ -245,13 +260,16 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts, mgr: Manager, attached: boo
             m => return Err(Error::Init(format!("unexpected message from init: {m:?}"))),
         }
     }
+    crate::fault::point("create: init ready");
     st.start_fd = child_start_r.as_raw_fd();
     st.exec_fd = child_exec_w.as_raw_fd();
     st.created_ok = true;
     st.save(root)?;
+    crate::fault::point("create: final state written");
     if let Some(pf) = &o.pid_file {
         state::write_atomic_mode(pf, pid.to_string().as_bytes(), 0o644)?;
     }
+    crate::fault::point("create: pid file written");
     crate::log::debug(&format!("container {id}: created, init {pid} waits for start"));
     rb.st = None;
     drop(lock);

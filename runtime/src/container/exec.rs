@@ -261,6 +261,7 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32> {
         }
         nix::unistd::ForkResult::Parent { child } => child,
     };
+    crate::fault::point("exec: child forked");
     for (kind, fd) in &ours {
         if let Err(e) = namespaces::join(*kind, fd) {
             crate::log::warn(&format!("return to our own {} namespace: {e}", kind.name()));
@@ -275,7 +276,9 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32> {
         let _ = waitpid(pid, None);
         return Err(e);
     }
+    crate::fault::point("exec: child in the cgroup");
     let _ = parent.send(Msg::Go);
+    crate::fault::point("exec: child released");
     let mut pty = None;
     if p.terminal && console.is_none() {
         if let Ok(Msg::Fd(fd)) = parent.recv() {
@@ -296,6 +299,7 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32> {
             return Err(e);
         }
     }
+    crate::fault::point("exec: program running");
     if o.detach {
         return Ok(0);
     }

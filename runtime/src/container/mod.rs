@@ -45,15 +45,19 @@ fn release(st: &mut State, root: &Path, spec: &Spec, pipes: Option<(OwnedFd, Own
         Some(p) => p,
         None => (reopen(st, st.start_fd, OFlag::O_WRONLY)?, reopen(st, st.exec_fd, OFlag::O_RDONLY)?),
     };
+    crate::fault::point("start: pipes reached");
     nix::unistd::write(&w, b"s").ctx(|| "signal start")?;
+    crate::fault::point("start: released");
     drop(w);
     let mut msg = String::new();
     let _ = std::fs::File::from(r).read_to_string(&mut msg);
     if !msg.is_empty() {
         return Err(Error::Init(msg));
     }
+    crate::fault::point("start: program running");
     st.started = true;
     st.save(root)?;
+    crate::fault::point("start: state written");
     let hk = spec.hooks();
     hooks::run_all_warn("poststart", &hk.poststart, st.spec_json(Status::Running).as_bytes());
     Ok(())
@@ -178,7 +182,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         Found::Bare => {
             // No state.json: a create that died before its first write;
             // the directory is all there is.
-            std::fs::remove_dir_all(state::dir(root, id)).map_err(|e| Error::io(state::dir(root, id), e))?;
+            state::remove_dir(root, id)?;
             return Ok(());
         }
     };
@@ -190,12 +194,15 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     // The init first (a crashed create may have left it outside any
     // cgroup), then everything in the cgroup: destroy() freezes, kills and
     // waits for every member and removes the directories.
+    crate::fault::point("delete: state read");
     if st.alive() {
         let _ = signal_pid(&st, Signal::SIGKILL);
     }
+    crate::fault::point("delete: init killed");
     if let Some(cg) = &st.cgroup {
         cg.destroy()?;
     }
+    crate::fault::point("delete: cgroup removed");
     if st.alive() {
         wait_gone(&st);
     }
@@ -203,7 +210,8 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     if let Some(spec) = spec {
         hooks::run_all_warn("poststop", &spec.hooks().poststop, st.spec_json(Status::Stopped).as_bytes());
     }
-    std::fs::remove_dir_all(state::dir(root, id)).map_err(|e| Error::io(state::dir(root, id), e))?;
+    crate::fault::point("delete: poststop hooks run");
+    state::remove_dir(root, id)?;
     drop(lock);
     Ok(())
 }
