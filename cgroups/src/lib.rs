@@ -236,6 +236,15 @@ impl Cgroup {
             let rel = h.dir.strip_prefix(&h.mount).unwrap_or(Path::new(""));
             let mut cur = h.mount.clone();
             let is_cpuset = h.controllers.iter().any(|c| c == "cpuset");
+            // v1 realtime bandwidth: a new cgroup starts with
+            // cpu.rt_runtime_us 0, and a child may never have more than its
+            // parent. The parents husk makes (/husk) get the runtime the
+            // container asks for; parents that existed are left alone.
+            let rt = res
+                .and_then(|r| r.cpu.as_ref())
+                .and_then(|c| c.realtime_runtime)
+                .filter(|r| *r > 0 && !self.is_v2() && h.controllers.iter().any(|c| c == "cpu"));
+            let leaf = h.dir.clone();
             for comp in rel.components() {
                 if self.is_v2() {
                     enable_subtree(&cur, &needed_v2)?;
@@ -249,6 +258,18 @@ impl Cgroup {
                 if is_cpuset {
                     v1::cpuset_inherit(&cur)?;
                 }
+            }
+            if let Some(r) = rt {
+                // Ours: what this create made, and husk's default parent.
+                let husk_parent = h.mount.join("husk");
+                let ours: Vec<PathBuf> = h
+                    .dir
+                    .ancestors()
+                    .filter(|a| a.starts_with(&h.mount) && *a != h.mount && *a != leaf)
+                    .filter(|a| created.iter().any(|c| c == a) || *a == husk_parent)
+                    .map(Path::to_path_buf)
+                    .collect();
+                v1::rt_raise_parents(&leaf, &ours, r)?;
             }
         }
         if let Some(u) = &self.unified {

@@ -321,6 +321,36 @@ fn apply_blkio(c: &Ctx, b: &BlockIo) -> Result<(), Error> {
     Ok(())
 }
 
+/// Gives each of `parents` (ancestors of `leaf`, husk's own) enough
+/// cpu.rt_runtime_us for its other children plus `leaf`'s `runtime`, from
+/// the top down; the kernel refuses a child more than its parent has.
+pub fn rt_raise_parents(leaf: &Path, parents: &[PathBuf], runtime: i64) -> Result<(), Error> {
+    let rt = |d: &Path| read_u64("cpu", &d.join("cpu.rt_runtime_us")).map(|v| v as i64).unwrap_or(0);
+    // Bottom up: what each ancestor on the path needs.
+    let mut need: Vec<(PathBuf, i64)> = Vec::new();
+    let mut child_need = runtime;
+    let mut child = leaf.to_path_buf();
+    for a in leaf.ancestors().skip(1) {
+        let others: i64 = std::fs::read_dir(a)
+            .map(|rd| rd.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir()) && e.path() != child).map(|e| rt(&e.path())).sum())
+            .unwrap_or(0);
+        let n = others + child_need;
+        if parents.iter().any(|p| p == a) {
+            need.push((a.to_path_buf(), n));
+        } else {
+            break;
+        }
+        child_need = n;
+        child = a.to_path_buf();
+    }
+    for (d, n) in need.iter().rev() {
+        if rt(d) < *n {
+            write("cpu", &d.join("cpu.rt_runtime_us"), &n.to_string())?;
+        }
+    }
+    Ok(())
+}
+
 /// `memory.oom_control`'s oom_kill counter (0 when unreadable).
 pub fn oom_count(cg: &Cgroup) -> u64 {
     cg.v1_dir("memory")
