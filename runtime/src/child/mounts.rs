@@ -326,8 +326,15 @@ pub fn mount_entry(m: &Mount, ctx: &MountCtx, idx: usize, later: &mut Deferred) 
     }
 
     if opts.bind || typ == "bind" {
-        if let Some(d) = opts.data.first() {
-            return Err(Error::config(format!("mounts[{idx}].options"), format!("unknown bind mount option {d:?}")));
+        // A bind takes no filesystem data: key=value data (mode=, size=…)
+        // is what runc and crun pass on and the kernel ignores, so it is
+        // ignored with a warning; any other word is an unknown option.
+        for d in &opts.data {
+            if d.contains('=') {
+                crate::log::warn(&format!("mounts[{idx}] {dst}: {d:?} is filesystem data, which a bind mount ignores"));
+            } else {
+                return Err(Error::config(format!("mounts[{idx}].options"), format!("unknown bind mount option {d:?}")));
+            }
         }
         let Some((_, src)) = ctx.sources.iter().find(|(i, _)| *i == idx) else {
             return Err(Error::Other(format!("{}: source not opened", at("bind"))));
