@@ -424,8 +424,9 @@ fn exec_process_json_from_an_inherited_fd() {
     let b = sleeper();
     let c = start(&b, "execfd");
     let mut fds = [0i32; 2];
-    // SAFETY: pipe fills two fds we then own.
-    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: pipe2 fills two fds we then own (close-on-exec: only the
+    // dup2'd copy below reaches husk).
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
     // SAFETY: fresh fds from pipe(2).
     let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     let p = json!({"args": ["sh", "-c", "echo from-fd $A $(id -u)"], "env": ["PATH=/bin:/usr/bin", "A=via-pipe"], "cwd": "/", "user": {"uid": 7, "gid": 7}});
@@ -738,7 +739,6 @@ fn busy_cgroup_warns_at_create() {
     }
     let id = unique("busy");
     let (path, _g) = cg_path(&id);
-    let mut squatter = Command::new("sleep").arg("1000").spawn().unwrap();
     struct Reap(std::process::Child);
     impl Drop for Reap {
         fn drop(&mut self) {
@@ -746,12 +746,10 @@ fn busy_cgroup_warns_at_create() {
             let _ = self.0.wait();
         }
     }
-    let spid = squatter.id();
+    let squatter = Reap(Command::new("sleep").arg("1000").spawn().unwrap());
     let d = v1_file("pids", &path, "");
     std::fs::create_dir_all(&d).unwrap();
-    std::fs::write(d.join("cgroup.procs"), spid.to_string()).unwrap();
-    let _r = Reap(std::mem::replace(&mut squatter, Command::new("true").spawn().unwrap()));
-    let _ = squatter.wait();
+    std::fs::write(d.join("cgroup.procs"), squatter.0.id().to_string()).unwrap();
     let mut b = sleeper();
     b.config["linux"]["cgroupsPath"] = json!(path);
     b.write_config();
