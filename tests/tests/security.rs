@@ -971,7 +971,6 @@ fn state_files_are_private() {
 /// the state sees, and could signal, only the processes of that namespace:
 /// the shell and a `sleep` standing in for the host's processes.
 #[test]
-#[ignore = "issue 13.8: state cgroup not validated yet"]
 fn tampered_state_cgroup_does_not_reach_the_host() {
     if skip_unless_root() {
         return;
