@@ -46,7 +46,7 @@ pub struct Plan<'a> {
     pub no_new_keyring: bool,
     /// Bind-mount sources, opened by the parent (index in `mounts`, fd):
     /// inside a new user namespace the host paths may be out of reach.
-    pub bind_sources: Vec<(usize, OwnedFd)>,
+    pub bind_sources: Vec<(usize, mounts::BindSource)>,
     /// The runtime spec's state (status "creating", no pid yet), for the
     /// seccomp agent and startContainer hooks.
     pub state: serde_json::Value,

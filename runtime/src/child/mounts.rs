@@ -277,14 +277,24 @@ fn attach(tree: BorrowedFd, target: BorrowedFd) -> nix::Result<()> {
     Ok(())
 }
 
+/// Where a bind mount comes from.
+pub enum BindSource {
+    /// The absolute host path, bound in the child (the mounts keep the
+    /// config's order in mountinfo).
+    Path(std::path::PathBuf),
+    /// A detached copy taken by the parent (open_tree) before a new user
+    /// namespace could make the host path unreachable.
+    Tree(OwnedFd),
+}
+
 /// Context the mounts need from the container setup.
 pub struct MountCtx<'a> {
     pub rootfs: BorrowedFd<'a>,
     pub userns: bool,
     pub new_netns: bool,
-    /// Bind sources opened by the parent before the user namespace, one
-    /// per bind entry of the config (index into `mounts`).
-    pub sources: &'a [(usize, OwnedFd)],
+    /// Bind sources resolved by the parent, one per bind entry of the
+    /// config (index into `mounts`).
+    pub sources: &'a [(usize, BindSource)],
     /// For v1 `cgroup` mounts: (controller mount point on the host, the
     /// container's cgroup dir under it, subdir name).
     pub cgroup_binds: &'a [(String, String)],
@@ -339,9 +349,19 @@ pub fn mount_entry(m: &Mount, ctx: &MountCtx, idx: usize, later: &mut Deferred) 
         let Some((_, src)) = ctx.sources.iter().find(|(i, _)| *i == idx) else {
             return Err(Error::Other(format!("{}: source not opened", at("bind"))));
         };
-        let st = nix::sys::stat::fstat(src.as_fd()).ctx(|| at("stat source"))?;
-        let target = inroot::ensure_in(ctx.rootfs, dst, st.st_mode & libc::S_IFMT == libc::S_IFDIR)?;
-        attach(src.as_fd(), target.as_fd()).ctx(|| at("bind"))?;
+        match src {
+            BindSource::Tree(tree) => {
+                let st = nix::sys::stat::fstat(tree.as_fd()).ctx(|| at("stat source"))?;
+                let target = inroot::ensure_in(ctx.rootfs, dst, st.st_mode & libc::S_IFMT == libc::S_IFDIR)?;
+                attach(tree.as_fd(), target.as_fd()).ctx(|| at("bind"))?;
+            }
+            BindSource::Path(p) => {
+                let meta = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
+                let target = inroot::ensure_in(ctx.rootfs, dst, meta.is_dir())?;
+                let f = if opts.rec { MsFlags::MS_BIND | MsFlags::MS_REC } else { MsFlags::MS_BIND };
+                mount(Some(p.as_path()), inroot::fd_path(target.as_fd()).as_str(), None::<&str>, f, None::<&str>).ctx(|| at("bind"))?;
+            }
+        }
         // Re-open: the fd points below the new mount; the remount and the
         // propagation change act on the mount itself. The copy may be a
         // peer of a shared host mount: nothing mounted inside it may

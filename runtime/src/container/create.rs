@@ -65,12 +65,15 @@ fn listen_fds() -> u32 {
     std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
-/// Bind-mount sources, taken now as detached mounts (open_tree with
-/// OPEN_TREE_CLONE): in a new user namespace the child may not reach a
-/// host path (a 0700 parent), and an fd of the host's mount could not be
-/// bound from the child's new mount namespace; a detached copy can be
-/// attached there (move_mount).
-fn open_bind_sources(spec: &Spec, bundle: &Path) -> Result<Vec<(usize, OwnedFd)>> {
+/// Bind-mount sources. With a new user namespace they are taken now as
+/// detached mounts (open_tree with OPEN_TREE_CLONE): from inside it the
+/// child may not reach a host path (a 0700 parent), as runc opens them
+/// early too, and a detached copy can be attached in the child's mount
+/// namespace (move_mount). Otherwise the child binds the host path itself,
+/// so the mounts stay in the config's order in mountinfo.
+fn open_bind_sources(spec: &Spec, bundle: &Path) -> Result<Vec<(usize, child::mounts::BindSource)>> {
+    use child::mounts::BindSource;
+    let userns = spec.new_ns(NamespaceKind::User);
     let mut v = Vec::new();
     for (i, m) in spec.mounts.iter().enumerate() {
         if !child::mounts::is_bind(m) {
@@ -78,10 +81,14 @@ fn open_bind_sources(spec: &Spec, bundle: &Path) -> Result<Vec<(usize, OwnedFd)>
         }
         let s = m.source.as_deref().unwrap_or("");
         let src = if s.starts_with('/') { PathBuf::from(s) } else { bundle.join(s) };
+        if !userns {
+            v.push((i, BindSource::Path(src)));
+            continue;
+        }
         let rec = m.options.iter().any(|o| o == "rbind");
         let fd = child::mounts::clone_tree(&src, rec)
             .map_err(|e| Error::Other(format!("mounts[{i}].source {}: {}", src.display(), e.desc())))?;
-        v.push((i, fd));
+        v.push((i, BindSource::Tree(fd)));
     }
     Ok(v)
 }
