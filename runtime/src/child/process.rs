@@ -198,7 +198,8 @@ pub fn find_executable(p: &Process) -> Result<CString> {
     let check = |path: &str| -> std::result::Result<(), Errno> {
         let st = nix::sys::stat::stat(path)?;
         if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-            return Err(Errno::EISDIR);
+            // What execve says (and runc): the docker CLI maps it to 126.
+            return Err(Errno::EACCES);
         }
         nix::unistd::access(path, nix::unistd::AccessFlags::X_OK)
     };
