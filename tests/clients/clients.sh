@@ -48,7 +48,16 @@ if [ -z "${CLIENTS_INNER:-}" ]; then
     if [ -n "$missing" ] && [ -z "${CLIENTS_NO_INSTALL:-}" ]; then
         echo "clients.sh: installing $PKGS" >&2
         export DEBIAN_FRONTEND=noninteractive
+        # docker.io's postinst would start the host's dockerd (docker0,
+        # iptables, /var/lib/docker): a policy-rc.d that refuses service
+        # starts, for the install only, unless the host has one.
+        prc=
+        if [ ! -e /usr/sbin/policy-rc.d ]; then
+            prc=/usr/sbin/policy-rc.d
+            printf '#!/bin/sh\nexit 101\n' >$prc && chmod +x $prc
+        fi
         { apt-get install -y --no-install-recommends $PKGS || { apt-get update && apt-get install -y --no-install-recommends $PKGS; }; } >&2
+        [ -n "$prc" ] && rm -f "$prc"
     fi
     command -v unshare >/dev/null || die "unshare missing"
     exec env CLIENTS_INNER=1 unshare --mount --net --propagation private -- bash "$SELF" "$RT_REAL"
@@ -446,10 +455,13 @@ EOJ
     x "${D[@]}" run --rm "${NN[@]}" "$IMG" /no/such/program
     local mc=$code me=$err
     x "${D[@]}" run --rm "${NN[@]}" "$IMG" /etc/passwd
-    if [ "$mc" = 127 ] && echo "$me" | grep -q /no/such/program && [ "$code" = 126 ] && echo "$err" | grep -q /etc/passwd; then
+    local pc=$code pe=$err
+    x "${D[@]}" run --rm "${NN[@]}" "$IMG" /tmp
+    if [ "$mc" = 127 ] && echo "$me" | grep -q /no/such/program && [ "$pc" = 126 ] && echo "$pe" | grep -q /etc/passwd &&
+        [ "$code" = 126 ] && echo "$err" | grep -q /tmp; then
         pass docker-run-missing
     else
-        fail docker-run-missing "want 127 naming the program, then 126 for a non-executable; got $mc [$me], then $(why)"
+        fail docker-run-missing "want 127 naming the program, 126 for a plain file and for a directory; got $mc [$me], $pc [$pe], then $(why)"
     fi
     code=0
     out=$(echo piped | timeout -k 5 "$TO" "${D[@]}" run --rm -i "${NN[@]}" "$IMG" cat 2>"$T/err") || code=$?
