@@ -151,6 +151,9 @@ cleanup() {
         for d in "$top$TAG" "${top}libpod_parent"; do
             [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
         done
+        # A plain folder in the /sys/fs/cgroup tmpfs (a controller that is
+        # not mounted, see below): podman left $TAG/conmon/tasks in it.
+        mountpoint -q "$top" || rm -rf --one-file-system "$top$TAG"
     done
     # Plain folders podman made in the /sys/fs/cgroup tmpfs for unmounted controllers.
     for e in $(ls -a /sys/fs/cgroup); do
