@@ -4,8 +4,8 @@
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 pkgs="busybox-static qemu-user-static util-linux procps skopeo zstd"
-# real clients (tests/clients): containerd and podman drive husk like runc
-pkgs="$pkgs containerd podman buildah catatonit tini runc"
+# real clients (tests/clients): containerd, podman and Docker drive husk like runc
+pkgs="$pkgs containerd podman buildah catatonit tini runc docker.io bsdutils"
 # QEMU harness (cross/qemu): guests for both arches
 pkgs="$pkgs qemu-system-x86 qemu-system-arm"
 # husk-rootfs pull tests: a local registry, certificates, htpasswd (bcrypt)
@@ -18,7 +18,17 @@ done
 if [ -n "$missing" ]; then
     echo "== apt-get install$missing"
     apt-get update -qq
+    # docker.io's postinst would start a host dockerd (docker0, iptables):
+    # the client tests start their own. Refuse service starts during the
+    # install unless the host has its own policy-rc.d.
+    prc=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        prc=/usr/sbin/policy-rc.d
+        printf '#!/bin/sh\nexit 101\n' >"$prc" && chmod +x "$prc"
+        trap 'rm -f "$prc"' EXIT
+    fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    if [ -n "$prc" ]; then rm -f "$prc"; trap - EXIT; fi
 fi
 if ! command -v cargo >/dev/null; then
     echo "setup-host: cargo not found; install Rust with rustup first" >&2

@@ -1,6 +1,7 @@
 #!/bin/bash
-# Real clients driving an OCI runtime: podman (+conmon) and containerd (+ctr
-# and the io.containerd.runc.v2 shim), offline, with a busybox image made here.
+# Real clients driving an OCI runtime: podman (+conmon), containerd (+ctr
+# and the io.containerd.runc.v2 shim) and Docker (dockerd 20.10 with its own
+# containerd and shims), offline, with a busybox image made here.
 #
 #   tests/clients/clients.sh RUNTIME_BIN
 #
@@ -11,7 +12,9 @@
 # inside a private mount + network namespace (unshare) with tmpfs over /run,
 # /var/lib/cni and /var/lib/containers, so nothing the engines write to
 # fixed paths reaches the host. Daemons, shims and conmons are stopped by
-# PID; cgroups the engines made are emptied and removed.
+# PID; cgroups the engines made are emptied and removed. dockerd gets its own
+# --data-root, --exec-root, --pidfile, socket and daemon.json under the temp
+# folder, no bridge and no iptables rules.
 #
 # Environment:
 #   CLIENTS_INIT=PATH     init binary for `podman run --init` (default: husk-init
@@ -21,7 +24,8 @@
 #   CLIENTS_TRACE=FILE    the runtime's argv is appended to FILE on every call
 #   CLIENTS_TIMEOUT=N     time limit in seconds per engine command (default 60)
 #   CLIENTS_KEEP=1        keep the temp folder
-#   CLIENTS_ONLY=podman|containerd   run one engine's flows only
+#   CLIENTS_ONLY=podman|containerd|docker   run one engine's flows only
+#   CLIENTS_DOCKER=PATH   docker client (default /usr/bin/docker, Debian's)
 #   CLIENTS_NO_INSTALL=1  never apt-get (missing tools make the flows fail)
 set -u
 
@@ -34,17 +38,26 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 SELF="$HERE/$(basename "$0")"
 
 if [ -z "${CLIENTS_INNER:-}" ]; then
-    PKGS="containerd podman buildah skopeo busybox-static catatonit tini"
+    PKGS="containerd podman buildah skopeo busybox-static catatonit tini docker.io"
     missing=
     for c in containerd:containerd ctr:containerd podman:podman conmon:podman buildah:buildah \
-             catatonit:catatonit tini-static:tini unshare:util-linux script:bsdutils; do
+             catatonit:catatonit tini-static:tini unshare:util-linux script:bsdutils dockerd:docker.io; do
         command -v "${c%%:*}" >/dev/null 2>&1 || missing=1
     done
     [ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q dynamic && missing=1
     if [ -n "$missing" ] && [ -z "${CLIENTS_NO_INSTALL:-}" ]; then
         echo "clients.sh: installing $PKGS" >&2
         export DEBIAN_FRONTEND=noninteractive
+        # docker.io's postinst would start the host's dockerd (docker0,
+        # iptables, /var/lib/docker): a policy-rc.d that refuses service
+        # starts, for the install only, unless the host has one.
+        prc=
+        if [ ! -e /usr/sbin/policy-rc.d ]; then
+            prc=/usr/sbin/policy-rc.d
+            printf '#!/bin/sh\nexit 101\n' >$prc && chmod +x $prc
+        fi
         { apt-get install -y --no-install-recommends $PKGS || { apt-get update && apt-get install -y --no-install-recommends $PKGS; }; } >&2
+        [ -n "$prc" ] && rm -f "$prc"
     fi
     command -v unshare >/dev/null || die "unshare missing"
     exec env CLIENTS_INNER=1 unshare --mount --net --propagation private -- bash "$SELF" "$RT_REAL"
@@ -60,6 +73,7 @@ RTNAME=$(basename "$RT_REAL")
 TAG=hc$$
 PASSED=0 FAILED=0
 CTD_PID=
+DKD_PID=
 mount -t tmpfs tmpfs /run
 mkdir -p /var/lib/cni /var/lib/containers
 mount -t tmpfs tmpfs /var/lib/cni
@@ -115,6 +129,9 @@ expect() {
 
 cleanup() {
     set +e
+    if [ -n "$DKD_PID" ]; then
+        kill -TERM "$DKD_PID" 2>/dev/null && { for _ in $(seq 100); do kill -0 "$DKD_PID" 2>/dev/null || break; sleep 0.1; done; kill -KILL "$DKD_PID" 2>/dev/null; }
+    fi
     [ -n "$CTD_PID" ] && kill -TERM "$CTD_PID" 2>/dev/null && { for _ in $(seq 50); do kill -0 "$CTD_PID" 2>/dev/null || break; sleep 0.1; done; kill -KILL "$CTD_PID" 2>/dev/null; }
     # Shims, conmons and anything else started with our folder in its argv.
     for p in /proc/[0-9]*; do
@@ -134,6 +151,9 @@ cleanup() {
         for d in "$top$TAG" "${top}libpod_parent"; do
             [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
         done
+        # A plain folder in the /sys/fs/cgroup tmpfs (a controller that is
+        # not mounted, see below): podman left $TAG/conmon/tasks in it.
+        mountpoint -q "$top" || rm -rf --one-file-system "$top$TAG"
     done
     # Plain folders podman made in the /sys/fs/cgroup tmpfs for unmounted controllers.
     for e in $(ls -a /sys/fs/cgroup); do
@@ -360,10 +380,299 @@ EOF
     if kill -0 $CTD_PID 2>/dev/null; then fail containerd-stop "still running after 10 s"; else pass containerd-stop; CTD_PID=; fi
 }
 
+# ---------------------------------------------------------------- docker
+# dockerd 20.10 with its own containerd (started as its child: no
+# --containerd), every path under $T, no bridge, no iptables. The runtime
+# under test is registered by its basename; `runc` is docker's built-in
+# runtime name (reserved in daemon.json), so for runc dockerd gets a PATH
+# whose first `runc` is the runtime under test.
+# cg_file PID CONTROLLER FILE: a v1 cgroup file of a process, read from the host.
+cg_file() {
+    local p
+    p=$(awk -F: -v c="$2" '{n = split($2, a, ","); for (i = 1; i <= n; i++) if (a[i] == c) print $3}' "/proc/$1/cgroup" 2>/dev/null)
+    cat "/sys/fs/cgroup/$2$p/$3" 2>/dev/null || echo "?"
+}
+# poll SECS CMD...: until CMD succeeds, every 0.2 s; the status of the last try.
+poll() {
+    local n=$(($1 * 5))
+    shift
+    while ! "$@"; do
+        n=$((n - 1))
+        [ "$n" -gt 0 ] || return 1
+        sleep 0.2
+    done
+}
+docker_flows() {
+    local DK=${CLIENTS_DOCKER:-/usr/bin/docker}
+    [ -x "$DK" ] || DK=$(command -v docker)
+    mkdir -p "$T"/dk/{root,exec,cfg,bin,tmp}
+    export DOCKER_CONFIG=$T/dk/cfg
+    unset DOCKER_HOST DOCKER_CONTEXT
+    local DRT=$RTNAME runtimes=
+    if [ "$RTNAME" = runc ]; then
+        ln -sf "$RT" "$T/dk/bin/runc"
+    else
+        runtimes="\"$RTNAME\": {\"path\": \"$RT\"}"
+    fi
+    cat >"$T/dk/daemon.json" <<EOJ
+{
+  "runtimes": {$runtimes},
+  "default-runtime": "$DRT",
+  "init-path": "$INIT",
+  "exec-opts": ["native.cgroupdriver=cgroupfs"],
+  "cgroup-parent": "/$TAG",
+  "userland-proxy": false,
+  "deprecated-key-path": "$T/dk/key.json",
+  "log-level": "info"
+}
+EOJ
+    PATH="$T/dk/bin:$PATH" TMPDIR=$T/dk/tmp dockerd --config-file "$T/dk/daemon.json" --data-root "$T/dk/root" --exec-root "$T/dk/exec" \
+        --pidfile "$T/dk/docker.pid" -H "unix://$T/dk/docker.sock" --bridge=none --iptables=false --ip-masq=false >"$T/dk/dockerd.log" 2>&1 &
+    DKD_PID=$!
+    D=("$DK" -H "unix://$T/dk/docker.sock")
+    local i
+    for i in $(seq 300); do
+        [ -S "$T/dk/docker.sock" ] && "${D[@]}" version >/dev/null 2>&1 && break
+        kill -0 $DKD_PID 2>/dev/null || break
+        sleep 0.1
+    done
+    x "${D[@]}" info --format '{{.DefaultRuntime}} {{.CgroupDriver}} {{range $k, $v := .Runtimes}}{{$k}},{{end}}'
+    if [ "$code" = 0 ] && echo "$out" | grep -Eq "^$DRT cgroupfs (.*,)?$DRT,"; then
+        pass docker-start
+    else
+        fail docker-start "info $(why); dockerd log: $(tail -c 300 "$T/dk/dockerd.log")"
+        return
+    fi
+    local NN=(--runtime "$DRT" --network none)
+    x "${D[@]}" import -c 'CMD ["/bin/sh"]' "$T/busybox.tar" "$IMG"
+    local ic=$code
+    x "${D[@]}" image ls --format '{{.Repository}}:{{.Tag}}'
+    if [ "$ic" = 0 ] && echo "$out" | grep -qx "$IMG"; then pass docker-import; else fail docker-import "import exit $ic; image ls $(why)"; fi
+
+    x "${D[@]}" run --rm "${NN[@]}" "$IMG" echo hi
+    expect docker-run-echo 0 '^hi$'
+    x "${D[@]}" run --rm "${NN[@]}" "$IMG" sh -c 'exit 3'
+    expect docker-exit-code 3 ''
+    # The docker CLI gives 127 when the error has "no such file or directory"
+    # (case-sensitive), 126 for "permission denied", else 125.
+    x "${D[@]}" run --rm "${NN[@]}" "$IMG" /no/such/program
+    local mc=$code me=$err
+    x "${D[@]}" run --rm "${NN[@]}" "$IMG" /etc/passwd
+    local pc=$code pe=$err
+    x "${D[@]}" run --rm "${NN[@]}" "$IMG" /tmp
+    if [ "$mc" = 127 ] && echo "$me" | grep -q /no/such/program && [ "$pc" = 126 ] && echo "$pe" | grep -q /etc/passwd &&
+        [ "$code" = 126 ] && echo "$err" | grep -q /tmp; then
+        pass docker-run-missing
+    else
+        fail docker-run-missing "want 127 naming the program, 126 for a plain file and for a directory; got $mc [$me], $pc [$pe], then $(why)"
+    fi
+    code=0
+    out=$(echo piped | timeout -k 5 "$TO" "${D[@]}" run --rm -i "${NN[@]}" "$IMG" cat 2>"$T/err") || code=$?
+    err=$(tail -c 400 "$T/err" | tr '\n' ' ')
+    expect docker-stdin 0 '^piped$'
+    xs "${D[@]}" run --rm -it "${NN[@]}" "$IMG" sh -c 'tty; [ -t 0 ] && echo interactive; exit 4'
+    if [ "$code" = 4 ] && echo "$out" | grep -Eq '^/dev/pts/[0-9]+$' && echo "$out" | grep -qx interactive; then pass docker-tty; else fail docker-tty "want /dev/pts/N, interactive, exit 4; got $(why)"; fi
+    # Docker's default (no --runtime): default-runtime from daemon.json.
+    x "${D[@]}" run --name dr --network none "$IMG" sh -c 'echo default'
+    local c1=$code o1=$out
+    x "${D[@]}" inspect --format '{{.HostConfig.Runtime}}' dr
+    if [ "$c1" = 0 ] && [ "$o1" = default ] && [ "$out" = "$DRT" ]; then pass docker-default-runtime; else fail docker-default-runtime "run $c1 [$o1]; runtime $(why)"; fi
+    x "${D[@]}" rm dr
+
+    # A long-running container: exec, logs, top, stats, cp, export, pause, stop, rm.
+    x "${D[@]}" run -d --name d1 "${NN[@]}" "$IMG" sh -c 'echo started; echo to-stderr >&2; exec sleep 100'
+    expect docker-run-detached 0 '^[0-9a-f]{64}$'
+    x "${D[@]}" exec d1 sh -c 'echo in-$(hostname); exit 5'
+    expect docker-exec 5 '^in-'
+    x "${D[@]}" exec -u 1000:1000 -w /tmp -e FOO=bar d1 sh -c 'echo $(id -u):$(id -g) $(pwd) $FOO'
+    expect docker-exec-user 0 '^1000:1000 /tmp bar$'
+    # docker exec prints the runtime's error on stdout, exit 126.
+    x "${D[@]}" exec d1 /no/such/program
+    local ec=$code ee="$out $err"
+    x "${D[@]}" exec d1 true
+    if [ "$ec" = 126 ] && echo "$ee" | grep -q '"/no/such/program".*no such file or directory' && [ "$code" = 0 ]; then
+        pass docker-exec-missing
+    else
+        fail docker-exec-missing "want 126 naming the program, then 0; got $ec [$ee], then $(why)"
+    fi
+    xs "${D[@]}" exec -it d1 sh -c 'tty; exit 6'
+    if [ "$code" = 6 ] && echo "$out" | grep -Eq '^/dev/pts/[0-9]+$'; then pass docker-exec-tty; else fail docker-exec-tty "want /dev/pts/N, exit 6; got $(why)"; fi
+    x "${D[@]}" logs d1
+    if [ "$code" = 0 ] && [ "$out" = started ] && grep -qx to-stderr "$T/err"; then pass docker-logs; else fail docker-logs "want started / to-stderr on the two streams; got $(why)"; fi
+    x "${D[@]}" top d1
+    if [ "$code" = 0 ] && echo "$out" | grep -q 'sleep 100'; then pass docker-top; else fail docker-top "$(why)"; fi
+    x "${D[@]}" stats --no-stream --format '{{.Name}} {{.MemUsage}} {{.PIDs}}' d1
+    expect docker-stats 0 '^d1 [0-9.]+[kKMG]i?B / [0-9.]+[kKMGT]i?B [1-9][0-9]*$'
+    echo copied-in >"$T/dk/cp-in"
+    x "${D[@]}" cp "$T/dk/cp-in" d1:/tmp/cp-in
+    local cin=$code
+    x "${D[@]}" exec d1 sh -c 'cat /tmp/cp-in; echo copied-out >/tmp/cp-out'
+    local cin2=$out
+    x "${D[@]}" cp d1:/tmp/cp-out "$T/dk/cp-out"
+    if [ "$cin" = 0 ] && [ "$cin2" = copied-in ] && [ "$code" = 0 ] && [ "$(cat "$T/dk/cp-out" 2>/dev/null)" = copied-out ]; then
+        pass docker-cp
+    else
+        fail docker-cp "cp in exit $cin, read back [$cin2]; cp out $(why), file [$(cat "$T/dk/cp-out" 2>/dev/null)]"
+    fi
+    x "${D[@]}" export -o "$T/dk/export.tar" d1
+    if [ "$code" = 0 ] && tar -tf "$T/dk/export.tar" 2>/dev/null | grep -qx 'tmp/cp-out' && tar -tf "$T/dk/export.tar" | grep -qx 'bin/busybox'; then
+        pass docker-export
+    else
+        fail docker-export "$(why); tar has [$(tar -tf "$T/dk/export.tar" 2>&1 | grep -E 'busybox|cp-out' | tr '\n' ' ')]"
+    fi
+    local paused= running=
+    x "${D[@]}" pause d1 && [ "$code" = 0 ] && x "${D[@]}" inspect --format '{{.State.Status}}' d1 && paused=$out
+    x "${D[@]}" unpause d1 && [ "$code" = 0 ] && x "${D[@]}" inspect --format '{{.State.Status}}' d1 && running=$out
+    x "${D[@]}" exec d1 true
+    if [ "$paused" = paused ] && [ "$running" = running ] && [ "$code" = 0 ]; then pass docker-pause; else fail docker-pause "states [$paused] [$running]; exec after $(why)"; fi
+    x "${D[@]}" stop -t 2 d1
+    local sc=$code
+    x "${D[@]}" inspect --format '{{.State.Status}} {{.State.ExitCode}}' d1
+    if [ "$sc" = 0 ] && [ "$out" = "exited 137" ]; then pass docker-stop; else fail docker-stop "stop exit $sc; inspect $(why)"; fi
+    x "${D[@]}" rm d1
+    local rc=$code
+    x "${D[@]}" ps -a --format '{{.Names}}'
+    if [ "$rc" = 0 ] && ! echo "$out" | grep -qx d1; then pass docker-rm; else fail docker-rm "rm exit $rc; ps -a [$out]"; fi
+
+    # --restart on-failure:3: three restarts, then it stays exited.
+    x "${D[@]}" run -d --name r1 --restart on-failure:3 "${NN[@]}" "$IMG" sh -c 'echo run; exit 1'
+    local st=
+    restarted() { x "${D[@]}" inspect --format '{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}}' r1; st=$out; [ "$st" = "exited 3 1" ]; }
+    poll 20 restarted
+    x "${D[@]}" logs r1
+    if [ "$st" = "exited 3 1" ] && [ "$(echo "$out" | grep -cx run)" = 4 ]; then pass docker-restart; else fail docker-restart "want [exited 3 1] and 4 runs; got [$st], logs [$(echo $out)]"; fi
+    x "${D[@]}" rm -f r1
+
+    # A healthcheck runs through exec: one healthy, one unhealthy.
+    local H=(--health-interval 1s --health-timeout 5s --health-retries 1)
+    x "${D[@]}" run -d --name h1 "${H[@]}" --health-cmd 'test -e /tmp/ok' "${NN[@]}" "$IMG" sh -c 'touch /tmp/ok; exec sleep 100'
+    x "${D[@]}" run -d --name h2 "${H[@]}" --health-cmd 'exit 1' "${NN[@]}" "$IMG" sleep 100
+    local h1= h2=
+    health() {
+        x "${D[@]}" inspect --format '{{.State.Health.Status}}' h1; h1=$out
+        x "${D[@]}" inspect --format '{{.State.Health.Status}}' h2; h2=$out
+        [ "$h1" = healthy ] && [ "$h2" = unhealthy ]
+    }
+    poll 15 health
+    if [ "$h1" = healthy ] && [ "$h2" = unhealthy ]; then pass docker-healthcheck; else fail docker-healthcheck "want healthy/unhealthy; got [$h1] [$h2]"; fi
+    x "${D[@]}" rm -f h1 h2
+
+    # Limits.
+    x "${D[@]}" run --name oom1 --memory 8m "${NN[@]}" "$IMG" sh -c 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes; x=$(head -c 40000000 /dev/zero | tr "\0" a); echo survived'
+    local oc=$code oo=$out
+    x "${D[@]}" inspect --format '{{.State.ExitCode}} {{.State.OOMKilled}}' oom1
+    if [ "$oc" = 137 ] && [ "$oo" = 8388608 ] && [ "$out" = "137 true" ]; then pass docker-oom; else fail docker-oom "run exit $oc [$oo] (want 137 [8388608]); inspect $(why)"; fi
+    x "${D[@]}" rm oom1
+    x "${D[@]}" run --rm --pids-limit 5 "${NN[@]}" "$IMG" sh -c 'cat /sys/fs/cgroup/pids/pids.max; for i in 1 2 3 4 5 6 7 8; do sleep 2 & done; wait'
+    if [ "$out" = 5 ] && echo "$err" | grep -q "can't fork"; then pass docker-pids-limit; else fail docker-pids-limit "want pids.max 5 and a failed fork; got $(why)"; fi
+    x "${D[@]}" run --rm --read-only --tmpfs /run "${NN[@]}" "$IMG" sh -c 'touch /x 2>&1; echo rc=$?; touch /run/y && echo tmpfs-ok'
+    if [ "$code" = 0 ] && echo "$out" | grep -q 'Read-only file system' && echo "$out" | grep -qx 'rc=1' && echo "$out" | grep -qx tmpfs-ok; then
+        pass docker-read-only
+    else
+        fail docker-read-only "$(why)"
+    fi
+    x "${D[@]}" run --rm --cap-drop ALL "${NN[@]}" "$IMG" sh -c 'grep CapEff /proc/self/status; chown 1 /tmp 2>/dev/null; echo chown=$?'
+    local o_all=$out c_all=$code
+    x "${D[@]}" run --rm --cap-drop ALL --cap-add CHOWN "${NN[@]}" "$IMG" sh -c 'grep CapEff /proc/self/status; chown 1 /tmp 2>/dev/null; echo chown=$?'
+    if [ "$c_all" = 0 ] && [ "$(echo $o_all)" = "CapEff: 0000000000000000 chown=1" ] && [ "$code" = 0 ] && [ "$(echo $out)" = "CapEff: 0000000000000001 chown=0" ]; then
+        pass docker-caps
+    else
+        fail docker-caps "drop ALL: $c_all [$(echo $o_all)]; + CHOWN: $(why)"
+    fi
+    x "${D[@]}" run --rm --security-opt no-new-privileges "${NN[@]}" "$IMG" grep NoNewPrivs /proc/self/status
+    local nnp=$out nc=$code
+    x "${D[@]}" run --rm "${NN[@]}" "$IMG" grep NoNewPrivs /proc/self/status
+    if [ "$nc" = 0 ] && [ "$(echo $nnp)" = "NoNewPrivs: 1" ] && [ "$(echo $out)" = "NoNewPrivs: 0" ]; then pass docker-no-new-privileges; else fail docker-no-new-privileges "with [$nnp] exit $nc; without $(why)"; fi
+    # Docker's default seccomp profile refuses unshare(CLONE_NEWUSER) without
+    # CAP_SYS_ADMIN; seccomp=unconfined allows it.
+    x "${D[@]}" run --rm "${NN[@]}" "$IMG" sh -c 'grep "^Seccomp:" /proc/self/status; unshare -U true 2>&1; echo unshare=$?'
+    local sd=$out
+    x "${D[@]}" run --rm --security-opt seccomp=unconfined "${NN[@]}" "$IMG" sh -c 'grep "^Seccomp:" /proc/self/status; unshare -U true 2>&1; echo unshare=$?'
+    if echo "$sd" | grep -Eq '^Seccomp:.2$' && echo "$sd" | grep -q 'Operation not permitted' && echo "$sd" | grep -qx unshare=1 &&
+        [ "$(echo $out)" = "Seccomp: 0 unshare=0" ]; then
+        pass docker-seccomp
+    else
+        fail docker-seccomp "default [$(echo $sd)]; unconfined $(why)"
+    fi
+    # --init: dockerd's init-path (husk-init) at /sbin/docker-init as PID 1.
+    local want_md5
+    want_md5=$(md5sum <"$INIT" | cut -d' ' -f1)
+    x "${D[@]}" run --rm --init "${NN[@]}" "$IMG" sh -c 'tr "\0" " " </proc/1/cmdline; echo; echo pid=$$; md5sum /sbin/docker-init'
+    if [ "$code" = 0 ] && echo "$out" | grep -q '^/sbin/docker-init -- sh' && echo "$out" | grep -Eq '^pid=([2-9]|[1-9][0-9]+)$' &&
+        echo "$out" | grep -q "^$want_md5 "; then
+        pass docker-init
+    else
+        fail docker-init "want PID 1 = /sbin/docker-init -- sh with md5 $want_md5; got $(why)"
+    fi
+    x "${D[@]}" run --rm --user 1000:1000 "${NN[@]}" "$IMG" sh -c 'echo $(id -u):$(id -g); grep CapEff /proc/self/status; touch /x 2>/dev/null; echo touch=$?'
+    if [ "$code" = 0 ] && [ "$(echo $out)" = "1000:1000 CapEff: 0000000000000000 touch=1" ]; then pass docker-user; else fail docker-user "$(why)"; fi
+    x "${D[@]}" run --rm "${NN[@]}" "$IMG" sh -c 'ip -o link | cut -d: -f2; readlink /proc/self/ns/net'
+    local netns_none=$out nnc=$code
+    x "${D[@]}" run --rm --runtime "$DRT" --network host "$IMG" readlink /proc/self/ns/net
+    local mine
+    mine=$(readlink /proc/self/ns/net)
+    if [ "$nnc" = 0 ] && [ "$(echo "$netns_none" | head -1 | tr -d ' ')" = lo ] && [ "$(echo "$netns_none" | wc -l)" = 2 ] &&
+        [ "$(echo "$netns_none" | tail -1)" != "$mine" ] && [ "$code" = 0 ] && [ "$out" = "$mine" ]; then
+        pass docker-network
+    else
+        fail docker-network "none: $nnc [$(echo $netns_none)]; host (want $mine): $(why)"
+    fi
+
+    # A user-defined bridge network (in this script's network namespace):
+    # dockerd sends a prestart hook (libnetwork-setkey) that wires eth0.
+    x "${D[@]}" network create "hk$TAG"
+    local nc2=$code
+    x "${D[@]}" run -d --name b1 --runtime "$DRT" --network "hk$TAG" "$IMG" sleep 100
+    x "${D[@]}" inspect --format "{{(index .NetworkSettings.Networks \"hk$TAG\").IPAddress}}" b1
+    local ip=$out
+    x "${D[@]}" run --rm --runtime "$DRT" --network "hk$TAG" "$IMG" sh -c "ip -o -4 addr show eth0 | grep -q inet && ping -c 1 -W 5 $ip >/dev/null && echo reached"
+    if [ "$nc2" = 0 ] && [ -n "$ip" ] && [ "$code" = 0 ] && [ "$out" = reached ]; then pass docker-network-bridge; else fail docker-network-bridge "create $nc2, ip [$ip], ping $(why)"; fi
+    x "${D[@]}" rm -f b1
+    x "${D[@]}" network rm "hk$TAG"
+
+    # update --memory: only memory changes; the CPU quota set at run time,
+    # the pids limit and the shares stay (read from the host's cgroup files).
+    x "${D[@]}" run -d --name u1 --cpus 0.5 --pids-limit 50 --memory 32m "${NN[@]}" "$IMG" sleep 100
+    x "${D[@]}" inspect --format '{{.State.Pid}}' u1
+    local pid=$out
+    lims() { echo "mem=$(cg_file "$pid" memory memory.limit_in_bytes) quota=$(cg_file "$pid" cpu cpu.cfs_quota_us)" \
+        "period=$(cg_file "$pid" cpu cpu.cfs_period_us) shares=$(cg_file "$pid" cpu cpu.shares) pids=$(cg_file "$pid" pids pids.max)"; }
+    local before after
+    [ "${pid:-0}" -gt 0 ] 2>/dev/null || pid=none
+    before=$(lims)
+    x "${D[@]}" update --memory 64m u1
+    after=$(lims)
+    local want_b="mem=33554432 quota=50000 period=100000 shares=1024 pids=50"
+    local want_a="mem=67108864 quota=50000 period=100000 shares=1024 pids=50"
+    if [ "$code" = 0 ] && [ "$before" = "$want_b" ] && [ "$after" = "$want_a" ]; then
+        pass docker-update
+    else
+        fail docker-update "update $(why); before [$before] (want [$want_b]), after [$after] (want [$want_a])"
+    fi
+    x "${D[@]}" rm -f u1
+
+    # Stop: containers first (dockerd would stop them itself, 10 s each),
+    # then dockerd, which stops its containerd.
+    x "${D[@]}" ps -aq
+    [ -n "$out" ] && x "${D[@]}" rm -f $out
+    local ctd
+    ctd=$(cat "$T/dk/exec/containerd/containerd.pid" 2>/dev/null)
+    kill -TERM $DKD_PID
+    for i in $(seq 200); do kill -0 $DKD_PID 2>/dev/null || break; sleep 0.1; done
+    if kill -0 $DKD_PID 2>/dev/null; then
+        fail docker-stop-daemon "dockerd still running after 20 s"
+    else
+        DKD_PID=
+        for i in $(seq 50); do [ -n "$ctd" ] && kill -0 "$ctd" 2>/dev/null || break; sleep 0.1; done
+        if [ -n "$ctd" ] && kill -0 "$ctd" 2>/dev/null; then fail docker-stop-daemon "its containerd ($ctd) still runs"; else pass docker-stop-daemon; fi
+    fi
+}
+
 case "${CLIENTS_ONLY:-}" in
     podman) podman_flows ;;
     containerd) containerd_flows ;;
-    *) podman_flows; containerd_flows ;;
+    docker) docker_flows ;;
+    *) podman_flows; containerd_flows; docker_flows ;;
 esac
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" = 0 ]

@@ -1,6 +1,7 @@
-//! Real clients drive husk unchanged: podman (+conmon) and containerd (+ctr
-//! and the io.containerd.runc.v2 shim) run the flows of
-//! tests/clients/clients.sh, once with Debian's runc and once with husk.
+//! Real clients drive husk unchanged: podman (+conmon), containerd (+ctr
+//! and the io.containerd.runc.v2 shim) and Docker (dockerd with its own
+//! containerd) run the flows of tests/clients/clients.sh, once with Debian's
+//! runc and once with husk.
 //! A flow that fails with runc too is an environment problem (printed, not
 //! a husk failure); every flow that passes with runc must pass with husk.
 
@@ -44,16 +45,16 @@ fn run_flows(runtime: &Path) -> (BTreeMap<String, Result<(), String>>, String) {
 }
 
 #[test]
-fn podman_and_containerd_drive_husk_like_runc() {
+fn podman_containerd_and_docker_drive_husk_like_runc() {
     if skip_unless_root() {
         return;
     }
-    let tools = ["podman", "conmon", "containerd", "ctr", "containerd-shim-runc-v2", "buildah", "unshare", "script"];
+    let tools = ["podman", "conmon", "containerd", "ctr", "containerd-shim-runc-v2", "buildah", "dockerd", "docker", "unshare", "script"];
     let missing: Vec<&str> = tools.iter().copied().filter(|t| !have(t)).collect();
     if skip_unless(
         missing.is_empty(),
         &format!(
-            "missing {missing:?}: apt-get install -y --no-install-recommends containerd podman buildah skopeo busybox-static catatonit tini"
+            "missing {missing:?}: apt-get install -y --no-install-recommends containerd podman buildah skopeo busybox-static catatonit tini docker.io"
         ),
     ) {
         return;
@@ -84,19 +85,21 @@ fn podman_and_containerd_drive_husk_like_runc() {
         };
         match r {
             Ok(()) => {
-                println!("{flow:<22} runc PASS  husk {hs}");
+                println!("{flow:<26} runc PASS  husk {hs}");
                 if !matches!(h, Some(Ok(()))) {
                     husk_failures.push(format!("{flow}: {hs}"));
                 }
             }
-            Err(w) => println!("{flow:<22} runc FAIL ({w}) husk {hs}  [environment problem: fails with runc too]"),
+            Err(w) => println!("{flow:<26} runc FAIL ({w}) husk {hs}  [environment problem: fails with runc too]"),
         }
     }
     for flow in with_husk.keys().filter(|f| !with_runc.contains_key(*f)) {
-        println!("{flow:<22} runc not run  husk {:?}", with_husk[flow]);
+        println!("{flow:<26} runc not run  husk {:?}", with_husk[flow]);
     }
     // The core flows must have run at all (not merely failed with both).
-    for core in ["podman-run-echo", "podman-exec", "ctr-run-echo", "ctr-exec", "ctr-tty"] {
+    const CORE: [&str; 8] =
+        ["podman-run-echo", "podman-exec", "ctr-run-echo", "ctr-exec", "ctr-tty", "docker-run-echo", "docker-exec", "docker-update"];
+    for core in CORE {
         assert!(with_runc.contains_key(core), "flow {core} was not run:\n{out_runc}");
     }
     assert!(husk_failures.is_empty(), "flows that pass with runc but not with husk:\n{}", husk_failures.join("\n"));

@@ -198,7 +198,8 @@ pub fn find_executable(p: &Process) -> Result<CString> {
     let check = |path: &str| -> std::result::Result<(), Errno> {
         let st = nix::sys::stat::stat(path)?;
         if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-            return Err(Errno::EISDIR);
+            // What execve says (and runc): the docker CLI maps it to 126.
+            return Err(Errno::EACCES);
         }
         nix::unistd::access(path, nix::unistd::AccessFlags::X_OK)
     };
@@ -206,7 +207,7 @@ pub fn find_executable(p: &Process) -> Result<CString> {
     if prog.contains('/') {
         return match check(prog) {
             Ok(()) => c(prog.clone()),
-            Err(e) => Err(Error::Other(format!("exec {prog:?}: {}", e.desc()))),
+            Err(e) => Err(Error::Other(format!("exec {prog:?}: {}", go_errstr(e)))),
         };
     }
     for dir in path_var(&p.env).split(':') {
@@ -216,6 +217,15 @@ pub fn find_executable(p: &Process) -> Result<CString> {
         }
     }
     Err(Error::Other(format!("exec {prog:?}: executable file not found in $PATH")))
+}
+
+/// An errno as Go spells it ("no such file or directory", "permission
+/// denied"): the docker CLI picks `run`'s exit status (127, 126) by matching
+/// those lowercase strings in the runtime's error, case-sensitively.
+fn go_errstr(e: Errno) -> String {
+    let d = e.desc();
+    let mut c = d.chars();
+    c.next().map(|f| f.to_lowercase().chain(c).collect()).unwrap_or_default()
 }
 
 fn cstrings(v: &[String], field: &str) -> Result<Vec<CString>> {
@@ -267,7 +277,7 @@ pub fn exec(p: &Program) -> Error {
     // SAFETY: setting a signal disposition to its default.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     match nix::unistd::execve(&p.path, &p.args, &p.env) {
-        Err(e) => Error::Other(format!("exec {:?}: {}", p.path, e.desc())),
+        Err(e) => Error::Other(format!("exec {:?}: {}", p.path, go_errstr(e))),
         Ok(never) => match never {},
     }
 }
@@ -275,6 +285,13 @@ pub fn exec(p: &Program) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exec_errors_spell_errno_like_go() {
+        assert_eq!(go_errstr(Errno::ENOENT), "no such file or directory");
+        assert_eq!(go_errstr(Errno::EACCES), "permission denied");
+        assert_eq!(go_errstr(Errno::ENOEXEC), "exec format error");
+    }
 
     #[test]
     fn every_spec_rlimit_has_a_resource() {
