@@ -4,7 +4,9 @@
 
 use std::path::PathBuf;
 
-/// The v1 controllers husk knows. Named hierarchies (name=systemd) and mount
+/// The v1 controllers husk knows. Named hierarchies (name=systemd) hold no
+/// controller but are joined too, as runc joins them (a container running
+/// systemd on a v1 host needs its own name=systemd cgroup); other mount
 /// options are not controllers.
 pub const V1_CONTROLLERS: &[&str] = &[
     "cpu",
@@ -68,7 +70,7 @@ pub fn parse_mountinfo(text: &str) -> Vec<CgMount> {
             "cgroup2" => CgMount { v2: true, root: unescape(f[3]), mountpoint: PathBuf::from(unescape(f[4])), controllers: vec![] },
             "cgroup" => {
                 let controllers: Vec<String> =
-                    f[sep + 3].split(',').filter(|o| V1_CONTROLLERS.contains(o)).map(|s| s.to_string()).collect();
+                    f[sep + 3].split(',').filter(|o| V1_CONTROLLERS.contains(o) || o.starts_with("name=")).map(|s| s.to_string()).collect();
                 if controllers.is_empty() {
                     continue;
                 }
@@ -129,12 +131,13 @@ mod tests {
     #[test]
     fn parses_hybrid_mountinfo() {
         let m = parse_mountinfo(HYBRID);
-        assert_eq!(m.len(), 4, "{m:?}");
+        assert_eq!(m.len(), 5, "{m:?}");
         assert_eq!(m[0].controllers, vec!["cpu", "cpuacct"]);
         assert_eq!(m[0].mountpoint, PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"));
         assert_eq!(m[1].controllers, vec!["cpuset"]);
         assert_eq!(m[2].controllers, vec!["memory"]);
-        assert!(m[3].v2);
+        assert_eq!(m[3].controllers, vec!["name=systemd"], "named hierarchies are joined too");
+        assert!(m[4].v2);
         assert_eq!(v2_mount(&m).unwrap().mountpoint, PathBuf::from("/sys/fs/cgroup/unified"));
     }
 
