@@ -672,8 +672,10 @@ impl ctl::Handler for Sup<'_> {
             }
         } else {
             let i = i.unwrap_or(0);
-            if self.svcs[i].upd.busy() {
-                let _ = writeln!(out, "error: {}: an update is in progress", Esc(name));
+            // (An update waits for a prune: the version it names might be
+            // one the prune is removing.)
+            if self.svcs[i].upd.busy() || (cmd == b"update" && self.prune != 0) {
+                let _ = writeln!(out, "error: {}: an update or prune is in progress", Esc(name));
                 return false;
             }
             if cmd == b"update" && !self.update(i, arg, out) {
