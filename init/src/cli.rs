@@ -8,7 +8,6 @@ use crate::text::parse_u32;
 use core::ffi::{c_char, c_int, CStr};
 use core::fmt;
 
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const DEFAULT_SERVICES: &[u8] = b"/etc/husk/services";
 pub const DEFAULT_CTL: &[u8] = b"/run/husk-init.sock";
 pub const DEFAULT_HUSK_ROOT: &[u8] = b"/run/husk";
@@ -53,10 +52,10 @@ impl fmt::Display for CliError {
         use crate::logger::Show;
         match self {
             CliError::Unknown(a) => write!(f, "invalid option: {}", Show(a)),
-            CliError::Missing(o) => write!(f, "option requires an argument: {}", o),
+            CliError::Missing(o) => write!(f, "option requires an argument: {}", Show(o.as_bytes())),
             // tini's wording, which its tests look for.
-            CliError::Invalid(o, v) => write!(f, "Not a valid option for {}: {}", o, Show(v)),
-            CliError::Ctl(m) => f.write_str(m),
+            CliError::Invalid(o, v) => write!(f, "Not a valid option for {}: {}", Show(o.as_bytes()), Show(v)),
+            CliError::Ctl(m) => write!(f, "usage: {}", Show(m.as_bytes())),
         }
     }
 }
@@ -88,11 +87,12 @@ pub struct Options {
 
 pub enum Parsed {
     Run(Options),
-    /// `husk-init ctl CMD [NAME]`.
+    /// `husk-init ctl CMD [NAME [ARG]]`.
     Ctl {
         socket: &'static [u8],
         cmd: &'static [u8],
         name: &'static [u8],
+        arg: &'static [u8],
     },
     /// -h, -l, --version: already printed; exit 0.
     Done,
@@ -203,7 +203,7 @@ pub fn parse(args: Args) -> Result<Parsed, CliError> {
             // Every long option but three takes a value.
             let v: &'static [u8] = match long {
                 Long::Version => {
-                    crate::logger::out(1, format_args!("husk-init version {}\n", VERSION));
+                    let _ = sys::write_all(1, concat!("husk-init version ", env!("CARGO_PKG_VERSION"), "\n").as_bytes());
                     return Ok(Parsed::Done);
                 }
                 Long::Help => {
@@ -257,7 +257,7 @@ pub fn parse(args: Args) -> Result<Parsed, CliError> {
                     return Ok(Parsed::Done);
                 }
                 b'l' => {
-                    crate::logger::out(1, format_args!("{}", LICENSE));
+                    let _ = sys::write_all(1, LICENSE.as_bytes());
                     return Ok(Parsed::Done);
                 }
                 b's' => o.subreaper = true,
@@ -302,31 +302,37 @@ fn parse_ctl(args: Args) -> Result<Parsed, CliError> {
         socket = args.get(i + 1);
         i += 2;
     }
-    let usage = "usage: husk-init ctl [--ctl SOCKET] status [NAME] | start|stop|restart NAME";
-    if i >= args.len() {
-        return Err(CliError::Ctl(usage));
-    }
-    let cmd = args.get(i);
-    let name = if i + 1 < args.len() { args.get(i + 1) } else { b"" };
-    let ok = match cmd {
-        b"status" => i + 2 >= args.len(),
-        b"start" | b"stop" | b"restart" => !name.is_empty() && i + 2 == args.len(),
-        _ => false,
+    let usage = CTL_USAGE;
+    let w = |k: usize| if i + k < args.len() { args.get(i + k) } else { b"" };
+    let (cmd, name, arg) = (w(0), w(1), w(2));
+    // How many words each command takes after it (at most, at least).
+    let (most, least) = match cmd {
+        b"status" | b"prune" => (1, 0),
+        b"start" | b"stop" | b"restart" => (1, 1),
+        b"update" => (2, 2),
+        _ => (0, 1),
     };
-    if !ok {
+    let n = args.len().saturating_sub(i + 1);
+    if n > most || n < least || (n > 0 && name.is_empty()) || (n > 1 && arg.is_empty()) {
         return Err(CliError::Ctl(usage));
     }
-    Ok(Parsed::Ctl { socket, cmd, name })
+    Ok(Parsed::Ctl { socket, cmd, name, arg })
 }
 
-pub fn usage(fd: c_int) {
-    crate::logger::out(
-        fd,
-        format_args!(
-            "husk-init (husk-init version {v})\n\
+/// The ctl line of the usage (also the message of a bad `ctl` command).
+const CTL_USAGE: &str = "husk-init ctl [--ctl SOCKET] status|prune [NAME] | start|stop|restart NAME | update NAME DIR";
+
+const USAGE_HEAD: &str = concat!(
+    "husk-init (husk-init version ",
+    env!("CARGO_PKG_VERSION"),
+    ")\n\
 Usage: husk-init [OPTIONS] PROGRAM -- [ARGS] | --version\n\
 \x20      husk-init [OPTIONS] --services DIR\n\
-\x20      husk-init ctl [--ctl SOCKET] status [NAME] | start|stop|restart NAME\n\n\
+\x20      "
+);
+
+/// The usage text (tini's, with husk-init's additions) after the ctl line.
+const USAGE: &str = "\n\n\
 Execute a program under the supervision of a valid init process (husk-init)\n\n\
 Command line options:\n\n\
 \x20 --version: Show version and exit.\n\
@@ -352,20 +358,16 @@ Environment variables:\n\n\
 \x20 TINI_SUBREAPER: Register as a process subreaper (requires Linux >= 3.4).\n\
 \x20 TINI_VERBOSITY: Set the verbosity level (default: 1).\n\
 \x20 TINI_KILL_PROCESS_GROUP: Send signals to the child's process group.\n\
-\x20 HUSK_INIT_CTL: Control socket for husk-init ctl.\n\n",
-            v = VERSION
-        ),
-    );
+\x20 HUSK_INIT_CTL: Control socket for husk-init ctl.\n\n";
+
+pub fn usage(fd: c_int) {
+    for part in [USAGE_HEAD, CTL_USAGE, USAGE] {
+        let _ = sys::write_all(fd, part.as_bytes());
+    }
 }
 
-pub const LICENSE: &str = "husk-init is part of husk.\n\
-Licensed under the Apache License, Version 2.0 (the \"License\");\n\
-you may not use this file except in compliance with the License.\n\
-You may obtain a copy of the License at\n\n\
-    http://www.apache.org/licenses/LICENSE-2.0\n\n\
-Unless required by applicable law or agreed to in writing, software\n\
-distributed under the License is distributed on an \"AS IS\" BASIS,\n\
-WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.\n";
+pub const LICENSE: &str = "husk-init is part of husk, licensed under the Apache License, Version 2.0:\n\
+http://www.apache.org/licenses/LICENSE-2.0 (no warranties or conditions of any kind).\n";
 
 #[cfg(test)]
 mod tests {

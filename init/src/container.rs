@@ -2,7 +2,7 @@
 //! every zombie, exit with its status.
 
 use crate::cli::{Args, Options};
-use crate::logger::Show;
+use crate::logger::{Num, Show};
 use crate::signals::{self, Desc, Sig};
 use crate::spawn::{self, Group};
 use crate::sys;
@@ -53,7 +53,7 @@ To fix the problem, use the -s option or set the environment variable TINI_SUBRE
             return 1;
         }
     };
-    crate::info!("Spawned child process '{}' with pid '{}'", Show(args.get(o.program)), child);
+    crate::info!("Spawned child process '{}' with pid '{}'", Show(args.get(o.program)), Num(child as i64));
 
     // The init itself keeps no inherited fd and no working directory.
     sys::close_from(3);
@@ -106,19 +106,19 @@ To fix the problem, use the -s option or set the environment variable TINI_SUBRE
             }
         }
         let more = procs::reap(|pid, st| {
-            crate::debug!("Reaped child with pid: '{}'", pid);
+            crate::debug!("Reaped child with pid: '{}'", Num(pid as i64));
             if pid == child {
                 let c = spawn::status_code(st);
                 if libc::WIFSIGNALED(st) {
                     crate::info!("Main child exited with signal (with signal '{}')", Desc(libc::WTERMSIG(st)));
                 } else {
-                    crate::info!("Main child exited normally (with status '{}')", c);
+                    crate::info!("Main child exited normally (with status '{}')", Num(c as i64));
                 }
                 let c = c % 256;
                 let remapped = o.expect[(c / 32) as usize] & (1 << (c % 32)) != 0;
                 code = Some(if remapped { 0 } else { c });
             } else if o.warn_reap {
-                crate::warn!("Reaped zombie process with pid={}", pid);
+                crate::warn!("Reaped zombie process with pid={}", Num(pid as i64));
             }
         });
         if more {
@@ -133,7 +133,7 @@ To fix the problem, use the -s option or set the environment variable TINI_SUBRE
     let warn = o.warn_reap;
     let reaped = |pid: sys::Pid, _st: i32| {
         if warn {
-            crate::warn!("Reaped zombie process with pid={}", pid);
+            crate::warn!("Reaped zombie process with pid={}", Num(pid as i64));
         }
     };
     if let Some(g) = o.grace_ms {
@@ -141,7 +141,7 @@ To fix the problem, use the -s option or set the environment variable TINI_SUBRE
     }
     if pid1 && (machine || o.on_exit.is_some()) {
         let cmd = o.on_exit.unwrap_or(libc::LINUX_REBOOT_CMD_POWER_OFF);
-        notice!("{} exited with status {}; {}", Show(args.get(o.program)), code, power::action_name(cmd));
+        notice!("{} exited with status {}; {}", Show(args.get(o.program)), Num(code as i64), Show(power::action_name(cmd).as_bytes()));
         if o.grace_ms.is_none() {
             procs::terminate_rest(sfd, MACHINE_GRACE_MS, reaped);
         }

@@ -17,6 +17,7 @@ use crate::logger::{self, Show};
 use crate::services::NAME_MAX;
 use crate::sys::{self, PollFd};
 use crate::text::{self, Esc};
+use crate::update::TARGET_MAX;
 use core::ffi::c_int;
 use core::fmt;
 
@@ -24,9 +25,10 @@ use core::fmt;
 pub const MAX_CONNS: usize = 16;
 /// A connection must be done (request read, reply sent) within this.
 pub const TIMEOUT_MS: u64 = 5_000;
-/// Room for the longest request (`restart ` and a name of NAME_MAX bytes,
-/// all escaped) and for the longest status line.
-const BUF: usize = 16 + 4 * NAME_MAX + 96;
+/// Room for the longest request (`update `, a name of NAME_MAX bytes and a
+/// version path of TARGET_MAX bytes, all escaped) and for the longest status
+/// line (a name and two version paths).
+const BUF: usize = 4 * NAME_MAX + 8 * TARGET_MAX + 128;
 
 /// Formats into a byte buffer; output that does not fit is refused whole
 /// (`full` is set and formatting stops).
@@ -57,9 +59,9 @@ impl fmt::Write for Out<'_> {
 
 /// What the supervisor does with requests.
 pub trait Handler {
-    /// Acts on `CMD NAME` (NAME unescaped, maybe empty) and writes the
-    /// reply; true when the reply goes on with every status line.
-    fn request(&mut self, cmd: &[u8], name: &[u8], out: &mut Out<'_>) -> bool;
+    /// Acts on `CMD NAME ARG` (NAME and ARG unescaped, maybe empty) and
+    /// writes the reply; true when the reply goes on with every status line.
+    fn request(&mut self, cmd: &[u8], name: &[u8], arg: &[u8], out: &mut Out<'_>) -> bool;
     /// Writes status line `k` (in start order); false past the last one.
     fn line(&self, k: usize, out: &mut Out<'_>) -> bool;
 }
@@ -149,7 +151,7 @@ impl Conns {
         for _ in 0..MAX_CONNS {
             let Ok(fd) = sys::accept(lfd) else { return };
             if let Err((pid, uid)) = self.allowed(fd) {
-                crate::debug!("ctl: refused uid {} (pid {})", uid, pid);
+                crate::debug!("ctl: refused uid {} (pid {})", crate::text::Num(uid as i64), crate::text::Num(pid as i64));
                 let _ = sys::send_nb(fd, b"error: permission denied\n");
                 sys::close(fd);
                 continue;
@@ -226,17 +228,14 @@ impl Conns {
         let mut req = [0u8; BUF];
         let n = end.unwrap_or(c.len);
         req[..n].copy_from_slice(&c.buf[..n]);
-        let (cmd, name) = match req[..n].iter().position(|&b| b == b' ') {
-            Some(sp) => {
-                let (a, b) = req[..n].split_at_mut(sp);
-                let b = &mut b[1..];
-                let m = text::unescape(b);
-                (&a[..], &b[..m])
-            }
-            None => (&req[..n], &[][..]),
-        };
+        // CMD, NAME and ARG are separated by single spaces (escaped names
+        // hold none).
+        let (cmd, rest) = word(&mut req[..n]);
+        let (name, arg) = word(rest);
+        let (m, k) = (text::unescape(name), text::unescape(arg));
+        let (name, arg) = (&name[..m], &arg[..k]);
         let mut out = Out::new(c.buf, 0);
-        let all = h.request(cmd, name, &mut out);
+        let all = h.request(cmd, name, arg, &mut out);
         c.len = out.n;
         c.off = 0;
         c.cursor = if all { Some(0) } else { None };
@@ -284,6 +283,13 @@ impl Conns {
     }
 }
 
+/// Splits at the first space: (before it, after it).
+fn word(s: &mut [u8]) -> (&mut [u8], &mut [u8]) {
+    let sp = s.iter().position(|&b| b == b' ').unwrap_or(s.len());
+    let (a, b) = s.split_at_mut(sp);
+    (a, b.get_mut(1..).unwrap_or_default())
+}
+
 /// The gid of `--ctl-group`: a number, or a name looked up in /etc/group.
 pub fn group_id(g: &[u8]) -> Option<u32> {
     if let Some(n) = text::parse_u32(g) {
@@ -307,7 +313,7 @@ pub fn group_id(g: &[u8]) -> Option<u32> {
 }
 
 /// The client side; returns the exit code.
-pub fn client(socket: &'static [u8], cmd: &[u8], name: &[u8]) -> c_int {
+pub fn client(socket: &'static [u8], cmd: &[u8], name: &[u8], arg: &[u8]) -> c_int {
     let fd = match sys::connect_unix(socket) {
         Ok(fd) => fd,
         Err(e) => {
@@ -317,11 +323,13 @@ pub fn client(socket: &'static [u8], cmd: &[u8], name: &[u8]) -> c_int {
     };
     let mut req = [0u8; BUF];
     let mut out = Out::new(&mut req, 0);
-    let _ = if name.is_empty() {
-        fmt::Write::write_fmt(&mut out, format_args!("{}\n", Show(cmd)))
-    } else {
-        fmt::Write::write_fmt(&mut out, format_args!("{} {}\n", Show(cmd), Esc(name)))
-    };
+    let _ = fmt::Write::write_fmt(&mut out, format_args!("{}", Show(cmd)));
+    for w in [name, arg] {
+        if !w.is_empty() {
+            let _ = fmt::Write::write_fmt(&mut out, format_args!(" {}", Esc(w)));
+        }
+    }
+    let _ = fmt::Write::write_fmt(&mut out, format_args!("\n"));
     let n = out.n;
     // A refusal may close the connection before the request is sent (no
     // SIGPIPE then): the reply that explains it is read all the same.

@@ -62,7 +62,7 @@ impl Write for Line {
     }
 }
 
-pub use crate::text::Show;
+pub use crate::text::{Num, Show};
 
 /// Logs at `level` (FATAL..TRACE) when the verbosity reaches it.
 #[inline(never)]
@@ -104,13 +104,13 @@ macro_rules! trace {
 
 fn emit(fd: i32, tag: &str, kmsg_level: u8, args: &fmt::Arguments<'_>) {
     let mut l = Line::new();
-    let _ = write!(l, "[{} husk-init ({})] {}", tag, sys::getpid(), args);
+    let _ = write!(l, "[{} husk-init ({})] {}", Show(tag.as_bytes()), Num(sys::getpid() as i64), args);
     l.end_line();
     let _ = sys::write_all(fd, l.bytes());
     let k = KMSG_FD.load(Ordering::Relaxed);
     if k >= 0 {
         l.clear();
-        let _ = write!(l, "<{}>husk-init: {}", kmsg_level, args);
+        let _ = write!(l, "<{}>husk-init: {}", Num(kmsg_level as i64), args);
         l.end_line();
         let _ = sys::write_all(k, l.bytes());
     }

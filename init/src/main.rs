@@ -22,6 +22,7 @@ mod spawn;
 mod supervise;
 mod sys;
 mod text;
+mod update;
 
 use core::ffi::{c_char, c_int};
 
@@ -77,7 +78,7 @@ fn real_main(args: cli::Args) -> c_int {
     };
     let mut o = match parsed {
         cli::Parsed::Done => return 0,
-        cli::Parsed::Ctl { socket, cmd, name } => return ctl::client(socket, cmd, name),
+        cli::Parsed::Ctl { socket, cmd, name, arg } => return ctl::client(socket, cmd, name, arg),
         cli::Parsed::Run(o) => o,
     };
     if sys::getenv(c"TINI_SUBREAPER").is_some() {

@@ -57,7 +57,7 @@ pub fn unmount_all() {
             continue;
         }
         // Decode the octal escapes (\040 for a space) of /proc/mounts.
-        let mut p = sys::CBuf::<256>::new();
+        let mut p = sys::CBuf::<{ crate::services::PATH_MAX }>::new();
         let mut i = 0;
         let mut ok = true;
         while i < raw.len() {

@@ -7,7 +7,7 @@ use core::ffi::c_int;
 /// Parent pid of `pid` from /proc/PID/stat.
 fn ppid_of(pid: Pid) -> Option<Pid> {
     let mut nb = [0u8; 20];
-    let path = sys::CBuf::<48>::of(&[b"/proc/", crate::text::fmt_u64(pid as u64, &mut nb), b"/stat"])?;
+    let path = sys::CBuf::<{ crate::services::PATH_MAX }>::of(&[b"/proc/", crate::text::fmt_u64(pid as u64, &mut nb), b"/stat"])?;
     let mut buf = [0u8; 512];
     let s = sys::read_file(path.cstr(), &mut buf).ok()?;
     // "pid (comm) S ppid ..." — comm may hold spaces and parentheses.
@@ -46,8 +46,8 @@ pub fn signal_rest(sig: c_int) -> usize {
     let Ok(fd) = sys::open(c"/proc", libc::O_RDONLY | libc::O_DIRECTORY, 0) else {
         return 0;
     };
-    let _ = sys::each_dirent(fd, |name, _| {
-        if let Some(pid) = crate::text::parse_u32(name) {
+    let _ = sys::each_dirent(fd, &mut |name, _| {
+        if let Some(pid) = crate::text::parse_u32(name.to_bytes()) {
             let pid = pid as Pid;
             if pid != me && descends_from(pid, me) && sys::kill(pid, sig).is_ok() {
                 count += 1;

@@ -5,6 +5,7 @@
 use crate::logger::Show;
 use crate::sys::{self, CBuf, Errno, Pid};
 use crate::text::Esc;
+use crate::update;
 use core::fmt;
 
 /// At most this many services in a directory (indexes fit a u8).
@@ -67,6 +68,37 @@ impl State {
     }
 }
 
+/// Where a service is in an update (`ctl update`), or how its last one
+/// ended.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Upd {
+    None,
+    /// The old version is being stopped for the switch.
+    Stopping,
+    /// The new version runs on trial until `deadline` (the health period).
+    Watching,
+    /// The new version failed and is being stopped to go back.
+    RollingBack,
+    Confirmed,
+    RolledBack,
+}
+
+impl Upd {
+    pub fn busy(self) -> bool {
+        matches!(self, Upd::Stopping | Upd::Watching | Upd::RollingBack)
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Upd::None => "",
+            Upd::Stopping => "stopping",
+            Upd::Watching => "watching",
+            Upd::RollingBack => "rolling-back",
+            Upd::Confirmed => "confirmed",
+            Upd::RolledBack => "rolled-back",
+        }
+    }
+}
+
 /// What follows the cleanup of a container service.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Next {
@@ -99,6 +131,9 @@ pub struct Service {
     pub restart_now: bool,
     pub cleaned: bool,
     pub next: Next,
+    pub upd: Upd,
+    /// The `check` program of an update, while it runs.
+    pub check: Pid,
 }
 
 /// Why a services directory is refused: one line naming the file at fault.
@@ -217,6 +252,8 @@ fn new_service(name: &'static [u8]) -> Service {
         restart_now: false,
         cleaned: false,
         next: Next::Down,
+        upd: Upd::None,
+        check: 0,
     }
 }
 
@@ -241,7 +278,8 @@ pub fn load(dir: &'static [u8], svcs: &mut Services, order: &mut Order) -> Resul
         }
     };
     let mut err = None;
-    let r = sys::each_dirent(fd, |n, _| {
+    let r = sys::each_dirent(fd, &mut |n, _| {
+        let n = n.to_bytes();
         if n.is_empty() || n[0] == b'.' || err.is_some() {
             return;
         }
@@ -286,6 +324,14 @@ pub fn load(dir: &'static [u8], svcs: &mut Services, order: &mut Order) -> Resul
         let n = s.name;
         // (Each fits: checked when the name was read.)
         let p = |file: &[u8]| path(dir, n, file).unwrap_or_default();
+        // An update that was not confirmed before the last stop (a crash,
+        // a power cut) is undone before anything looks at the files.
+        if let Ok(d) = update::Dir::open(p(b"").cstr()) {
+            if d.rollback() {
+                crate::warn!("{}: update not confirmed before the restart: rolled back", Esc(n));
+                s.upd = Upd::RolledBack;
+            }
+        }
         let run = p(b"run");
         s.bundle = match sys::stat(run.cstr()) {
             Ok(st) if st.is_file() => {

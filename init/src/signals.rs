@@ -61,8 +61,8 @@ pub struct Sig(pub c_int);
 impl core::fmt::Display for Sig {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match name(self.0) {
-            "" => write!(f, "signal {}", self.0),
-            n => write!(f, "SIG{}", n),
+            "" => write!(f, "signal {}", crate::text::Num(self.0 as i64)),
+            n => write!(f, "SIG{}", crate::text::Show(n.as_bytes())),
         }
     }
 }

@@ -77,7 +77,7 @@ pub unsafe fn spawn(argv: *const *const c_char, restore: &Restore, group: Group<
                     let _ = sys::dup2(fd, 2);
                 }
             }
-            if let Some(c) = sys::CBuf::<512>::of(&[cwd]) {
+            if let Some(c) = sys::CBuf::<{ crate::services::PATH_MAX }>::of(&[cwd]) {
                 if let Err(e) = sys::chdir(c.cstr()) {
                     crate::error!("chdir {} failed: {}", Show(cwd), e);
                     sys::exit_now(1);

@@ -6,11 +6,12 @@
 use crate::cli::Options;
 use crate::ctl::{self, Out};
 use crate::logger::Show;
-use crate::services::{self, Next, Order, Restart, Services, State};
+use crate::services::{self, Next, Order, Restart, Services, State, Upd};
 use crate::signals::{self, Sig};
 use crate::spawn::{self, Group, Restore};
 use crate::sys::{self, CBuf, Pid};
-use crate::text::Esc;
+use crate::text::{Esc, Num};
+use crate::update::{self, Dir};
 use crate::{boot, logger, power, procs};
 use core::ffi::{c_char, c_int};
 use core::fmt::Write;
@@ -22,6 +23,9 @@ pub const BACKOFF_CAP_MS: u64 = 30_000;
 pub const STABLE_MS: u64 = 10_000;
 /// SIGTERM-to-SIGKILL grace when --grace is not given.
 pub const DEFAULT_GRACE_MS: u64 = 10_000;
+/// How long a new version must stay up (and its `check` pass) when the
+/// service has no `health` file.
+pub const DEFAULT_HEALTH_MS: u64 = 10_000;
 
 pub fn backoff_ms(failures: u32) -> u64 {
     let shift = failures.saturating_sub(1).min(16);
@@ -37,6 +41,8 @@ struct Sup<'a> {
     grace_ms: u64,
     /// Set once a shutdown began: the reboot(2) command to finish with.
     shutdown: Option<c_int>,
+    /// The child removing old versions (`ctl prune`), while it runs.
+    prune: Pid,
 }
 
 #[inline(never)]
@@ -67,6 +73,7 @@ pub fn run(o: &Options, machine: bool) -> c_int {
         restore,
         grace_ms: o.grace_ms.unwrap_or(DEFAULT_GRACE_MS),
         shutdown: None,
+        prune: 0,
     };
     if let Err(e) = services::load(dir, &mut sup.svcs, &mut sup.order) {
         if machine {
@@ -129,7 +136,7 @@ pub fn run(o: &Options, machine: bool) -> c_int {
             s.state = State::Pending;
         }
     }
-    crate::info!("supervising {} services from {}", sup.svcs.len(), Show(dir));
+    crate::info!("supervising {} services from {}", Num(sup.svcs.len() as i64), Show(dir));
     let mut sigs = [0; 16];
     loop {
         let now = sys::now_ms();
@@ -173,7 +180,7 @@ pub fn run(o: &Options, machine: bool) -> c_int {
     conns.close_all();
     if lfd >= 0 {
         sys::close(lfd);
-        if let Some(p) = CBuf::<256>::of(&[o.ctl]) {
+        if let Some(p) = CBuf::<{ crate::services::PATH_MAX }>::of(&[o.ctl]) {
             sys::unlink(p.cstr());
         }
     }
@@ -182,7 +189,7 @@ pub fn run(o: &Options, machine: bool) -> c_int {
     if sys::getpid() == 1 {
         procs::terminate_rest(sfd, sup.grace_ms.min(DEFAULT_GRACE_MS), |_, _| {});
         if machine || o.on_exit.is_some() {
-            crate::notice!("{}", power::action_name(cmd));
+            crate::notice!("{}", Show(power::action_name(cmd).as_bytes()));
             power::finish(cmd, machine);
         }
     } else {
@@ -190,14 +197,14 @@ pub fn run(o: &Options, machine: bool) -> c_int {
         // own) would otherwise go on under the host's init.
         let n = procs::terminate_rest(sfd, sup.grace_ms, |_, _| {});
         if n > 0 {
-            crate::info!("stopped {} processes the services left behind", n);
+            crate::info!("stopped {} processes the services left behind", Num(n as i64));
         }
     }
     0
 }
 
 fn open_ctl(path: &'static [u8], group: Option<u32>) -> Result<c_int, CtlError> {
-    let p = CBuf::<256>::of(&[path]).ok_or(CtlError(path, sys::Errno(libc::ENAMETOOLONG)))?;
+    let p = CBuf::<{ crate::services::PATH_MAX }>::of(&[path]).ok_or(CtlError(path, sys::Errno(libc::ENAMETOOLONG)))?;
     if let Ok(fd) = sys::connect_unix(path) {
         sys::close(fd);
         return Err(CtlError(path, sys::Errno(libc::EADDRINUSE)));
@@ -231,7 +238,7 @@ impl core::fmt::Display for Status {
         if libc::WIFSIGNALED(self.0) {
             write!(f, "signal {}", Sig(libc::WTERMSIG(self.0)))
         } else {
-            write!(f, "status {}", spawn::status_code(self.0))
+            write!(f, "status {}", Num(spawn::status_code(self.0) as i64))
         }
     }
 }
@@ -273,6 +280,7 @@ impl Sup<'_> {
                         self.svcs[i].state = State::Down;
                     }
                 }
+                State::Running if s.upd == Upd::Watching && now >= s.deadline && self.shutdown.is_none() => self.health_over(i, now),
                 State::Stopping if now >= s.deadline && !s.killed => {
                     crate::warn!("{}: still running after the grace period: SIGKILL", Esc(s.name));
                     let pid = s.pid;
@@ -309,7 +317,74 @@ impl Sup<'_> {
     }
 
     fn next_deadline(&self) -> Option<u64> {
-        self.svcs.iter().filter(|s| s.state == State::Backoff || (s.state == State::Stopping && !s.killed)).map(|s| s.deadline).min()
+        self.svcs
+            .iter()
+            .filter(|s| match s.state {
+                State::Backoff => true,
+                State::Stopping => !s.killed,
+                State::Running => s.upd == Upd::Watching,
+                _ => false,
+            })
+            .map(|s| s.deadline)
+            .min()
+    }
+
+    /// The service directory of `i`, open for the update steps.
+    #[inline(never)]
+    fn dir_of(&self, i: usize) -> sys::R<Dir> {
+        let p = services::path(self.dir, self.svcs[i].name, b"").unwrap_or_default();
+        Dir::open(p.cstr())
+    }
+
+    /// The health period of an update is over with the new version still
+    /// up: confirmed, unless its check has not passed (yet).
+    fn health_over(&mut self, i: usize, now: u64) {
+        if self.svcs[i].check != 0 {
+            self.fail(i, "check still running", now);
+        } else if self.dir_of(i).and_then(|d| d.commit()).is_ok() {
+            let s = &mut self.svcs[i];
+            crate::info!("{}: update confirmed", Esc(s.name));
+            s.upd = Upd::Confirmed;
+        } else {
+            self.fail(i, "link error", now);
+        }
+    }
+
+    /// The new version failed its trial: stop it (if it still runs) and go
+    /// back to the previous one (in `relink`, once it is down).
+    #[inline(never)]
+    fn fail(&mut self, i: usize, why: &str, now: u64) {
+        let s = &mut self.svcs[i];
+        failed(s.name, why);
+        s.upd = Upd::RollingBack;
+        s.restart_now = true;
+        if s.check != 0 {
+            let _ = sys::kill(-s.check, libc::SIGKILL);
+            s.check = 0;
+        }
+        if s.state == State::Running {
+            self.stop(i, now);
+        }
+    }
+
+    /// The link steps of an update that happen while the service is down:
+    /// the switch to the new version, or the way back.
+    fn relink(&mut self, i: usize) {
+        let upd = self.svcs[i].upd;
+        if !matches!(upd, Upd::Stopping | Upd::RollingBack) {
+            return;
+        }
+        let switched = self.dir_of(i).is_ok_and(|d| {
+            upd == Upd::Stopping && d.switch().is_ok() || {
+                d.rollback();
+                false
+            }
+        });
+        let s = &mut self.svcs[i];
+        if upd == Upd::Stopping && !switched {
+            failed(s.name, "link error");
+        }
+        s.upd = if switched { Upd::Watching } else { Upd::RolledBack };
     }
 
     /// Forks the service (or, for a container never cleaned up, first the
@@ -321,9 +396,9 @@ impl Sup<'_> {
         let Some(sdir) = services::path(self.dir, s.name, b"") else {
             return;
         };
-        let name = CBuf::<{ services::NAME_MAX + 1 }>::of(&[s.name]).unwrap_or_default();
-        let husk = CBuf::<256>::of(&[o.husk]).unwrap_or_default();
-        let root = CBuf::<256>::of(&[o.husk_root]).unwrap_or_default();
+        let name = CBuf::<{ services::PATH_MAX }>::of(&[s.name]).unwrap_or_default();
+        let husk = CBuf::<{ crate::services::PATH_MAX }>::of(&[o.husk]).unwrap_or_default();
+        let root = CBuf::<{ crate::services::PATH_MAX }>::of(&[o.husk_root]).unwrap_or_default();
         let c = |s: &core::ffi::CStr| s.as_ptr();
         let null: *const c_char = core::ptr::null();
         let argv: [*const c_char; 8] = if !s.bundle {
@@ -352,15 +427,37 @@ impl Sup<'_> {
                     s.started_once = true;
                     s.cleaned = false;
                     s.killed = false;
-                    crate::info!("{}: started (pid {})", Esc(s.name), pid);
+                    crate::info!("{}: started (pid {})", Esc(s.name), Num(pid as i64));
+                    if s.upd == Upd::Watching {
+                        self.watch(i, &sdir, now);
+                    }
                 }
             }
             Err(e) => {
                 s.failures += 1;
                 let d = backoff_ms(s.failures);
-                crate::error!("{}: fork failed: {}; retrying in {} ms", Esc(s.name), e, d);
+                crate::error!("{}: fork failed: {}; retrying in {} ms", Esc(s.name), e, Num(d as i64));
                 s.state = State::Backoff;
                 s.deadline = now + d;
+            }
+        }
+    }
+
+    /// A new version has started: its trial lasts the `health` seconds of
+    /// the service, and its `check` (if it has one) runs meanwhile.
+    fn watch(&mut self, i: usize, sdir: &services::Path, now: u64) {
+        let mut buf = [0u8; 16];
+        let name = self.svcs[i].name;
+        let p = services::path(self.dir, name, b"health").unwrap_or_default();
+        let secs = sys::read_file(p.cstr(), &mut buf).ok().and_then(|t| crate::text::parse_u32(t.trim_ascii()));
+        self.svcs[i].deadline = now + secs.map_or(DEFAULT_HEALTH_MS, |n| n as u64 * 1000);
+        let p = services::path(self.dir, name, b"check").unwrap_or_default();
+        if sys::access_x(p.cstr()) {
+            let argv: [*const c_char; 2] = [c"./check".as_ptr(), core::ptr::null()];
+            // SAFETY: argv is NULL-terminated and its strings are static.
+            match unsafe { spawn::spawn(argv.as_ptr(), &self.restore, Group::Session { cwd: sdir.bytes(), quiet: false }) } {
+                Ok(pid) => self.svcs[i].check = pid,
+                Err(_) => self.fail(i, "check failed", now),
             }
         }
     }
@@ -381,8 +478,21 @@ impl Sup<'_> {
     }
 
     fn on_exit(&mut self, pid: Pid, st: i32, now: u64) {
+        let failed = !(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0);
+        if pid == self.prune {
+            crate::info!("pruned {} old versions", Num(spawn::status_code(st) as i64));
+            self.prune = 0;
+            return;
+        }
+        if let Some(i) = self.svcs.iter().position(|s| s.check == pid) {
+            self.svcs[i].check = 0;
+            if failed {
+                self.fail(i, "check failed", now);
+            }
+            return;
+        }
         let Some(i) = self.svcs.iter().position(|s| s.pid == pid && s.pid != 0) else {
-            crate::debug!("reaped orphan {}", pid);
+            crate::debug!("reaped orphan {}", Num(pid as i64));
             return;
         };
         let shutting = self.shutdown.is_some();
@@ -394,8 +504,12 @@ impl Sup<'_> {
         }
         s.last = Some(st);
         crate::info!("{}: exited with {}", Esc(s.name), Status(st));
+        if s.upd == Upd::Watching && !shutting {
+            s.state = State::Stopping;
+            self.fail(i, "it exited", now);
+        }
+        let s = &mut self.svcs[i];
         let ran = now.saturating_sub(s.since);
-        let failed = !(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0);
         let next = if s.restart_now && s.want && !shutting {
             s.restart_now = false;
             s.failures = 0;
@@ -410,7 +524,7 @@ impl Sup<'_> {
             }
             s.failures += 1;
             let d = backoff_ms(s.failures);
-            crate::info!("{}: restarting in {} ms", Esc(s.name), d);
+            crate::info!("{}: restarting in {} ms", Esc(s.name), Num(d as i64));
             Next::Backoff(now + d)
         } else {
             // Finished for good (policy, stop or shutdown): it stays down
@@ -432,6 +546,9 @@ impl Sup<'_> {
     }
 
     fn apply(&mut self, i: usize, next: Next, _now: u64) {
+        if next == Next::Start && self.svcs[i].want && self.shutdown.is_none() {
+            self.relink(i);
+        }
         let s = &mut self.svcs[i];
         match next {
             _ if !s.want || self.shutdown.is_some() => s.state = State::Down,
@@ -447,30 +564,101 @@ impl Sup<'_> {
     fn status_line(&self, i: usize, out: &mut Out<'_>) {
         let s = &self.svcs[i];
         let kind = if s.bundle { "container" } else { "run" };
-        let _ = write!(out, "{} {} pid={} starts={} kind={}", Esc(s.name), s.state.name(), s.pid, s.starts, kind);
-        let _ = match s.last {
-            Some(st) => writeln!(out, " last=\"{}\"", Status(st)),
-            None => writeln!(out),
+        let _ = write!(
+            out,
+            "{} {} pid={} starts={} kind={}",
+            Esc(s.name),
+            Show(s.state.name().as_bytes()),
+            Num(s.pid as i64),
+            Num(s.starts as i64),
+            Show(kind.as_bytes())
+        );
+        if let Some(st) = s.last {
+            let _ = write!(out, " last=\"{}\"", Status(st));
+        }
+        // Versions, read from the links themselves.
+        if let Ok(d) = self.dir_of(i) {
+            let (mut a, mut b) = ([0; update::TARGET_MAX + 1], [0; update::TARGET_MAX + 1]);
+            if let Some(c) = d.target(c"current", &mut a) {
+                let _ = write!(out, " current={}", Esc(c.to_bytes()));
+                if let Some(p) = d.target(c"previous", &mut b) {
+                    let _ = write!(out, " previous={}", Esc(p.to_bytes()));
+                }
+            }
+        }
+        if s.upd != Upd::None {
+            let _ = write!(out, " update={}", Show(s.upd.name().as_bytes()));
+        }
+        let _ = writeln!(out);
+    }
+
+    /// `ctl update NAME DIR`, step 1 (see `update`): the links are set up
+    /// for the switch; the caller then stops the service.
+    fn update(&mut self, i: usize, to: &[u8], out: &mut Out<'_>) -> bool {
+        let name = self.svcs[i].name;
+        let t = CBuf::<{ crate::services::PATH_MAX }>::of(&[to])
+            .filter(|t| to.first() == Some(&b'/') && sys::stat(t.cstr()).is_ok_and(|st| st.is_dir()));
+        let Some(t) = t else {
+            let _ = writeln!(out, "error: {}: DIR must be an absolute path to a directory", Esc(name));
+            return false;
         };
+        if let Err(e) = self.dir_of(i).and_then(|d| d.begin(t.cstr())) {
+            // (ENOENT or EINVAL: `current` is missing or not a link.)
+            let _ = writeln!(out, "error: {}: no current link, or cannot link next to it: {}", Esc(name), e);
+            return false;
+        }
+        crate::info!("{}: updating to {}", Esc(name), Show(to));
+        self.svcs[i].upd = Upd::Stopping;
+        true
+    }
+
+    /// `ctl prune [NAME]`: a child removes the old versions (it may take a
+    /// while; the loop goes on, and logs the count when it is done).
+    fn prune(&mut self, only: Option<usize>, out: &mut Out<'_>) -> bool {
+        let busy = self.prune != 0 || self.svcs.iter().any(|s| s.upd.busy());
+        match if busy { Err(sys::Errno(libc::EBUSY)) } else { sys::fork() } {
+            Ok(0) => {
+                let mut n = 0;
+                for i in 0..self.svcs.len() {
+                    if only.is_none_or(|k| k == i) {
+                        n += self.dir_of(i).map_or(0, |d| d.prune());
+                    }
+                }
+                sys::exit_now(n.min(255) as c_int)
+            }
+            Ok(pid) => self.prune = pid,
+            Err(e) => {
+                // (EBUSY: an update or another prune is in progress.)
+                let _ = writeln!(out, "error: {}", e);
+                return false;
+            }
+        }
+        true
     }
 }
 
+/// Reports a failed update (on the console and /dev/kmsg).
+fn failed(name: &[u8], why: &str) {
+    crate::warn!("{}: update failed ({}): rolling back", Esc(name), Show(why.as_bytes()));
+}
+
 impl ctl::Handler for Sup<'_> {
-    fn request(&mut self, cmd: &[u8], name: &[u8], out: &mut Out<'_>) -> bool {
+    fn request(&mut self, cmd: &[u8], name: &[u8], arg: &[u8], out: &mut Out<'_>) -> bool {
         let now = sys::now_ms();
-        let known = matches!(cmd, b"status" | b"start" | b"stop" | b"restart");
+        let known = matches!(cmd, b"status" | b"start" | b"stop" | b"restart" | b"update" | b"prune");
         if !known {
             let _ = writeln!(out, "error: unknown command {}", Esc(cmd));
             return false;
         }
+        let i = self.find(name);
         if cmd == b"status" && name.is_empty() {
             return true;
         }
-        let Some(i) = self.find(name) else {
+        if !(cmd == b"prune" && name.is_empty()) && i.is_none() {
             let _ = writeln!(out, "error: no service named {}", Esc(name));
             return false;
-        };
-        if cmd == b"status" {
+        }
+        if let (b"status", Some(i)) = (cmd, i) {
             self.status_line(i, out);
             return false;
         }
@@ -478,42 +666,63 @@ impl ctl::Handler for Sup<'_> {
             let _ = writeln!(out, "error: shutting down");
             return false;
         }
-        let s = &mut self.svcs[i];
-        match cmd {
-            b"start" => {
-                s.want = true;
-                s.failures = 0;
-                match s.state {
-                    State::Down => s.state = State::Pending,
-                    State::Backoff => s.deadline = now,
-                    _ => {}
-                }
+        if cmd == b"prune" {
+            if !self.prune(i, out) {
+                return false;
             }
-            b"stop" => {
-                s.want = false;
-                s.restart_now = false;
-                match s.state {
-                    State::Running => self.stop(i, now),
-                    State::Pending | State::Backoff => s.state = State::Down,
-                    _ => {}
-                }
+        } else {
+            let i = i.unwrap_or(0);
+            // (An update waits for a prune: the version it names might be
+            // one the prune is removing.)
+            if self.svcs[i].upd.busy() || (cmd == b"update" && self.prune != 0) {
+                let _ = writeln!(out, "error: {}: an update or prune is in progress", Esc(name));
+                return false;
             }
-            _ => {
-                s.want = true;
-                s.failures = 0;
-                match s.state {
-                    State::Running => {
-                        s.restart_now = true;
-                        self.stop(i, now);
+            if cmd == b"update" && !self.update(i, arg, out) {
+                return false;
+            }
+            let s = &mut self.svcs[i];
+            match cmd {
+                b"start" => {
+                    s.want = true;
+                    s.failures = 0;
+                    match s.state {
+                        State::Down => s.state = State::Pending,
+                        State::Backoff => s.deadline = now,
+                        _ => {}
                     }
-                    State::Stopping => s.restart_now = true,
-                    State::Down => s.state = State::Pending,
-                    State::Backoff => s.deadline = now,
-                    _ => {}
+                }
+                b"stop" => {
+                    s.want = false;
+                    s.restart_now = false;
+                    match s.state {
+                        State::Running => self.stop(i, now),
+                        State::Pending | State::Backoff => s.state = State::Down,
+                        _ => {}
+                    }
+                }
+                _ => {
+                    // restart, and update (the same, with the switch
+                    // happening in `apply` once the service is down).
+                    s.want = true;
+                    s.failures = 0;
+                    match s.state {
+                        State::Running => {
+                            s.restart_now = true;
+                            self.stop(i, now);
+                        }
+                        State::Stopping => s.restart_now = true,
+                        State::Cleanup => s.next = Next::Start,
+                        _ => self.apply(i, Next::Start, now),
+                    }
                 }
             }
         }
-        let _ = writeln!(out, "ok: {} {}", Show(cmd), Esc(name));
+        let _ = write!(out, "ok: {}", Show(cmd));
+        if !name.is_empty() {
+            let _ = write!(out, " {}", Esc(name));
+        }
+        let _ = writeln!(out);
         false
     }
 

@@ -63,27 +63,43 @@ impl<const N: usize> CBuf<N> {
     pub fn of(parts: &[&[u8]]) -> Option<Self> {
         let mut c = Self::new();
         for p in parts {
-            c.push(p)?;
+            push_into(&mut c.b, &mut c.n, p)?;
         }
         Some(c)
     }
     pub fn push(&mut self, s: &[u8]) -> Option<()> {
-        if self.n + s.len() + 1 > N || s.contains(&0) {
-            return None;
-        }
-        self.b[self.n..self.n + s.len()].copy_from_slice(s);
-        self.n += s.len();
-        self.b[self.n] = 0;
-        Some(())
+        push_into(&mut self.b, &mut self.n, s)
     }
     pub fn bytes(&self) -> &[u8] {
         &self.b[..self.n]
     }
-    #[inline(never)]
     pub fn cstr(&self) -> &CStr {
-        // SAFETY: push() keeps b[n] == 0 (new() starts all zero) and rejects
-        // interior NULs, so b[..=n] is exactly one C string.
-        unsafe { CStr::from_bytes_with_nul_unchecked(&self.b[..self.n + 1]) }
+        cstr_of(&self.b, self.n)
+    }
+}
+
+// (Not generic: one copy for every buffer size.)
+#[inline(never)]
+fn push_into(b: &mut [u8], n: &mut usize, s: &[u8]) -> Option<()> {
+    let end = *n + s.len();
+    if end >= b.len() || s.contains(&0) {
+        return None;
+    }
+    b[*n..end].copy_from_slice(s);
+    b[end] = 0;
+    *n = end;
+    Some(())
+}
+
+/// `b[..=n]` as a C string: "" unless `b[n]` is its first NUL. (Smaller
+/// than core's checked constructors, which search for the NUL with memchr.)
+#[inline(never)]
+fn cstr_of(b: &[u8], n: usize) -> &CStr {
+    match b.iter().position(|&c| c == 0) {
+        // SAFETY: b[n] is a NUL and none comes before it, so b[..=n] is
+        // exactly one C string.
+        Some(k) if k == n => unsafe { CStr::from_bytes_with_nul_unchecked(&b[..=n]) },
+        _ => c"",
     }
 }
 
@@ -360,7 +376,7 @@ pub fn chdir(path: &CStr) -> R<()> {
     check(unsafe { libc::chdir(path.as_ptr()) }).map(drop)
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Stat {
     pub dev: u64,
     pub ino: u64,
@@ -377,10 +393,17 @@ impl Stat {
 }
 
 pub fn stat(path: &CStr) -> R<Stat> {
+    stat_at(libc::AT_FDCWD, path, 0)
+}
+
+/// fstatat(2): `flags` 0 follows a final symlink, AT_SYMLINK_NOFOLLOW
+/// describes the link itself.
+#[inline(never)]
+pub fn stat_at(dfd: c_int, path: &CStr, flags: c_int) -> R<Stat> {
     // SAFETY: stat is plain data, filled by the kernel.
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
     // SAFETY: valid C string and out pointer.
-    check(unsafe { libc::stat(path.as_ptr(), &mut st) })?;
+    check(unsafe { libc::fstatat(dfd, path.as_ptr(), &mut st, flags) })?;
     Ok(Stat { dev: st.st_dev as u64, ino: st.st_ino as u64, mode: st.st_mode as u32 })
 }
 
@@ -404,6 +427,54 @@ pub fn mkdir(path: &CStr, mode: libc::mode_t) -> R<()> {
 pub fn unlink(path: &CStr) {
     // SAFETY: valid C string.
     unsafe { libc::unlink(path.as_ptr()) };
+}
+
+/// openat(2) (close-on-exec).
+pub fn open_at(dfd: c_int, path: &CStr, flags: c_int) -> R<c_int> {
+    // SAFETY: path is a valid C string.
+    check(unsafe { libc::openat(dfd, path.as_ptr(), flags | libc::O_CLOEXEC, 0 as libc::c_uint) })
+}
+
+/// unlinkat(2): `flags` AT_REMOVEDIR removes an empty directory.
+pub fn unlink_at(dfd: c_int, path: &CStr, flags: c_int) -> R<()> {
+    // SAFETY: valid C string.
+    check(unsafe { libc::unlinkat(dfd, path.as_ptr(), flags) }).map(drop)
+}
+
+/// renameat(2) within one directory (atomic: `to` is replaced in one step).
+pub fn rename_at(dfd: c_int, from: &CStr, to: &CStr) -> R<()> {
+    // SAFETY: valid C strings.
+    check(unsafe { libc::renameat(dfd, from.as_ptr(), dfd, to.as_ptr()) }).map(drop)
+}
+
+/// linkat(2) without following: a link to a symlink is a second name of
+/// the symlink itself.
+pub fn link_at(dfd: c_int, from: &CStr, to: &CStr) -> R<()> {
+    // SAFETY: valid C strings.
+    check(unsafe { libc::linkat(dfd, from.as_ptr(), dfd, to.as_ptr(), 0) }).map(drop)
+}
+
+pub fn symlink_at(target: &CStr, dfd: c_int, path: &CStr) -> R<()> {
+    // SAFETY: valid C strings.
+    check(unsafe { libc::symlinkat(target.as_ptr(), dfd, path.as_ptr()) }).map(drop)
+}
+
+/// readlinkat(2) into `buf`, NUL-terminated; ENAMETOOLONG when the target
+/// does not fit.
+pub fn readlink_at<'a>(dfd: c_int, path: &CStr, buf: &'a mut [u8]) -> R<&'a CStr> {
+    // SAFETY: buf is valid for buf.len() bytes.
+    let n = check_l(unsafe { libc::readlinkat(dfd, path.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) as libc::c_long })? as usize;
+    if n >= buf.len() {
+        return Err(Errno(libc::ENAMETOOLONG));
+    }
+    buf[n] = 0;
+    // (A link's target holds no NUL.)
+    Ok(cstr_of(buf, n))
+}
+
+pub fn fsync(fd: c_int) {
+    // SAFETY: no memory is passed.
+    unsafe { libc::fsync(fd) };
 }
 
 pub fn symlink(target: &CStr, path: &CStr) -> R<()> {
@@ -456,7 +527,9 @@ pub fn each_token<const N: usize>(fd: c_int, sep: impl Fn(u8) -> bool, mut f: im
 
 /// Calls `f(name)` for each entry of the directory open at `fd`
 /// (getdents64 into a stack buffer; no allocation).
-pub fn each_dirent(fd: c_int, mut f: impl FnMut(&[u8], u8)) -> R<()> {
+/// (`f` is dynamic: one copy of this loop serves every caller.)
+#[inline(never)]
+pub fn each_dirent(fd: c_int, f: &mut dyn FnMut(&CStr, u8)) -> R<()> {
     let mut buf = [0u8; 2048];
     loop {
         // SAFETY: buf is valid for its length.
@@ -469,9 +542,9 @@ pub fn each_dirent(fd: c_int, mut f: impl FnMut(&[u8], u8)) -> R<()> {
             // linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type, name...
             let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
             let typ = buf[off + 18];
+            // (The kernel ends every name with a NUL.)
             let name = &buf[off + 19..off + reclen];
-            let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
-            f(&name[..end], typ);
+            f(cstr_of(name, name.iter().position(|&b| b == 0).unwrap_or(0)), typ);
             off += reclen;
         }
     }

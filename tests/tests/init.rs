@@ -1455,3 +1455,371 @@ exit 42";
     assert!(mounts_under(&root).is_empty(), "{:?}", mounts_under(&root));
     assert_eq!(fs::read_to_string("/proc/sys/kernel/hostname").unwrap(), host_name);
 }
+
+// ---- atomic updates (ctl update / prune) ----------------------------------
+
+/// A versioned service `NAME` of `s`: `run -> current/run`, its versions in
+/// DIR/versions/vN, each a `run` that logs `start vN` and sleeps.
+struct Versioned<'a> {
+    s: &'a Services,
+    name: &'a str,
+}
+
+impl<'a> Versioned<'a> {
+    fn new(s: &'a Services, name: &'a str, first: &str, health: u32) -> Versioned<'a> {
+        let v = Versioned { s, name };
+        let d = s.path().join(name);
+        fs::create_dir_all(&d).unwrap();
+        v.version(first, "exec sleep 1000");
+        std::os::unix::fs::symlink(v.dir(first), d.join("current")).unwrap();
+        std::os::unix::fs::symlink("current/run", d.join("run")).unwrap();
+        s.file(name, "health", &format!("{health}\n"));
+        v
+    }
+    fn dir(&self, v: &str) -> PathBuf {
+        self.s.dir.join("versions").join(v)
+    }
+    /// Adds version `v` whose `run` logs its start, then runs `rest`.
+    fn version(&self, v: &str, rest: &str) -> PathBuf {
+        let d = self.dir(v);
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join("run"), format!("#!/bin/sh\necho start {v} >> {}\n{rest}\n", self.s.log().display())).unwrap();
+        fs::set_permissions(d.join("run"), fs::Permissions::from_mode(0o755)).unwrap();
+        d
+    }
+    /// The version a link of the service points to (`v1`), or "".
+    fn link(&self, link: &str) -> String {
+        fs::read_link(self.s.path().join(self.name).join(link))
+            .map(|t| t.file_name().unwrap().to_string_lossy().to_string())
+            .unwrap_or_default()
+    }
+    fn exists(&self, link: &str) -> bool {
+        fs::symlink_metadata(self.s.path().join(self.name).join(link)).is_ok()
+    }
+    /// The versions started so far, in order.
+    fn starts(&self) -> Vec<String> {
+        text(&self.s.log()).lines().filter_map(|l| l.strip_prefix("start ")).map(str::to_string).collect()
+    }
+    /// Waits until the versions started so far are `want`.
+    fn wait_starts(&self, want: &[&str]) -> bool {
+        wait_until(10, || self.starts() == want)
+    }
+    fn update(&self, v: &str) -> std::process::Output {
+        self.s.ctl(&["update", self.name, self.dir(v).to_str().unwrap()])
+    }
+    fn status(&self) -> String {
+        stdout(&self.s.ctl(&["status", self.name]))
+    }
+    /// Waits until `ctl status` shows `update=WORD` with the service running.
+    fn wait_update(&self, word: &str) -> bool {
+        wait_until(20, || {
+            let st = self.status();
+            st.contains(&format!(" update={word}")) && st.contains(" running ")
+        })
+    }
+}
+
+#[test]
+fn update_good_then_prune() {
+    if skip_unless_root() {
+        return;
+    }
+    let s = Services::new();
+    let _k = ServiceKiller(s.path());
+    let v = Versioned::new(&s, "web", "v1", 1);
+    v.version("v2", "exec sleep 1000");
+    v.version("v3", "exec sleep 1000");
+    // A check that passes for every version that has a run.
+    s.file("web", "check", "#!/bin/sh\ntest -x current/run\n");
+    fs::set_permissions(s.path().join("web/check"), fs::Permissions::from_mode(0o755)).unwrap();
+    let (mut p, errf) = s.start(&[]);
+    assert!(wait_until(10, || s.state_of("web") == "running"), "{}", s.status());
+    let st = v.status();
+    assert!(st.contains(&format!(" current={}", v.dir("v1").display())), "{st}");
+    assert!(!st.contains("previous="), "{st}");
+
+    let o = v.update("v2");
+    assert_eq!(code(&o.status), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "ok: update web\n");
+    assert!(v.wait_update("confirmed"), "{}\n{}", v.status(), text(&errf));
+    assert_eq!((v.link("current"), v.link("previous")), ("v2".into(), "v1".into()));
+    assert!(!v.exists("pending") && !v.exists("next"));
+    assert!(v.wait_starts(&["v1", "v2"]), "{:?}", v.starts());
+    let st = v.status();
+    assert!(st.contains(&format!(" current={} previous={}", v.dir("v2").display(), v.dir("v1").display())), "{st}");
+    let e = text(&errf);
+    assert!(e.contains(&format!("web: updating to {}", v.dir("v2").display())), "{e}");
+    assert!(e.contains("web: update confirmed"), "{e}");
+
+    // A second update pushes v1 out of the last two; prune removes it.
+    assert_eq!(code(&v.update("v3").status), Some(0));
+    assert!(v.wait_update("confirmed"), "{}", v.status());
+    assert_eq!((v.link("current"), v.link("previous")), ("v3".into(), "v2".into()));
+    assert!(v.wait_starts(&["v1", "v2", "v3"]), "{:?}", v.starts());
+    let o = s.ctl(&["prune"]);
+    assert_eq!(stdout(&o), "ok: prune\n", "{}", stderr(&o));
+    assert!(wait_until(10, || !v.dir("v1").exists()), "v1 not pruned: {}", text(&errf));
+    assert!(wait_until(10, || text(&errf).contains("pruned 1 old versions")), "{}", text(&errf));
+    assert!(v.dir("v2").join("run").exists() && v.dir("v3").join("run").exists());
+    // Nothing is left to prune; the records of what was removed are gone.
+    let olds =
+        || fs::read_dir(s.path().join("web")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with("old.")).count();
+    assert_eq!(olds(), 0, "no record of a removed version stays");
+    assert_eq!(stdout(&s.ctl(&["prune", "web"])), "ok: prune web\n");
+    assert!(wait_until(10, || text(&errf).matches("pruned ").count() == 2));
+    assert!(v.dir("v2").exists() && v.dir("v3").exists());
+
+    // Refusals: a service without a current link, a relative or missing DIR.
+    s.run("plain", "exec sleep 1000");
+    let o = s.ctl(&["update", "web", "versions/v2"]);
+    assert_eq!(code(&o.status), Some(1));
+    assert!(stderr(&o).contains("absolute path"), "{}", stderr(&o));
+    let o = s.ctl(&["update", "web", "/nonexistent/husk-v9"]);
+    assert_eq!(code(&o.status), Some(1));
+    let o = s.ctl(&["update", "nope", "/"]);
+    assert_eq!(stderr(&o), "error: no service named nope\n");
+    let o = s.ctl(&["update", "web"]);
+    assert_eq!(code(&o.status), Some(1));
+    assert!(stderr(&o).contains("update NAME DIR"), "{}", stderr(&o));
+    p.signal(libc::SIGTERM);
+    assert_eq!(code(&p.wait_for(20).expect("stop")), Some(0));
+}
+
+#[test]
+fn update_that_exits_is_rolled_back() {
+    if skip_unless_root() {
+        return;
+    }
+    let s = Services::new();
+    let _k = ServiceKiller(s.path());
+    let v = Versioned::new(&s, "web", "v1", 2);
+    v.version("bad", "exit 3");
+    let (mut p, errf) = s.start(&[]);
+    assert!(wait_until(10, || s.state_of("web") == "running"), "{}", s.status());
+    assert_eq!(code(&v.update("bad").status), Some(0));
+    assert!(v.wait_update("rolled-back"), "{}\n{}", v.status(), text(&errf));
+    assert_eq!(v.link("current"), "v1");
+    assert!(!v.exists("pending") && !v.exists("next") && !v.exists("previous"));
+    assert!(v.wait_starts(&["v1", "bad", "v1"]), "{:?}", v.starts());
+    let e = text(&errf);
+    assert!(e.contains("web: exited with status 3"), "{e}");
+    assert!(e.contains("[WARN  husk-init"), "{e}");
+    assert!(e.contains("web: update failed (it exited): rolling back"), "{e}");
+    let st = v.status();
+    assert!(st.contains(&format!(" current={} update=rolled-back", v.dir("v1").display())), "{st}");
+    // The failed version is an old one now: prune removes it.
+    assert_eq!(code(&s.ctl(&["prune", "web"]).status), Some(0));
+    assert!(wait_until(10, || !v.dir("bad").exists()), "{}", text(&errf));
+    assert!(v.dir("v1").exists());
+    p.signal(libc::SIGTERM);
+    assert_eq!(code(&p.wait_for(20).expect("stop")), Some(0));
+}
+
+#[test]
+fn update_whose_check_fails_is_rolled_back() {
+    if skip_unless_root() {
+        return;
+    }
+    let s = Services::new();
+    let _k = ServiceKiller(s.path());
+    let v = Versioned::new(&s, "web", "v1", 2);
+    v.version("v2", "exec sleep 1000");
+    v.version("v3", "exec sleep 1000");
+    fs::write(v.dir("v2").join("broken"), "").unwrap();
+    // The check fails for a version with a `broken` file, and hangs (past
+    // the health period) for one with a `slow` file.
+    s.file("web", "check", "#!/bin/sh\ntest -e current/slow && exec sleep 100\ntest ! -e current/broken\n");
+    fs::set_permissions(s.path().join("web/check"), fs::Permissions::from_mode(0o755)).unwrap();
+    let (mut p, errf) = s.start(&[]);
+    assert!(wait_until(10, || s.state_of("web") == "running"), "{}", s.status());
+    assert_eq!(code(&v.update("v2").status), Some(0));
+    // While it is on trial, the service takes no other command.
+    let o = s.ctl(&["restart", "web"]);
+    assert_eq!(code(&o.status), Some(1));
+    assert_eq!(stderr(&o), "error: web: an update or prune is in progress\n");
+    assert!(v.wait_update("rolled-back"), "{}\n{}", v.status(), text(&errf));
+    assert_eq!(v.link("current"), "v1");
+    assert!(text(&errf).contains("web: update failed (check failed): rolling back"), "{}", text(&errf));
+    // (The check runs from the moment v2 starts: v2 may be stopped before
+    // its script logged anything.)
+    let again = |n: usize| wait_until(10, || v.starts().iter().filter(|x| *x == "v1").count() == n);
+    assert!(again(2), "{:?}", v.starts());
+
+    fs::write(v.dir("v3").join("slow"), "").unwrap();
+    assert_eq!(code(&v.update("v3").status), Some(0));
+    assert!(wait_until(20, || text(&errf).contains("web: update failed (check still running)")), "{}", text(&errf));
+    assert!(v.wait_update("rolled-back"), "{}\n{}", v.status(), text(&errf));
+    assert_eq!(v.link("current"), "v1");
+    assert!(again(3), "{:?}", v.starts());
+    assert!(v.starts().ends_with(&["v1".into(), "v3".into(), "v1".into()]), "{:?}", v.starts());
+    // The hung check was killed.
+    assert!(wait_until(10, || !fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        fs::read_to_string(e.path().join("cmdline")).is_ok_and(|c| c == "sleep\x00100\x00")
+            && fs::read_link(e.path().join("cwd")).is_ok_and(|c| c.starts_with(s.path()))
+    })));
+    p.signal(libc::SIGTERM);
+    assert_eq!(code(&p.wait_for(20).expect("stop")), Some(0));
+}
+
+/// husk-init --services as PID 1 of a new PID namespace: (unshare, the
+/// init's pid). A SIGKILL of that init ends every process of the namespace
+/// at once, as a power cut would.
+fn start_in_ns(s: &Services) -> (Proc, i32) {
+    fs::create_dir_all(s.path()).unwrap();
+    let errf = s.dir.join("stderr");
+    let p = Proc::spawn(
+        Command::new("unshare")
+            .args(["--pid", "--fork", "--mount-proc"])
+            .arg(init_bin())
+            .arg("--services")
+            .arg(s.path())
+            .arg("--ctl")
+            .arg(s.sock())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(fs::OpenOptions::new().create(true).append(true).open(errf).unwrap())),
+    );
+    let mut init = 0;
+    assert!(wait_until(10, || {
+        let kids = fs::read_to_string(format!("/proc/{0}/task/{0}/children", p.pid())).unwrap_or_default();
+        init = kids.split_whitespace().next().and_then(|k| k.parse().ok()).unwrap_or(0);
+        init > 0
+    }));
+    (p, init)
+}
+
+/// SIGKILL of the namespace's init; returns once every process in it is gone.
+fn power_cut(mut p: Proc, init: i32) {
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(init, libc::SIGKILL) };
+    p.wait();
+}
+
+#[test]
+fn update_survives_sigkill_of_husk_init() {
+    if skip_unless_unshare() {
+        return;
+    }
+    let s = Services::new();
+    let _k = ServiceKiller(s.path());
+    let v = Versioned::new(&s, "web", "v1", 1);
+    v.version("v2", "exec sleep 1000");
+    let errf = s.dir.join("stderr");
+
+    // Killed while the new version is on trial: the restart rolls back.
+    s.file("web", "health", "30\n");
+    let (p, init) = start_in_ns(&s);
+    assert!(wait_until(10, || s.state_of("web") == "running"), "{}", s.status());
+    assert_eq!(code(&v.update("v2").status), Some(0));
+    assert!(v.wait_update("watching"), "{}", v.status());
+    assert_eq!(v.link("current"), "v2");
+    assert!(v.wait_starts(&["v1", "v2"]), "{:?}", v.starts());
+    power_cut(p, init);
+    let (p, init) = start_in_ns(&s);
+    assert!(v.wait_update("rolled-back"), "{}\n{}", v.status(), text(&errf));
+    assert!(text(&errf).contains("web: update not confirmed before the restart: rolled back"), "{}", text(&errf));
+    assert_eq!((v.link("current"), v.exists("pending"), v.exists("next")), ("v1".into(), false, false));
+    assert!(v.wait_starts(&["v1", "v2", "v1"]), "{:?}", v.starts());
+    power_cut(p, init);
+
+    // Killed at many moments of an update (1 s health): every restart
+    // comes up with one version whole, the one the links name, and the
+    // links are either as before the update or as after its confirmation.
+    s.file("web", "health", "1\n");
+    let mut outcomes = [0, 0];
+    for (k, delay) in [0u64, 1, 3, 6, 10, 20, 40, 70, 100, 200, 400, 700, 1000, 1100, 1300, 1600, 2500].into_iter().enumerate() {
+        let (from, prev) = (v.link("current"), v.link("previous"));
+        let to = if from == "v1" { "v2" } else { "v1" };
+        let (p, init) = start_in_ns(&s);
+        assert!(wait_until(10, || s.state_of("web") == "running"), "{}", s.status());
+        let mut c = Command::new(init_bin());
+        c.arg("ctl")
+            .arg("--ctl")
+            .arg(s.sock())
+            .args(["update", "web", v.dir(to).to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut client = Proc::spawn(&mut c);
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        power_cut(p, init);
+        let _ = client.wait_for(5);
+        let _ = fs::remove_file(s.log());
+
+        let (p, init) = start_in_ns(&s);
+        assert!(wait_until(10, || s.state_of("web") == "running" && !v.starts().is_empty()), "{}", s.status());
+        let (cur, pre) = (v.link("current"), v.link("previous"));
+        let ctx = format!("kill {k} after {delay} ms: {from}/{prev} -> {cur}/{pre}\n{}", text(&errf));
+        assert!(!v.exists("pending") && !v.exists("next"), "{ctx}");
+        if cur == to {
+            assert_eq!(pre, from, "{ctx}");
+            outcomes[1] += 1;
+        } else {
+            assert_eq!((cur.as_str(), pre.as_str()), (from.as_str(), prev.as_str()), "{ctx}");
+            outcomes[0] += 1;
+        }
+        // (Give a wrong second start the time to show.)
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert_eq!(v.starts(), std::slice::from_ref(&cur), "{ctx}");
+        power_cut(p, init);
+    }
+    // Both ends were seen: kills before the confirmation and after it, and
+    // some in the middle (the restart found `pending` and went back).
+    assert!(outcomes[0] > 0 && outcomes[1] > 0, "{outcomes:?}");
+    assert!(text(&errf).matches("update not confirmed before the restart").count() >= 2, "{}", text(&errf));
+}
+
+#[test]
+fn update_of_a_container_rootfs() {
+    if skip_unless_root() {
+        return;
+    }
+    let dir = std::env::var_os("HUSK_BIN_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target/debug"));
+    if skip_unless(dir.join("husk").exists(), "husk not built") {
+        return;
+    }
+    // Two rootfs versions (as `husk-rootfs pull` would leave them) and a
+    // bundle whose rootfs is reached through `current`.
+    let mut b = Bundle::new();
+    let script = "v=$(cat /version); echo box-$v; [ $v = bad ] && exit 4; trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done";
+    b.args(&["sh", "-c", script]);
+    let (v1, v2) = (Bundle::new(), Bundle::new());
+    fs::write(v1.rootfs().join("version"), "one").unwrap();
+    fs::write(v2.rootfs().join("version"), "two").unwrap();
+    let bad = Bundle::new();
+    fs::write(bad.rootfs().join("version"), "bad").unwrap();
+    let s = Services::new();
+    let _k = ServiceKiller(s.path());
+    let sd = s.path().join("box");
+    fs::create_dir_all(&sd).unwrap();
+    fs::write(sd.join("config.json"), serde_json::to_vec_pretty(&b.config).unwrap()).unwrap();
+    std::os::unix::fs::symlink(v1.rootfs(), sd.join("current")).unwrap();
+    std::os::unix::fs::symlink("current", sd.join("rootfs")).unwrap();
+    s.file("box", "health", "2");
+    let root = b.root.to_str().unwrap();
+    let (mut p, errf) = s.start(&["--husk", dir.join("husk").to_str().unwrap(), "--husk-root", root, "--grace", "3"]);
+    let out = || text(&s.dir.join("stdout"));
+    assert!(wait_until(30, || out().contains("box-one")), "{}\n{}", s.status(), text(&errf));
+    assert!(s.status().contains("kind=container"), "{}", s.status());
+
+    let o = s.ctl(&["update", "box", v2.rootfs().to_str().unwrap()]);
+    assert_eq!(code(&o.status), Some(0), "{}", stderr(&o));
+    assert!(wait_until(30, || s.status().contains(" update=confirmed")), "{}\n{}", s.status(), text(&errf));
+    assert!(out().contains("box-two"), "{}", out());
+    assert_eq!(fs::read_link(sd.join("current")).unwrap(), v2.rootfs());
+    assert_eq!(fs::read_link(sd.join("previous")).unwrap(), v1.rootfs());
+
+    let o = s.ctl(&["update", "box", bad.rootfs().to_str().unwrap()]);
+    assert_eq!(code(&o.status), Some(0), "{}", stderr(&o));
+    assert!(
+        wait_until(30, || s.status().contains(" update=rolled-back") && s.state_of("box") == "running"),
+        "{}\n{}",
+        s.status(),
+        text(&errf)
+    );
+    assert!(wait_until(30, || out().matches("box-two").count() == 2), "{}", out());
+    assert!(out().contains("box-bad"), "{}", out());
+    assert!(text(&errf).contains("box: update failed (it exited): rolling back"), "{}", text(&errf));
+    assert_eq!(fs::read_link(sd.join("current")).unwrap(), v2.rootfs());
+    p.signal(libc::SIGTERM);
+    assert_eq!(code(&p.wait_for(30).expect("stop")), Some(0));
+}
