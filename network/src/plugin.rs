@@ -87,7 +87,7 @@ pub fn exec(exe: &Path, command: &str, p: &Params<'_>, config: &Value) -> std::r
         }
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let last = stderr.lines().chain(stdout.lines()).filter(|l| !l.trim().is_empty()).last().unwrap_or("").trim().to_string();
+    let last = stderr.lines().chain(stdout.lines()).rfind(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
     let status = describe(out.status);
     Err(if last.is_empty() { status } else { one_line(&format!("{last} ({status})")) })
 }

@@ -30,7 +30,7 @@ use crate::error::{Error, Result};
 pub const DEFAULT_DIR: &str = "/var/lib/husk-cni";
 
 /// statfs f_type of nsfs, the filesystem of /proc/PID/ns/* files.
-const NSFS_MAGIC: i64 = 0x6e73_6673;
+const NSFS_MAGIC: rustix::fs::FsWord = 0x6e73_6673;
 
 /// One attachment: what DEL needs to undo ADD.
 #[derive(Debug, Clone)]
@@ -299,7 +299,7 @@ fn make_shared(d: &Path) -> Result<()> {
 /// Whether `p` is a live pin (a network namespace file), not the empty
 /// file a reboot leaves.
 pub fn is_pinned(p: &Path) -> bool {
-    rustix::fs::statfs(p).map(|s| s.f_type as i64 == NSFS_MAGIC).unwrap_or(false)
+    rustix::fs::statfs(p).map(|s| s.f_type == NSFS_MAGIC).unwrap_or(false)
 }
 
 /// Unmounts (if pinned) and removes a pin.
