@@ -21,11 +21,14 @@ use husk_tests::*;
 /// Chains portmap shares between containers and leaves in place.
 const SHARED_CHAINS: [&str; 3] = ["CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-MASQ", "CNI-HOSTPORT-SETMARK"];
 
+fn on_path(cmd: &str) -> bool {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).any(|d| d.join(cmd).is_file())
+}
+
 fn skip() -> bool {
     if skip_unless_root() {
         return true;
     }
-    let on_path = |c: &str| std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).any(|d| d.join(c).is_file());
     skip_unless(Path::new("/usr/lib/cni/bridge").exists(), "CNI plugins not in /usr/lib/cni (containernetworking-plugins)")
         || skip_unless(
             ["ip", "iptables-save", "nsenter", "busybox"].iter().all(|c| on_path(c)),
@@ -562,4 +565,48 @@ fn bad_input_fails_in_one_line_and_leaves_nothing() {
     let line = create_fails(&net, &b, "bnet", &[("CNI_PATH", &cni_path)]);
     assert_eq!(line, "husk-cni: network bnet: plugin fails (ADD): boom: on purpose (CNI error 100); rolled back (DEL of 3 plugins)");
     drop(conf);
+}
+
+/// The same bundle under runc 1.1: its hooks ADD at create and DEL at
+/// `runc delete --force`.
+#[test]
+fn runc_runs_the_same_hooks() {
+    if skip() {
+        return;
+    }
+    if skip_unless(on_path("runc"), "runc not installed") {
+        return;
+    }
+    let net = Net::new();
+    let conf = net.conflist("rnet", &[json!({"type": "portmap", "capabilities": {"portMappings": true}})]);
+    let a = net_bundle(&conf, &["8080:80"], "from-runc", &["httpd", "-f", "-p", "80", "-h", "/www"]);
+    let id = unique("cni-runc");
+    let runc = |args: &[&str]| {
+        let mut c = net.cmd("runc");
+        c.arg("--root").arg(&a.root).args(args);
+        c
+    };
+    let (out, err) = (a.dir.join("runc.out"), a.dir.join("runc.err"));
+    let st = runc(&["run", "--detach", "--bundle", a.path().to_str().unwrap(), &id])
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&out).unwrap())
+        .stderr(fs::File::create(&err).unwrap())
+        .status()
+        .unwrap();
+    struct Del<'a>(Box<dyn Fn() + 'a>);
+    impl Drop for Del<'_> {
+        fn drop(&mut self) {
+            (self.0)()
+        }
+    }
+    let _del = Del(Box::new(|| {
+        let _ = run_cmd(runc(&["delete", "--force", &id]).stdout(Stdio::null()).stderr(Stdio::null()));
+    }));
+    assert!(st.success(), "runc run: {}", fs::read_to_string(&err).unwrap_or_default());
+    let ip = addr_of(&net, &id);
+    assert_eq!(fetch(&net, &ip, 80, "from-runc"), "from-runc");
+    assert_eq!(fetch(&net, "10.88.0.1", 8080, "from-runc"), "from-runc");
+    let o = run_cmd(&mut runc(&["delete", "--force", &id]));
+    assert!(o.status.success(), "runc delete: {}", stderr(&o));
+    net.assert_clean("rnet", &[&id]);
 }
