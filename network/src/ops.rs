@@ -3,6 +3,7 @@
 //! DEL runs them in reverse with the final ADD result; gc DELs what a
 //! container that is gone left; list shows the records.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
@@ -86,6 +87,15 @@ pub fn add(store: &Store, o: &AddOpts, ct: &Container) -> Result<()> {
     }
     let exes = resolve(&c, &o.cni_path)?;
     let start_time = store::start_time(ct.pid).ok_or_else(|| Error::input("OCI state on stdin", format!("no process {}", ct.pid)))?;
+    // A container without a network namespace of its own (none in
+    // config.json) shares ours: ADD would configure the host's network.
+    let ns = |p: &str| std::fs::metadata(p).map(|m| (m.dev(), m.ino())).map_err(|e| Error::io("stat", p, e));
+    if ns(&format!("/proc/{}/ns/net", ct.pid))? == ns("/proc/self/ns/net")? {
+        return Err(Error::input(
+            format!("container {}", ct.id),
+            "shares husk-cni's network namespace (config.json has no network namespace of its own): refusing to configure it",
+        ));
+    }
     let _lock = store.lock(&c.name)?;
     if let Some(old) = store.load(&c.name, &ct.id)? {
         if store::alive(&old) {

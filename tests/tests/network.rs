@@ -529,6 +529,19 @@ fn bad_input_fails_in_one_line_and_leaves_nothing() {
     let line = create_fails(&net, &b, "bnet", &[]);
     assert!(line.starts_with(&format!("husk-cni: {}: not JSON: EOF while parsing", fs::canonicalize(&conf).unwrap().display())), "{line}");
 
+    // A container without a network namespace of its own: the host's
+    // (here: the test's) network is not to be configured.
+    let mut shared = net_bundle(&net.conflist("bnet", &[]), &[], "", &["sleep", "1000"]);
+    shared.config["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "network");
+    shared.write_config();
+    let line = create_fails(&net, &shared, "bnet", &[]);
+    assert!(
+        line.ends_with("shares husk-cni's network namespace (config.json has no network namespace of its own): refusing to configure it"),
+        "{line}"
+    );
+    assert!(!stdout(&net.run(&["ip", "-o", "link"])).contains("hb0"), "the bridge was made");
+    drop(shared);
+
     // An unknown plugin: refused before any plugin runs.
     let conf = net.conflist("bnet", &[json!({"type": "no-such-plugin"})]);
     let line = create_fails(&net, &b, "bnet", &[]);
@@ -609,4 +622,26 @@ fn runc_runs_the_same_hooks() {
     let o = run_cmd(&mut runc(&["delete", "--force", &id]));
     assert!(o.status.success(), "runc delete: {}", stderr(&o));
     net.assert_clean("rnet", &[&id]);
+}
+
+/// A hook after husk-cni's fails: husk's create rolls back without
+/// poststop hooks (the runtime spec has a failed createRuntime continue at
+/// delete, poststop included), so the attachment is left to gc — which
+/// must then leave nothing. (Still right once husk runs poststop there.)
+#[test]
+fn later_hook_failure_is_cleaned_by_gc() {
+    if skip() {
+        return;
+    }
+    let net = Net::new();
+    let conf = net.conflist("lnet", &[json!({"type": "portmap", "capabilities": {"portMappings": true}})]);
+    let mut b = net_bundle(&conf, &["8080:80"], "", &["sleep", "1000"]);
+    b.config["hooks"]["createRuntime"].as_array_mut().unwrap().push(json!({"path": "/bin/false"}));
+    b.write_config();
+    let id = unique("cni-later");
+    let o = husk_to_files(&net, &b, &["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert!(!o.status.success(), "create with a failing hook succeeded");
+    let o = net.cni(&["gc"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    net.assert_clean("lnet", &[&id]);
 }
