@@ -166,10 +166,7 @@ impl Store {
     pub fn lock(&self, net: &str) -> Result<File> {
         let d = self.net_dir(net);
         mkdirs(&d)?;
-        let p = d.join(".lock");
-        let f = OpenOptions::new().create(true).truncate(false).write(true).open(&p).map_err(|e| Error::io("open", &p, e))?;
-        f.lock().map_err(|e| Error::io("lock", &p, e))?;
-        Ok(f)
+        lock_file(&d.join(".lock"))
     }
 
     pub fn load(&self, net: &str, id: &str) -> Result<Option<Record>> {
@@ -215,7 +212,11 @@ impl Store {
     pub fn pin(&self, net: &str, id: &str, pid: i32) -> Result<PathBuf> {
         let d = self.dir.join("netns");
         mkdirs(&d)?;
-        make_shared(&d)?;
+        {
+            // Two ADDs on different networks must not both make the mount.
+            let _l = lock_file(&self.dir.join(".netns.lock"))?;
+            make_shared(&d)?;
+        }
         let p = self.pin_path(net, id);
         if is_pinned(&p) {
             unpin(&p)?;
@@ -268,6 +269,13 @@ impl Store {
         let ids: Vec<String> = self.all()?.into_iter().map(|(_, id)| id).collect();
         Ok(list_dir(&self.dir.join("addr"))?.into_iter().filter(|f| !f.starts_with('.') && !ids.contains(f)).collect())
     }
+}
+
+/// An exclusive flock on `p` (created if missing), held until dropped.
+fn lock_file(p: &Path) -> Result<File> {
+    let f = OpenOptions::new().create(true).truncate(false).write(true).open(p).map_err(|e| Error::io("open", p, e))?;
+    f.lock().map_err(|e| Error::io("lock", p, e))?;
+    Ok(f)
 }
 
 /// Names in `d` (none when it does not exist), sorted.

@@ -645,3 +645,37 @@ fn later_hook_failure_is_cleaned_by_gc() {
     assert!(o.status.success(), "{}", stderr(&o));
     net.assert_clean("lnet", &[&id]);
 }
+
+/// After a reboot the pin is an empty file and the recorded boot id is
+/// not this boot's: gc DELs without CNI_NETNS (as the spec allows), which
+/// releases host-local's lease (persistent) and portmap's rules. Simulated:
+/// the container killed, its pin unmounted, its record's boot id changed.
+/// (No ipMasq here: bridge cannot find those rules without the namespace;
+/// a real reboot takes them with it.)
+#[test]
+fn gc_after_a_reboot_releases_leases() {
+    if skip() {
+        return;
+    }
+    let net = Net::new();
+    let conf = net.conflist("rbnet", &[json!({"type": "portmap", "capabilities": {"portMappings": true}})]);
+    let mut v: Value = serde_json::from_slice(&fs::read(&conf).unwrap()).unwrap();
+    v["plugins"][1]["ipMasq"] = json!(false);
+    fs::write(&conf, serde_json::to_vec(&v).unwrap()).unwrap();
+    let b = net_bundle(&conf, &["8080:80"], "", &["sleep", "1000"]);
+    let c = Ct::run(&net, &b, "cni-reboot");
+    let _ = c.ip();
+    let rec = net.cni_dir().join("networks/rbnet").join(format!("{}.json", c.id));
+    let mut r: Value = serde_json::from_slice(&fs::read(&rec).unwrap()).unwrap();
+    let pin = PathBuf::from(r["netns"].as_str().unwrap());
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(r["pid"].as_i64().unwrap() as i32, libc::SIGKILL) };
+    assert!(run_cmd(Command::new("umount").arg(&pin)).status.success());
+    r["bootId"] = json!("a-previous-boot");
+    fs::write(&rec, serde_json::to_vec(&r).unwrap()).unwrap();
+    assert_eq!(net.leases("rbnet").len(), 1);
+    let o = net.cni(&["gc"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), format!("deleted rbnet {} (container gone)\n", c.id));
+    net.assert_clean("rbnet", &[&c.id]);
+}
