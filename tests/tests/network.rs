@@ -679,3 +679,28 @@ fn gc_after_a_reboot_releases_leases() {
     assert_eq!(stdout(&o), format!("deleted rbnet {} (container gone)\n", c.id));
     net.assert_clean("rbnet", &[&c.id]);
 }
+
+/// A CNI 0.4.0 list (Debian's plugins speak 0.4.0 and 1.0.0): the result's
+/// `ips` carry `"version": "4"`; addresses, DEL and cleanup are the same.
+#[test]
+fn cni_0_4_0_list() {
+    if skip() {
+        return;
+    }
+    let net = Net::new();
+    let conf = net.conflist("v04net", &[json!({"type": "portmap", "capabilities": {"portMappings": true}})]);
+    let mut v: Value = serde_json::from_slice(&fs::read(&conf).unwrap()).unwrap();
+    v["cniVersion"] = json!("0.4.0");
+    fs::write(&conf, serde_json::to_vec(&v).unwrap()).unwrap();
+    let b = net_bundle(&conf, &["8080:80"], "v04", &["httpd", "-f", "-p", "80", "-h", "/www"]);
+    let c = Ct::run(&net, &b, "cni-v04");
+    let o = net.cni(&["list", "--format", "json", &c.id]);
+    let l: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(l[0]["result"]["cniVersion"], json!("0.4.0"), "{l}");
+    assert_eq!(l[0]["result"]["ips"][0]["version"], json!("4"), "{l}");
+    assert_eq!(fetch(&net, "10.88.0.1", 8080, "v04"), "v04");
+    assert_eq!(fetch(&net, &c.ip(), 80, "v04"), "v04");
+    let id = c.id.clone();
+    drop(c);
+    net.assert_clean("v04net", &[&id]);
+}
