@@ -1,12 +1,12 @@
 #!/bin/bash
-# Static musl release builds of husk, husk-init and husk-rootfs for x86_64
+# Static musl release builds of husk, husk-init, husk-rootfs and husk-cni for x86_64
 # and aarch64; checks they are static, prints a size table, and smoke-tests
 # the aarch64 binaries under qemu-aarch64-static.
 #
 #   cross/build.sh            # both arches → dist/<arch>/
 #   ARCHES=x86_64 cross/build.sh
 #
-# husk and husk-rootfs are built with std rebuilt for size (build-std with
+# husk, husk-rootfs and husk-cni are built with std rebuilt for size (build-std with
 # immediate-abort panics: no unwinder, no backtrace symbolizer). That needs
 # the rust-src component and RUSTC_BOOTSTRAP on the stable toolchain; without
 # rust-src the script falls back to a plain release build and says so.
@@ -35,15 +35,15 @@ for arch in $ARCHES; do
         # without) and a smaller file; the binary's own text loses ASLR
         # (stack, heap and mmaps keep it).
         RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Crelocation-model=static" CARGO_TARGET_DIR="$MIN_TARGET" \
-            cargo build -q --release --target "$t" -p husk -p husk-rootfs -Z build-std=std,panic_abort
-        put "$out" "$MIN_TARGET/$t/release/husk" "$MIN_TARGET/$t/release/husk-rootfs"
+            cargo build -q --release --target "$t" -p husk -p husk-rootfs -p husk-cni -Z build-std=std,panic_abort
+        put "$out" "$MIN_TARGET/$t/release/husk" "$MIN_TARGET/$t/release/husk-rootfs" "$MIN_TARGET/$t/release/husk-cni"
     else
-        cargo build -q --release --target "$t" -p husk -p husk-rootfs
-        put "$out" "target/$t/release/husk" "target/$t/release/husk-rootfs"
+        cargo build -q --release --target "$t" -p husk -p husk-rootfs -p husk-cni
+        put "$out" "target/$t/release/husk" "target/$t/release/husk-rootfs" "target/$t/release/husk-cni"
     fi
     cargo build -q --release --target "$t" -p husk-init
     put "$out" "target/$t/release/husk-init"
-    for b in husk husk-init husk-rootfs; do
+    for b in husk husk-init husk-rootfs husk-cni; do
         f=$out/$b
         static=yes
         if readelf -l "$f" | grep -q 'Requesting program interpreter' || readelf -d "$f" 2>/dev/null | grep -q NEEDED; then
@@ -63,11 +63,14 @@ if [[ " $ARCHES " == *" aarch64 "* ]]; then
     if command -v qemu-aarch64-static >/dev/null; then
         echo "== aarch64 smoke test under qemu-aarch64-static"
         qemu-aarch64-static dist/aarch64/husk --version
-        qemu-aarch64-static dist/aarch64/husk features | grep -q '"ociVersionMax"' || { echo "aarch64 husk features failed" >&2; fail=1; }
+        # (Captured first: grep -q stops reading early, and with pipefail
+        # husk's EPIPE on the rest would fail the check.)
+        feats=$(qemu-aarch64-static dist/aarch64/husk features) && grep -q '"ociVersionMax"' <<<"$feats" || { echo "aarch64 husk features failed" >&2; fail=1; }
         d=$(mktemp -d); qemu-aarch64-static dist/aarch64/husk spec --bundle "$d" && grep -q '"ociVersion"' "$d/config.json" || fail=1; rm -rf "$d"
         qemu-aarch64-static dist/aarch64/husk-init --version
         qemu-aarch64-static dist/aarch64/husk-init -- /bin/true || { echo "aarch64 husk-init failed" >&2; fail=1; }
         qemu-aarch64-static dist/aarch64/husk-rootfs --help >/dev/null 2>&1 || qemu-aarch64-static dist/aarch64/husk-rootfs help >/dev/null 2>&1 || true
+        qemu-aarch64-static dist/aarch64/husk-cni --version || { echo "aarch64 husk-cni failed" >&2; fail=1; }
         echo "aarch64 smoke: ok"
     else
         echo "SKIP: aarch64 smoke test: qemu-aarch64-static not installed" >&2

@@ -10,6 +10,9 @@ pkgs="$pkgs containerd podman buildah catatonit tini runc docker.io bsdutils"
 pkgs="$pkgs qemu-system-x86 qemu-system-arm"
 # husk-rootfs pull tests: a local registry, certificates, htpasswd (bcrypt)
 pkgs="$pkgs docker-registry openssl apache2-utils"
+# husk-cni tests (tests/tests/network.rs): the CNI plugins it runs, and what
+# they and the tests use (iptables for portmap/ipMasq, ip, nsenter)
+pkgs="$pkgs containernetworking-plugins iptables iproute2"
 pkgs="$pkgs ${HUSK_EXTRA_PKGS:-}"
 missing=""
 for p in $pkgs; do

@@ -573,6 +573,9 @@ impl Sup<'_> {
             Num(s.starts as i64),
             Show(kind.as_bytes())
         );
+        if s.bundle && s.state == State::Running {
+            addr(s.name, out);
+        }
         if let Some(st) = s.last {
             let _ = write!(out, " last=\"{}\"", Status(st));
         }
@@ -640,6 +643,24 @@ impl Sup<'_> {
 /// Reports a failed update (on the console and /dev/kmsg).
 fn failed(name: &[u8], why: &str) {
     crate::warn!("{}: update failed ({}): rolling back", Esc(name), Show(why.as_bytes()));
+}
+
+/// ` addr=10.88.0.2/16,…` for a running container service that husk-cni
+/// attached: the line it keeps in `$HUSK_CNI_DIR/addr/NAME` (default
+/// /var/lib/husk-cni). Only for names that are container IDs (which need
+/// no escaping, so the line still fits the connection's buffer).
+fn addr(name: &[u8], out: &mut Out<'_>) {
+    if !name.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-')) {
+        return;
+    }
+    let dir = sys::getenv(c"HUSK_CNI_DIR").filter(|d| !d.is_empty()).unwrap_or(b"/var/lib/husk-cni");
+    let Some(p) = CBuf::<{ crate::services::PATH_MAX }>::of(&[dir, b"/addr/", name]) else { return };
+    let mut buf = [0u8; 128];
+    let Ok(a) = sys::read_file(p.cstr(), &mut buf) else { return };
+    let a = a.strip_suffix(b"\n").unwrap_or(a);
+    if !a.is_empty() && a.iter().all(|c| c.is_ascii_graphic()) {
+        let _ = write!(out, " addr={}", Show(a));
+    }
 }
 
 impl ctl::Handler for Sup<'_> {

@@ -32,7 +32,8 @@ const USAGE: &str = "husk-rootfs COMMAND ...
        (REF: host[:port]/repo[:tag|@sha256:…])
   check DIR [--arch x86_64|aarch64] [--entrypoint PATH]
   pack DIR OUT.tar|OUT.tar.gz|OUT.cpio|OUT.cpio.gz [--mtime SECONDS]
-  bundle BUNDLE --rootfs DIR [-- CMD...]";
+  bundle BUNDLE --rootfs DIR [--network CONFLIST [--port [IP:]HOST:CONTAINER[/tcp|udp]]... [--husk-cni PATH]]
+       [-- CMD...]";
 
 fn arch_opt(a: &Args) -> Result<Arch> {
     match a.opt_str("arch") {
@@ -118,13 +119,27 @@ fn run(argv: Vec<OsString>) -> Result<()> {
             check::run(&check::Opts { dir: PathBuf::from(&a.positional[0]), arch: arch_opt(&a)?, entrypoint: a.opt_str("entrypoint") })
         }
         "bundle" => {
-            let a = Args::parse(rest, &["rootfs"], &[])?;
+            let a = Args::parse(rest, &["rootfs", "network", "port", "husk-cni"], &[])?;
             a.expect_positional(1, "bundle BUNDLE --rootfs DIR [-- CMD...]")?;
             let rootfs = a.opt("rootfs").ok_or_else(|| Error::Usage("bundle needs --rootfs DIR".into()))?;
+            let all =
+                |name: &str| a.opts.iter().filter(|(n, _)| n == name).map(|(_, v)| v.to_string_lossy().into_owned()).collect::<Vec<_>>();
+            let (networks, ports) = (all("network"), all("port"));
+            if networks.len() > 1 {
+                return Err(Error::Usage("--network given more than once (one network per bundle)".into()));
+            }
+            if networks.is_empty() && (!ports.is_empty() || a.opt("husk-cni").is_some()) {
+                return Err(Error::Usage("--port and --husk-cni need --network CONFLIST".into()));
+            }
             bundle::run(&bundle::Opts {
                 bundle: PathBuf::from(&a.positional[0]),
                 rootfs: PathBuf::from(rootfs),
                 args: a.rest.iter().map(|s| s.to_string_lossy().into_owned()).collect(),
+                network: networks.first().map(|c| bundle::Network {
+                    conflist: PathBuf::from(c),
+                    ports,
+                    husk_cni: a.opt("husk-cni").map(PathBuf::from),
+                }),
             })
         }
         "help" | "--help" | "-h" => {
