@@ -38,6 +38,25 @@ fn feed(stdin: &mut std::process::ChildStdin, data: &[u8]) {
     unsafe { libc::signal(libc::SIGPIPE, old) };
 }
 
+/// An anonymous file for a hook's stderr.
+fn stderr_file() -> Option<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: memfd_create with a static C string; returns a new fd or -1.
+    let fd = unsafe { libc::memfd_create(c"hook-stderr".as_ptr(), libc::MFD_CLOEXEC) };
+    // SAFETY: a fresh fd nothing else owns.
+    (fd >= 0).then(|| unsafe { std::fs::File::from_raw_fd(fd) })
+}
+
+/// What a hook wrote to its stderr (at most the last 4 KiB).
+fn read_back(f: &mut std::fs::File) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = f.seek(SeekFrom::End(0)).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(4096)));
+    let mut s = Vec::new();
+    let _ = f.read_to_end(&mut s);
+    String::from_utf8_lossy(&s).into_owned()
+}
+
 /// "exit status 3", or "killed by signal 31 (bad system call)".
 fn describe(st: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
@@ -68,16 +87,30 @@ pub fn run(kind: &str, index: usize, h: &Hook, state_json: &[u8]) -> Result<()> 
         }
     }
     cmd.stdin(Stdio::piped());
+    // The hook's stderr goes to a memfd (no pipe a hook's child could hold
+    // open): on failure its last line joins husk's one-line error, as runc
+    // puts it in its message; on success it is passed on.
+    let mut errf = stderr_file();
+    if let Some(f) = &errf {
+        if let Ok(f2) = f.try_clone() {
+            cmd.stderr(Stdio::from(f2));
+        }
+    }
     let mut child = cmd.spawn().map_err(|e| err(format!("{e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
         feed(&mut stdin, state_json);
     }
     let deadline = h.timeout.filter(|t| *t > 0).map(|t| Instant::now() + Duration::from_secs(t as u64));
-    let done = |st: std::process::ExitStatus| {
+    let mut done = |st: std::process::ExitStatus| {
+        let text = errf.as_mut().map(read_back).unwrap_or_default();
         if st.success() {
+            if !text.is_empty() {
+                let _ = std::io::stderr().write_all(text.as_bytes());
+            }
             Ok(())
         } else {
-            Err(err(describe(st)))
+            let last = text.lines().rev().find(|l| !l.trim().is_empty()).map(str::trim).unwrap_or("");
+            Err(err(if last.is_empty() { describe(st) } else { format!("{}: {last}", describe(st)) }))
         }
     };
     let Some(deadline) = deadline else {

@@ -489,8 +489,11 @@ fn create_fails(net: &Net, b: &Bundle, network: &str, extra_env: &[(&str, &str)]
         .unwrap();
     let text = fs::read_to_string(&err).unwrap();
     assert!(!st.success(), "create {id} succeeded: {text}");
-    let ours: Vec<&str> = text.lines().filter(|l| l.starts_with("husk-cni:")).collect();
-    assert_eq!(ours.len(), 1, "one husk-cni line expected: {text}");
+    // One line: husk's, carrying husk-cni's message (the hook's stderr).
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line expected: {text}");
+    let ours: Vec<&str> = lines.iter().filter_map(|l| l.find("husk-cni:").map(|i| &l[i..])).collect();
+    assert_eq!(ours.len(), 1, "husk-cni's message expected in the line: {text}");
     assert!(!run_cmd(net.husk(b).args(["state", &id])).status.success(), "container {id} left registered");
     net.assert_clean(network, &[&id]);
     ours[0].to_string()

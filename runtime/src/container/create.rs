@@ -45,6 +45,10 @@ pub struct Created {
 struct Rollback<'a> {
     root: &'a Path,
     st: Option<State>,
+    /// As runc (and the runtime spec for a failed createRuntime hook): a
+    /// failed create is a delete, poststop hooks included (a network hook's
+    /// DEL must run).
+    poststop: Vec<husk_oci::spec::Hook>,
 }
 
 impl Drop for Rollback<'_> {
@@ -57,6 +61,7 @@ impl Drop for Rollback<'_> {
         if let Some(cg) = &st.cgroup {
             let _ = cg.destroy();
         }
+        hooks::run_all_warn("poststop", &self.poststop, st.spec_json(Status::Stopped).as_bytes());
         let _ = std::fs::remove_dir_all(state::dir(self.root, &st.id));
     }
 }
@@ -149,7 +154,7 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts, mgr: Manager, attached: boo
         cgroup: cg,
         ..Default::default()
     };
-    let mut rb = Rollback { root, st: Some(st.clone()) };
+    let mut rb = Rollback { root, st: Some(st.clone()), poststop: spec.hooks().poststop };
     // The config as created: later edits of the bundle's config.json must
     // not affect the container (start and delete read this copy).
     let spec_json = serde_json::to_vec(&spec).map_err(|e| Error::Other(format!("config copy: {e}")))?;
