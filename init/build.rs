@@ -35,8 +35,8 @@ fn main() {
     }
     if direct || gcc_ld.is_some() {
         flags.push(vec!["-T", &script]);
-        // Compact relative relocations (static-pie); musl's startup
-        // code applies DT_RELR.
+        // Compact relative relocations, should the build be static-pie
+        // (musl's startup code applies DT_RELR); none in the non-PIE build.
         flags.push(vec!["-z", "pack-relative-relocs"]);
         // Identical functions (monomorphized copies, one-line syscall
         // wrappers) folded into one: 64 bytes on x86_64, 96 on aarch64.

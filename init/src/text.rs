@@ -2,7 +2,7 @@
 //! escapes of service names in the control protocol). They depend on
 //! nothing else in the crate, so nothing imports in a circle through them.
 
-use core::fmt;
+use core::fmt::{self, Write};
 
 /// Decimal digits only, at most 9 of them (no sign, no white space).
 pub fn parse_u32(s: &[u8]) -> Option<u32> {
@@ -73,16 +73,44 @@ impl fmt::Display for Num {
     }
 }
 
-/// Bytes shown as text (invalid UTF-8 replaced by '?').
+/// The character at the start of `s` (not empty) and its length in bytes;
+/// `None` for bytes that are not UTF-8, with the length of the longest
+/// prefix of a valid sequence, as core's `Utf8Chunks` counts it (at least
+/// 1). Hand-written: `Utf8Chunks` costs about 400 bytes in this binary.
+fn decode(s: &[u8]) -> (usize, Option<char>) {
+    // Length, and the range of the second byte (RFC 3629's table).
+    let (n, lo, hi) = match s[0] {
+        0..=0x7f => return (1, Some(s[0] as char)),
+        0xc2..=0xdf => (2, 0x80, 0xbf),
+        0xe0 => (3, 0xa0, 0xbf),
+        0xed => (3, 0x80, 0x9f),
+        0xe1..=0xef => (3, 0x80, 0xbf),
+        0xf0 => (4, 0x90, 0xbf),
+        0xf1..=0xf3 => (4, 0x80, 0xbf),
+        0xf4 => (4, 0x80, 0x8f),
+        _ => return (1, None),
+    };
+    let mut v = (s[0] & (0x7f >> n)) as u32;
+    for k in 1..n {
+        let (l, h) = if k == 1 { (lo, hi) } else { (0x80, 0xbf) };
+        match s.get(k) {
+            Some(&c) if (l..=h).contains(&c) => v = v << 6 | (c & 0x3f) as u32,
+            _ => return (k, None),
+        }
+    }
+    (n, char::from_u32(v))
+}
+
+/// Bytes shown as text (each invalid UTF-8 sequence replaced by '?').
 pub struct Show<'a>(pub &'a [u8]);
 
 impl fmt::Display for Show<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for chunk in self.0.utf8_chunks() {
-            f.write_str(chunk.valid())?;
-            if !chunk.invalid().is_empty() {
-                f.write_str("?")?;
-            }
+        let mut s = self.0;
+        while !s.is_empty() {
+            let (n, c) = decode(s);
+            f.write_char(c.unwrap_or('?'))?;
+            s = &s[n..];
         }
         Ok(())
     }
@@ -106,21 +134,18 @@ fn octal(f: &mut fmt::Formatter<'_>, b: u8) -> fmt::Result {
 
 impl fmt::Display for Esc<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for chunk in self.0.utf8_chunks() {
-            let v = chunk.valid();
-            let mut start = 0;
-            for (i, b) in v.bytes().enumerate() {
-                if needs_escape(b) {
-                    // An ASCII byte: both ends are char boundaries.
-                    f.write_str(v.get(start..i).unwrap_or_default())?;
-                    octal(f, b)?;
-                    start = i + 1;
+        let mut s = self.0;
+        while !s.is_empty() {
+            let (n, c) = decode(s);
+            match c {
+                Some(c) if !(c.is_ascii() && needs_escape(c as u8)) => f.write_char(c)?,
+                _ => {
+                    for &b in &s[..n] {
+                        octal(f, b)?;
+                    }
                 }
             }
-            f.write_str(v.get(start..).unwrap_or_default())?;
-            for &b in chunk.invalid() {
-                octal(f, b)?;
-            }
+            s = &s[n..];
         }
         Ok(())
     }
@@ -175,5 +200,36 @@ mod tests {
         let mut odd = *b"a\\9b\\";
         let n = unescape(&mut odd);
         assert_eq!(&odd[..n], b"a\\9b\\");
+    }
+
+    #[test]
+    fn show_matches_core_lossy() {
+        extern crate std;
+        use std::string::{String, ToString};
+        let cases: &[&[u8]] = &[
+            b"plain",
+            b"caf\xc3\xa9",
+            b"\xff\xfe",
+            b"a\xe2\x82",
+            b"a\xe2\x82\xacb",
+            b"\xf0\x9f\x98\x80 \xf0\x9f\x98",
+            b"\xed\xa0\x80",
+            b"\xf4\x90\x80\x80",
+            b"\xc0\xaf\xe0\x80\xaf",
+            b"\xf1\x80\x80\xc3\xa9",
+        ];
+        for &c in cases {
+            let mut want = String::new();
+            for chunk in c.utf8_chunks() {
+                want.push_str(chunk.valid());
+                if !chunk.invalid().is_empty() {
+                    want.push('?');
+                }
+            }
+            assert_eq!(Show(c).to_string(), want, "{c:?}");
+            let mut e = Esc(c).to_string().into_bytes();
+            let n = unescape(&mut e);
+            assert_eq!(&e[..n], c);
+        }
     }
 }
