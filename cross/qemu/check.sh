@@ -22,6 +22,13 @@ for n in limits cgroup2 modules finish; do
     elif [[ " $l " != *" rc=0 "* ]]; then fail "$n: $l"
     fi
 done
+# Networking, when the initramfs had it (netcheck is removed otherwise).
+if has "netcheck: started"; then
+    l=$(grep -a -o -m1 "HUSK-QEMU-RESULT name=net .*" "$log" | tr -d '\r')
+    if [ -z "$l" ]; then fail "no result line from netcheck"
+    elif [[ " $l " != *" rc=0 "* ]]; then fail "net: $l"
+    fi
+fi
 # Backoff: three failures of `crash` restart it after 250, 500, 1000 ms.
 prev=0
 for d in 250 500 1000; do

@@ -2,10 +2,12 @@
 # cross/qemu/initramfs.sh ARCH OUT.cpio.gz — the guest's initramfs, packed
 # by husk-rootfs (newc cpio, reproducible):
 #   /init               husk-init (PID 1 after /qemu/stage0 moved / to a tmpfs)
-#   /usr/bin/husk, /usr/bin/husk-init
+#   /usr/bin/husk, /usr/bin/husk-init (and husk-cni)
 #   busybox tree        `husk-rootfs busybox --arch ARCH` (guest shell and tools)
 #   /etc/husk/services  the test services (cross/qemu/guest/services)
-#     limits/, app/     OCI bundles: rootfs = the busybox tree + guest/container/*.sh
+#     limits/, app/,    OCI bundles: rootfs = the busybox tree + guest/container/*
+#     web/              (web: on a CNI bridge, when the guest has networking)
+#   /usr/lib/cni/, /etc/cni/net.d/  CNI plugins and the conflist (guest arch = host arch)
 #   /qemu/              stage0, make-bundles, the cg2 bundle, modules list
 #   /lib/modules/VER/   the .ko files of QEMU_MODULES and their dependencies
 #                       (loaded by stage0 in the order of /qemu/modules)
@@ -52,12 +54,38 @@ mkdir -p "$stage/qemu" "$stage/etc/husk"
 cp -a "$G/qemu/." "$stage/qemu/"
 cp -a "$G/services" "$stage/etc/husk/services"
 # Container rootfs: hard links to the busybox tree (one copy in the cpio).
-for b in etc/husk/services/limits etc/husk/services/app qemu/cg2; do
+for b in etc/husk/services/limits etc/husk/services/app etc/husk/services/web qemu/cg2; do
     mkdir -p "$stage/$b"
     cp -al "$bb" "$stage/$b/rootfs"
     mkdir -p "$stage/$b/rootfs/qemu"
-    cp "$G"/container/*.sh "$stage/$b/rootfs/qemu/"
+    cp "$G"/container/* "$stage/$b/rootfs/qemu/"
 done
+# Networking, for a guest of the host's own arch: husk-cni, Debian's
+# bridge, host-local and loopback plugins (dynamically linked: their loader
+# and libraries, as ldd lists them, come along) and the test's conflist.
+# make-bundles gives the `web` service the hooks when husk-cni is there.
+plugins="bridge host-local loopback"
+why=
+[ "$arch" = "$host" ] || why="the $arch plugins are not installed on this $host host"
+[ -n "$why" ] || [ -x "$dist/husk-cni" ] || why="$dist/husk-cni is missing"
+for p in $plugins; do
+    [ -n "$why" ] || [ -x "/usr/lib/cni/$p" ] || why="/usr/lib/cni/$p is missing (containernetworking-plugins)"
+done
+if [ -z "$why" ]; then
+    install -m 755 "$dist/husk-cni" "$stage/usr/bin/husk-cni"
+    mkdir -p "$stage/usr/lib/cni" "$stage/etc/cni/net.d"
+    for p in $plugins; do
+        cp "/usr/lib/cni/$p" "$stage/usr/lib/cni/"
+        for lib in $(ldd "/usr/lib/cni/$p" | grep -o '/[^ ]*'); do
+            [ -e "$stage$lib" ] && continue
+            mkdir -p "$stage$(dirname "$lib")"
+            cp -L "$lib" "$stage$lib"
+        done
+    done
+    cp "$G/net/qemu.conflist" "$stage/etc/cni/net.d/"
+else
+    echo "initramfs.sh: no networking in the guest: $why" >&2
+fi
 
 : > "$stage/qemu/modules"
 if [ -n "$modules" ]; then

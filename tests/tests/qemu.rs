@@ -8,6 +8,9 @@
 //!   pause/resume/delete;
 //! * `modules`, kernel modules loaded from the initramfs;
 //! * `crash`, always failing: restarted after 250, 500, 1000 ms;
+//! * `web` and `netcheck` (a guest of the host's arch): a container service
+//!   on a CNI bridge (husk-cni + Debian's plugins) answers HTTP from the
+//!   guest's own network namespace;
 //! * at the end SIGTERM (x86_64) or busybox poweroff (aarch64) to PID 1
 //!   stops app, second, first in that order and the kernel powers down
 //!   without a panic.
@@ -18,7 +21,7 @@
 //! dist/<arch>/ (cross/build.sh); otherwise SKIP with the reason.
 
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use husk_tests::{skip_unless_root, workspace, TempDir};
@@ -160,6 +163,23 @@ fn check_boot(arch: &str, stop: &str, signal: &str) {
     let r = result(c, "modules");
     assert_eq!(get(&r, "rc"), "0", "{r:?}");
     assert!(get(&r, "loaded").parse::<u32>().unwrap() >= 3);
+
+    // A container service on a CNI bridge (husk-cni's hooks, Debian's
+    // bridge and host-local plugins), reached from the guest's own network
+    // namespace at the address `ctl status` shows. Only in a guest of the
+    // host's arch: the plugins packed are the host's.
+    if arch == std::env::consts::ARCH && Path::new("/usr/lib/cni/bridge").exists() {
+        let r = result(c, "net");
+        assert_eq!(get(&r, "rc"), "0", "{r:?}");
+        assert!(get(&r, "addr").starts_with("10.88.7."), "{r:?}");
+        assert_eq!(get(&r, "bridge"), "10.88.7.1/24");
+        assert_eq!(get(&r, "ports"), "1", "one veth on the bridge");
+        assert_eq!(get(&r, "body"), "husk-web-ok");
+        assert!(c.contains("HUSK-QEMU-STOP name=web"), "the networked service was not stopped:\n{c}");
+    } else {
+        eprintln!("SKIP: no networking in the {arch} guest: the CNI plugins on this host are not {arch} ones");
+        assert!(!c.contains("name=net "), "{c}");
+    }
 
     // A crashing service restarted with exponential backoff.
     let b250 = line_of(c, "crash: restarting in 250 ms");
