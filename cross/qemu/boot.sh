@@ -7,6 +7,8 @@
 # `HUSK-QEMU arch=ARCH ok|FAIL ...`; exit 0 when every check passed, 1 on a
 # failure (a timeout included: QEMU is killed), 77 when the machine cannot
 # boot guests (no qemu-system, no kernel, no dist/ binaries).
+# HUSK_QEMU_PULLED=DIR adds the `pulled` container service, whose rootfs is
+# DIR (an image `husk-rootfs pull` fetched; tests/tests/pull.rs).
 #
 # KVM is used only when the guest arch is the host's, the CPU shows vmx/svm
 # and /dev/kvm opens; otherwise TCG.
@@ -41,6 +43,11 @@ fi
 kdir=$("$QEMU_DIR/kernel.sh" "$arch")
 mkdir -p "$CACHE"
 initrd=$CACHE/initramfs-$arch.cpio.gz
+if [ -n "${HUSK_QEMU_PULLED:-}" ]; then
+    # An initramfs of this boot's own (it carries the pulled rootfs).
+    initrd=$(mktemp "$CACHE/initramfs-$arch-pulled.XXXXXX.cpio.gz")
+    trap 'rm -f "$initrd"' EXIT
+fi
 KERNEL_DIR=$kdir "$QEMU_DIR/initramfs.sh" "$arch" "$initrd" >&2
 [ -n "$log" ] || log=$CACHE/console-$arch.log
 : > "$log"

@@ -29,6 +29,13 @@ if has "netcheck: started"; then
     elif [[ " $l " != *" rc=0 "* ]]; then fail "net: $l"
     fi
 fi
+# The pulled image, when boot.sh was given one.
+if has "pulled: started"; then
+    l=$(grep -a -o -m1 "HUSK-QEMU-RESULT name=pulled .*" "$log" | tr -d '\r')
+    if [ -z "$l" ]; then fail "no result line from pulled"
+    elif [[ " $l " != *" rc=0 "* ]]; then fail "pulled: $l"
+    fi
+fi
 # Backoff: three failures of `crash` restart it after 250, 500, 1000 ms.
 prev=0
 for d in 250 500 1000; do

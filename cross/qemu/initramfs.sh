@@ -12,6 +12,7 @@
 #   /lib/modules/VER/   the .ko files of QEMU_MODULES and their dependencies
 #                       (loaded by stage0 in the order of /qemu/modules)
 # Environment: HUSK_QEMU_DIST (default dist/ARCH: static husk, husk-init),
+# HUSK_QEMU_PULLED (a rootfs for the `pulled` service, see boot.sh),
 # QEMU_MODULES (default "overlay veth bridge"), KERNEL_DIR (default: kernel.sh ARCH).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
@@ -60,6 +61,17 @@ for b in etc/husk/services/limits etc/husk/services/app etc/husk/services/web qe
     mkdir -p "$stage/$b/rootfs/qemu"
     cp "$G"/container/* "$stage/$b/rootfs/qemu/"
 done
+# A rootfs pulled from a registry by the test (HUSK_QEMU_PULLED=DIR): the
+# `pulled` container service runs its /bin/sh on guest/container/pulled.sh.
+if [ -n "${HUSK_QEMU_PULLED:-}" ]; then
+    [ -x "$HUSK_QEMU_PULLED/bin/sh" ] || die "HUSK_QEMU_PULLED=$HUSK_QEMU_PULLED has no /bin/sh"
+    b=$stage/etc/husk/services/pulled
+    mkdir -p "$b/rootfs"
+    cp -a "$HUSK_QEMU_PULLED/." "$b/rootfs/"
+    mkdir -p "$b/rootfs/qemu"
+    cp "$G/container/pulled.sh" "$b/rootfs/qemu/"
+    echo never > "$b/restart"
+fi
 # Networking, for a guest of the host's own arch: husk-cni, Debian's
 # bridge, host-local and loopback plugins (dynamically linked: their loader
 # and libraries, as ldd lists them, come along) and the test's conflist.

@@ -10,6 +10,7 @@
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -793,4 +794,66 @@ fn pull_answers_a_bearer_token_challenge() {
     assert_eq!(fs::read_to_string(out.join("etc/token")).unwrap(), "bearer\n");
     let scopes = front.scopes.lock().unwrap().clone();
     assert!(scopes.iter().any(|q| q.contains("service=husk-test") && q.contains("scope=repository%3Ahusk%2Ftok%3Apull")), "{scopes:?}");
+}
+
+/// The arm64 entry of a multi-arch index, pulled with `--platform
+/// linux/arm64`, runs as a container service (`husk run` under husk-init)
+/// in the QEMU aarch64 guest: cross/qemu/boot.sh with HUSK_QEMU_PULLED,
+/// whose `pulled` service prints the image's /etc/motd and the machine.
+#[test]
+fn pulled_arm64_image_runs_in_the_qemu_aarch64_guest() {
+    if skip_unless_root() || skip_without(&["docker-registry", "skopeo", "qemu-system-aarch64"]) {
+        return;
+    }
+    let t = TempDir::new("husk-pull-qemu");
+    let tree = t.join("arm64-tree");
+    let o = run_cmd(tool().arg("busybox").arg(&tree).args(["--arch", "aarch64"]));
+    if skip_unless(o.status.success(), &format!("no arm64 busybox tree: {}", stderr(&o).trim())) {
+        return;
+    }
+    let packed = t.join("arm64.tar");
+    sh(tool().arg("pack").arg(&tree).arg(&packed));
+    let arm_layers = vec![(fs::read(&packed).unwrap(), true), (layer_of(&t, &[("etc/motd", b"pulled for arm64\n")]), false)];
+    let reg = Registry::start(&t, "reg", None, None);
+    let l = t.join("multi");
+    let amd = manifest(&l, "amd64", &busy_layers(&t), &["/bin/sh"]);
+    let arm = manifest(&l, "arm64", &arm_layers, &["/bin/sh"]);
+    let idx = nested_index(&l, vec![amd, arm]);
+    layout_index(&l, idx, "1");
+    skopeo_push(&l, "1", &format!("{}/husk/busy:1", reg.host()), &["--dest-tls-verify=false"]);
+    let rootfs = t.join("pulled");
+    let o = pull(&[
+        &format!("{}/husk/busy:1", reg.host()),
+        &rootfs,
+        &"--plain-http",
+        &"--cache",
+        &t.join("cache"),
+        &"--platform",
+        &"linux/arm64",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(fs::read_to_string(rootfs.join("etc/motd")).unwrap(), "pulled for arm64\n");
+
+    let log = t.join("console.log");
+    let o = run_cmd(
+        Command::new(husk_tests::workspace().join("cross/qemu/boot.sh"))
+            .args(["aarch64", "--log"])
+            .arg(&log)
+            .env("HUSK_QEMU_PULLED", &rootfs)
+            .process_group(0),
+    );
+    if o.status.code() == Some(77) {
+        let err = stderr(&o);
+        let why = err.lines().rfind(|l| l.contains("unavailable")).unwrap_or(err.trim());
+        eprintln!("SKIP: cannot boot an aarch64 guest: {why}");
+        return;
+    }
+    let console = fs::read_to_string(&log).unwrap_or_default();
+    assert!(o.status.success(), "boot.sh: {}{}\n{console}", stdout(&o), stderr(&o));
+    let line = console
+        .lines()
+        .find_map(|l| l.find("HUSK-QEMU-RESULT name=pulled ").map(|i| l[i..].trim_end().to_string()))
+        .unwrap_or_else(|| panic!("no result from the pulled service:\n{console}"));
+    assert_eq!(line, "HUSK-QEMU-RESULT name=pulled rc=0 machine=aarch64 motd=pulled_for_arm64", "{console}");
+    assert!(console.contains("pulled: started"), "{console}");
 }
