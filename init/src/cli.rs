@@ -203,7 +203,10 @@ pub fn parse(args: Args) -> Result<Parsed, CliError> {
             // Every long option but three takes a value.
             let v: &'static [u8] = match long {
                 Long::Version => {
-                    let _ = sys::write_all(1, concat!("husk-init version ", env!("CARGO_PKG_VERSION"), "\n").as_bytes());
+                    let _ = sys::write_all(
+                        1,
+                        concat!("husk-init version ", env!("CARGO_PKG_VERSION"), " - git.", env!("HUSK_COMMIT"), "\n").as_bytes(),
+                    );
                     return Ok(Parsed::Done);
                 }
                 Long::Help => {
@@ -325,6 +328,8 @@ const CTL_USAGE: &str = "husk-init ctl [--ctl SOCKET] status|prune [NAME] | star
 const USAGE_HEAD: &str = concat!(
     "husk-init (husk-init version ",
     env!("CARGO_PKG_VERSION"),
+    " - git.",
+    env!("HUSK_COMMIT"),
     ")\n\
 Usage: husk-init [OPTIONS] PROGRAM -- [ARGS] | --version\n\
 \x20      husk-init [OPTIONS] --services DIR\n\
