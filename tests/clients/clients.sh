@@ -604,6 +604,16 @@ EOJ
     else
         fail docker-init "want PID 1 = /sbin/docker-init -- sh with md5 $want_md5; got $(why)"
     fi
+    # `docker info` parses its init's `--version` line (tini's shape,
+    # "NAME version X - git.COMMIT") for the init commit.
+    local init_commit
+    init_commit=$("$INIT" --version 2>/dev/null | sed -n 's/.* - git\.\([0-9a-f]*\)$/\1/p')
+    x "${D[@]}" info --format '{{.InitCommit.ID}}'
+    if [ "$code" = 0 ] && [ -n "$init_commit" ] && [ "$out" = "$init_commit" ]; then
+        pass docker-info-init
+    else
+        fail docker-info-init "want the init commit '$init_commit'; got $(why)"
+    fi
     x "${D[@]}" run --rm --user 1000:1000 "${NN[@]}" "$IMG" sh -c 'echo $(id -u):$(id -g); grep CapEff /proc/self/status; touch /x 2>/dev/null; echo touch=$?'
     if [ "$code" = 0 ] && [ "$(echo $out)" = "1000:1000 CapEff: 0000000000000000 touch=1" ]; then pass docker-user; else fail docker-user "$(why)"; fi
     x "${D[@]}" run --rm "${NN[@]}" "$IMG" sh -c 'ip -o link | cut -d: -f2; readlink /proc/self/ns/net'
