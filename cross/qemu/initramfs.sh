@@ -7,7 +7,7 @@
 #   /etc/husk/services  the test services (cross/qemu/guest/services)
 #     limits/, app/,    OCI bundles: rootfs = the busybox tree + guest/container/*
 #     web/              (web: on a CNI bridge, when the guest has networking)
-#   /usr/lib/cni/, /etc/cni/net.d/  CNI plugins and the conflist (guest arch = host arch)
+#   /usr/lib/cni/, /etc/cni/net.d/  CNI plugins (cni.sh) and the conflist
 #   /qemu/              stage0, make-bundles, the cg2 bundle, modules list
 #   /lib/modules/VER/   the .ko files of QEMU_MODULES and their dependencies
 #                       (loaded by stage0 in the order of /qemu/modules)
@@ -72,26 +72,52 @@ if [ -n "${HUSK_QEMU_PULLED:-}" ]; then
     cp "$G/container/pulled.sh" "$b/rootfs/qemu/"
     echo never > "$b/restart"
 fi
-# Networking, for a guest of the host's own arch: husk-cni, Debian's
-# bridge, host-local and loopback plugins (dynamically linked: their loader
-# and libraries, as ldd lists them, come along) and the test's conflist.
-# make-bundles gives the `web` service the hooks when husk-cni is there.
+# Networking: husk-cni, Debian's bridge, host-local and loopback plugins
+# for ARCH (cni.sh: the host's, or the foreign arch's packages unpacked)
+# with the loader and libraries they link (from readelf: the plugins are
+# dynamic Go binaries), and the test's conflist. make-bundles gives the
+# `web` service the hooks when husk-cni is there.
 plugins="bridge host-local loopback"
 why=
-[ "$arch" = "$host" ] || why="the $arch plugins are not installed on this $host host"
-[ -n "$why" ] || [ -x "$dist/husk-cni" ] || why="$dist/husk-cni is missing"
-for p in $plugins; do
-    [ -n "$why" ] || [ -x "/usr/lib/cni/$p" ] || why="/usr/lib/cni/$p is missing (containernetworking-plugins)"
-done
+[ -x "$dist/husk-cni" ] || why="$dist/husk-cni is missing"
+if [ -z "$why" ]; then
+    cni_root=$("$QEMU_DIR/cni.sh" "$arch" 2>"$stage/.cni.err") || why="cni.sh: $(tail -1 "$stage/.cni.err")"
+    rm -f "$stage/.cni.err"
+fi
+# lib_in_root NAME: where library NAME is inside $cni_root (the loader's dirs)
+lib_in_root() {
+    local d
+    for d in "/lib/$arch-linux-gnu" "/usr/lib/$arch-linux-gnu" /lib /usr/lib /lib64; do
+        [ -e "${cni_root%/}$d/$1" ] && { echo "$d/$1"; return 0; }
+    done
+    return 1
+}
+put_from_root() { # PATH (inside the root): copied, links followed, once
+    [ -e "$stage$1" ] && return 0
+    mkdir -p "$stage$(dirname "$1")"
+    cp -L "${cni_root%/}$1" "$stage$1"
+}
+if [ -z "$why" ]; then
+    for p in $plugins; do
+        f=${cni_root%/}/usr/lib/cni/$p
+        [ -x "$f" ] || { why="$f is missing"; break; }
+        interp=$(readelf -lW "$f" | sed -n 's/.*Requesting program interpreter: \(.*\)]/\1/p')
+        [ -z "$interp" ] || [ -e "${cni_root%/}$interp" ] || { why="$p's loader $interp is not in $cni_root"; break; }
+        for lib in $(readelf -dW "$f" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'); do
+            lib_in_root "$lib" >/dev/null || { why="$p's $lib is not in $cni_root"; break 2; }
+        done
+    done
+fi
 if [ -z "$why" ]; then
     install -m 755 "$dist/husk-cni" "$stage/usr/bin/husk-cni"
     mkdir -p "$stage/usr/lib/cni" "$stage/etc/cni/net.d"
     for p in $plugins; do
-        cp "/usr/lib/cni/$p" "$stage/usr/lib/cni/"
-        for lib in $(ldd "/usr/lib/cni/$p" | grep -o '/[^ ]*'); do
-            [ -e "$stage$lib" ] && continue
-            mkdir -p "$stage$(dirname "$lib")"
-            cp -L "$lib" "$stage$lib"
+        f=${cni_root%/}/usr/lib/cni/$p
+        cp "$f" "$stage/usr/lib/cni/"
+        interp=$(readelf -lW "$f" | sed -n 's/.*Requesting program interpreter: \(.*\)]/\1/p')
+        [ -z "$interp" ] || put_from_root "$interp"
+        for lib in $(readelf -dW "$f" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'); do
+            put_from_root "$(lib_in_root "$lib")"
         done
     done
     cp "$G/net/qemu.conflist" "$stage/etc/cni/net.d/"
