@@ -130,7 +130,7 @@ pub fn run(o: &Opts) -> Result<()> {
         if let Some(n) = &o.network {
             network(&mut spec, n)?;
         }
-        let tmp = o.bundle.join(format!(".config.json.husk-tmp-{}", std::process::id()));
+        let tmp = crate::staging::tmp_sibling(&o.bundle, "config.json");
         let mut text = serde_json::to_vec_pretty(&spec).expect("JSON");
         text.push(b'\n');
         fs::write(&tmp, text).map_err(|e| Error::io("write", &tmp, e))?;

@@ -108,7 +108,7 @@ pub fn run(o: &Opts) -> Result<()> {
     let mtime = o.mtime.or_else(|| std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.parse().ok()));
     let items = walk(&o.dir)?;
     let name = o.out.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = TmpOut { path: parent.join(format!(".{name}.husk-tmp-{}", std::process::id())), keep: false };
+    let tmp = TmpOut { path: crate::staging::tmp_sibling(&parent, &name), keep: false };
     let f =
         fs::OpenOptions::new().write(true).create_new(true).mode(0o644).open(&tmp.path).map_err(|e| Error::io("create", &tmp.path, e))?;
     let w = BufWriter::with_capacity(256 * 1024, f);

@@ -14,6 +14,43 @@ pub struct Staging {
     done: bool,
 }
 
+/// `.NAME.husk-tmp-PID` in `parent`, the hidden sibling in which this
+/// process builds NAME, after removing the ones that killed runs left:
+/// siblings for the same NAME whose PID is no longer a process. A live PID
+/// (even a reused one) is left alone; so is a run in another PID namespace
+/// only if its PID happens to be alive here, which at worst makes that
+/// concurrent run of the same DIR fail, never a tree half-built.
+pub fn tmp_sibling(parent: &Path, name: &str) -> PathBuf {
+    let prefix = format!(".{name}.husk-tmp-");
+    let me = std::process::id();
+    if let Ok(rd) = fs::read_dir(parent) {
+        for e in rd.flatten() {
+            let f = e.file_name();
+            let Some(pid) = f.to_str().and_then(|f| f.strip_prefix(&prefix)).and_then(|p| p.parse::<u32>().ok()) else {
+                continue;
+            };
+            // Our own PID's leftover is stale too: this run has not made it yet.
+            if pid != me && alive(pid) {
+                continue;
+            }
+            let p = e.path();
+            let _ = match e.file_type() {
+                Ok(t) if t.is_dir() => fs::remove_dir_all(&p),
+                _ => fs::remove_file(&p),
+            };
+        }
+    }
+    parent.join(format!("{prefix}{me}"))
+}
+
+/// Whether `pid` names a process (signal 0: ESRCH means none).
+fn alive(pid: u32) -> bool {
+    match i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) {
+        Some(p) => !matches!(rustix::process::test_kill_process(p), Err(rustix::io::Errno::SRCH)),
+        None => true,
+    }
+}
+
 /// Fails unless `dest` is absent or an empty directory.
 pub fn check_dest(dest: &Path) -> Result<()> {
     match fs::symlink_metadata(dest) {
@@ -43,10 +80,7 @@ impl Staging {
         if !parent.is_dir() {
             return Err(Error::io("create", dest, std::io::Error::new(std::io::ErrorKind::NotFound, "parent directory does not exist")));
         }
-        let tmp = parent.join(format!(".{}.husk-tmp-{}", name.to_string_lossy(), std::process::id()));
-        if tmp.exists() {
-            fs::remove_dir_all(&tmp).map_err(|e| Error::io("remove", &tmp, e))?;
-        }
+        let tmp = tmp_sibling(&parent, &name.to_string_lossy());
         fs::DirBuilder::new().mode(0o755).create(&tmp).map_err(|e| Error::io("mkdir", &tmp, e))?;
         fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755)).map_err(|e| Error::io("chmod", &tmp, e))?;
         Ok(Staging { tmp, dest: dest.to_path_buf(), done: false })
@@ -62,10 +96,7 @@ impl Staging {
                     Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
                     _ => PathBuf::from("."),
                 };
-                let tmp = parent.join(format!(".{}.husk-tmp-{}", name.to_string_lossy(), std::process::id()));
-                if tmp.exists() {
-                    fs::remove_dir_all(&tmp).map_err(|e| Error::io("remove", &tmp, e))?;
-                }
+                let tmp = tmp_sibling(&parent, &name.to_string_lossy());
                 fs::DirBuilder::new().mode(0o755).create(&tmp).map_err(|e| Error::io("mkdir", &tmp, e))?;
                 fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755)).map_err(|e| Error::io("chmod", &tmp, e))?;
                 Ok(Staging { tmp, dest: dest.to_path_buf(), done: false })

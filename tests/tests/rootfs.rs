@@ -1308,3 +1308,45 @@ fn import_docker_archive_with_linked_duplicate_layer() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(listing(&t.join("out")), ["x f 0644 0:0 \"1\"", "y f 0644 0:0 \"y\""]);
 }
+
+/// A run killed mid-way leaves its `.NAME.husk-tmp-PID` staging sibling
+/// (tree or file); the next run of the same NAME removes those whose PID is
+/// gone and keeps those of live processes (a concurrent run).
+#[test]
+fn leftovers_of_killed_runs_are_removed_by_the_next_run() {
+    let t = TempDir::new("husk-rootfs-leftovers");
+    // A PID that was a process and is no more: a child SIGKILLed and reaped.
+    let mut c = Command::new("sleep").arg("100").spawn().unwrap();
+    let dead = c.id();
+    c.kill().unwrap();
+    c.wait().unwrap();
+    let live = std::process::id();
+    let tar = t.join("in.tar");
+    fs::write(&tar, tar_of(vec![file("a", b"A\n")])).unwrap();
+    let stale_dir = t.join(format!(".out.husk-tmp-{dead}"));
+    fs::create_dir_all(stale_dir.join("half")).unwrap();
+    fs::write(stale_dir.join("half/f"), b"partial").unwrap();
+    let busy_dir = t.join(format!(".out.husk-tmp-{live}"));
+    fs::create_dir(&busy_dir).unwrap();
+    let other = t.join(format!(".other.husk-tmp-{dead}"));
+    fs::create_dir(&other).unwrap();
+    let o = tool(&[&"import", &tar, &t.join("out")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(fs::read_to_string(t.join("out/a")).unwrap(), "A\n");
+    assert!(!stale_dir.exists(), "the killed run's staging dir was left");
+    assert!(busy_dir.exists(), "a live process's staging dir was removed");
+    assert!(other.exists(), "another name's staging dir was removed");
+    // pack's temporary file, and a bundle's config.json.
+    let stale_file = t.join(format!(".out.tar.husk-tmp-{dead}"));
+    fs::write(&stale_file, b"half an archive").unwrap();
+    let o = tool(&[&"pack", &t.join("out"), &t.join("out.tar")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stale_file.exists() && t.join("out.tar").is_file());
+    let b = t.join("bundle");
+    fs::create_dir(&b).unwrap();
+    let stale_cfg = b.join(format!(".config.json.husk-tmp-{dead}"));
+    fs::write(&stale_cfg, b"{").unwrap();
+    let o = tool(&[&"bundle", &b, &"--rootfs", &t.join("out")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stale_cfg.exists() && b.join("config.json").is_file());
+}
