@@ -1,22 +1,15 @@
 //! The commit for `--version`, and link flags that keep the static
 //! husk-init small: strip symbols (the workspace profile's `strip` does not
-//! reach packages with an override),
-//! no page-aligned code/data split, no build-id note, and no .eh_frame
-//! (panics abort; nothing unwinds).
+//! reach packages with an override), no page-aligned code/data split, no
+//! build-id note, and no .eh_frame (panics abort; nothing unwinds).
+
+include!("../scripts/build_commit.rs");
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     // `--version` as tini's: "husk-init version X - git.COMMIT" (dockerd
     // parses its init's version line in that shape).
-    let commit = std::process::Command::new("git")
-        .args(["rev-parse", "--short=7", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into());
-    println!("cargo:rustc-env=HUSK_COMMIT={commit}");
-    println!("cargo:rerun-if-changed=../.git/logs/HEAD");
+    set_commit_env(7);
     println!("cargo:rerun-if-changed=no-eh-frame.ld");
     // HUSK_INIT_KEEP_SYMBOLS=1 keeps symbols (for size analysis with nm).
     println!("cargo:rerun-if-env-changed=HUSK_INIT_KEEP_SYMBOLS");

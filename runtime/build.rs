@@ -1,12 +1,6 @@
 //! Puts the git commit into `husk --version` (engines show it).
+include!("../scripts/build_commit.rs");
+
 fn main() {
-    let commit = std::process::Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into());
-    println!("cargo:rustc-env=HUSK_COMMIT={commit}");
-    println!("cargo:rerun-if-changed=../.git/logs/HEAD");
+    set_commit_env(12);
 }
