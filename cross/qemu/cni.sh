@@ -7,10 +7,7 @@
 # and reused while present.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
-[ $# = 1 ] || die "usage: cni.sh x86_64|aarch64"
-arch=$1
-da=$(deb_arch "$arch")
-host_da=$(dpkg --print-architecture 2>/dev/null) || unavailable "dpkg not found"
+arch_and_debs "$@"
 if [ "$da" = "$host_da" ]; then
     [ -x /usr/lib/cni/bridge ] || unavailable "/usr/lib/cni/bridge is missing (apt-get install containernetworking-plugins)"
     echo /

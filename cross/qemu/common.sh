@@ -21,6 +21,16 @@ deb_arch() {
     esac
 }
 
+# arch_and_debs "$@": the scripts that take one ARCH argument. Sets arch,
+# da (its Debian name) and host_da (the host's), or exits with the usage
+# line or "unavailable" when dpkg is missing (no Debian host).
+arch_and_debs() {
+    [ $# = 1 ] || die "usage: ${0##*/} x86_64|aarch64"
+    arch=$1
+    da=$(deb_arch "$arch")
+    host_da=$(dpkg --print-architecture 2>/dev/null) || unavailable "dpkg not found (a Debian host is needed to fetch packages)"
+}
+
 # apt-get, one at a time among these scripts (two boots in parallel on a
 # fresh machine both install or update), waiting for other apt users.
 apt_get() {

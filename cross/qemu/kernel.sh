@@ -8,10 +8,7 @@
 # initramfs.sh). Reused while the metapackage points at the same package.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
-[ $# = 1 ] || die "usage: kernel.sh x86_64|aarch64"
-arch=$1
-da=$(deb_arch "$arch")
-host_da=$(dpkg --print-architecture 2>/dev/null) || unavailable "dpkg not found (a Debian host is needed to fetch kernels)"
+arch_and_debs "$@"
 mkdir -p "$CACHE"
 exec 9>"$CACHE/.kernel.lock"
 flock 9
