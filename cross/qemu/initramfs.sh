@@ -92,33 +92,33 @@ lib_in_root() {
     done
     return 1
 }
-put_from_root() { # PATH (inside the root): copied, links followed, once
-    [ -e "$stage$1" ] && return 0
-    mkdir -p "$stage$(dirname "$1")"
-    cp -L "${cni_root%/}$1" "$stage$1"
-}
+# Each plugin, its loader and its libraries, as paths inside $cni_root
+# (readelf once per plugin); what is missing names itself in $why.
+files=()
 if [ -z "$why" ]; then
     for p in $plugins; do
         f=${cni_root%/}/usr/lib/cni/$p
         [ -x "$f" ] || { why="$f is missing"; break; }
+        files+=("/usr/lib/cni/$p")
         interp=$(readelf -lW "$f" | sed -n 's/.*Requesting program interpreter: \(.*\)]/\1/p')
-        [ -z "$interp" ] || [ -e "${cni_root%/}$interp" ] || { why="$p's loader $interp is not in $cni_root"; break; }
+        if [ -n "$interp" ]; then
+            [ -e "${cni_root%/}$interp" ] || { why="$p's loader $interp is not in $cni_root"; break; }
+            files+=("$interp")
+        fi
         for lib in $(readelf -dW "$f" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'); do
-            lib_in_root "$lib" >/dev/null || { why="$p's $lib is not in $cni_root"; break 2; }
+            l=$(lib_in_root "$lib") || { why="$p's $lib is not in $cni_root"; break 2; }
+            files+=("$l")
         done
     done
 fi
 if [ -z "$why" ]; then
     install -m 755 "$dist/husk-cni" "$stage/usr/bin/husk-cni"
-    mkdir -p "$stage/usr/lib/cni" "$stage/etc/cni/net.d"
-    for p in $plugins; do
-        f=${cni_root%/}/usr/lib/cni/$p
-        cp "$f" "$stage/usr/lib/cni/"
-        interp=$(readelf -lW "$f" | sed -n 's/.*Requesting program interpreter: \(.*\)]/\1/p')
-        [ -z "$interp" ] || put_from_root "$interp"
-        for lib in $(readelf -dW "$f" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'); do
-            put_from_root "$(lib_in_root "$lib")"
-        done
+    mkdir -p "$stage/etc/cni/net.d"
+    for f in "${files[@]}"; do
+        # Copied once, links followed.
+        [ -e "$stage$f" ] && continue
+        mkdir -p "$stage$(dirname "$f")"
+        cp -L "${cni_root%/}$f" "$stage$f"
     done
     cp "$G/net/qemu.conflist" "$stage/etc/cni/net.d/"
 else

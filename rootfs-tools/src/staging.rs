@@ -17,9 +17,9 @@ pub struct Staging {
 /// `.NAME.husk-tmp-PID` in `parent`, the hidden sibling in which this
 /// process builds NAME, after removing the ones that killed runs left:
 /// siblings for the same NAME whose PID is no longer a process. A live PID
-/// (even a reused one) is left alone; so is a run in another PID namespace
-/// only if its PID happens to be alive here, which at worst makes that
-/// concurrent run of the same DIR fail, never a tree half-built.
+/// (even a reused one) is left alone. A concurrent run in another PID
+/// namespace can look dead from here; removing its sibling makes that run
+/// fail, it never puts a half-built tree in place.
 pub fn tmp_sibling(parent: &Path, name: &str) -> PathBuf {
     let prefix = format!(".{name}.husk-tmp-");
     let me = std::process::id();

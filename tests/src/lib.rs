@@ -7,6 +7,8 @@
 //! Binaries are taken from `HUSK_BIN_DIR` (set by `run-tests.sh` to the musl
 //! release build) or else from the workspace's `target/debug`.
 
+pub mod qemu;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -10,7 +10,6 @@
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -834,26 +833,13 @@ fn pulled_arm64_image_runs_in_the_qemu_aarch64_guest() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(fs::read_to_string(rootfs.join("etc/motd")).unwrap(), "pulled for arm64\n");
 
-    let log = t.join("console.log");
-    let o = run_cmd(
-        Command::new(husk_tests::workspace().join("cross/qemu/boot.sh"))
-            .args(["aarch64", "--log"])
-            .arg(&log)
-            .env("HUSK_QEMU_PULLED", &rootfs)
-            .process_group(0),
-    );
-    if o.status.code() == Some(77) {
-        let err = stderr(&o);
-        let why = err.lines().rfind(|l| l.contains("unavailable")).unwrap_or(err.trim());
-        eprintln!("SKIP: cannot boot an aarch64 guest: {why}");
+    let Some(b) = husk_tests::qemu::boot("aarch64", &[], &[("HUSK_QEMU_PULLED", rootfs.as_os_str())]) else {
         return;
-    }
-    let console = fs::read_to_string(&log).unwrap_or_default();
-    assert!(o.status.success(), "boot.sh: {}{}\n{console}", stdout(&o), stderr(&o));
-    let line = console
-        .lines()
-        .find_map(|l| l.find("HUSK-QEMU-RESULT name=pulled ").map(|i| l[i..].trim_end().to_string()))
-        .unwrap_or_else(|| panic!("no result from the pulled service:\n{console}"));
-    assert_eq!(line, "HUSK-QEMU-RESULT name=pulled rc=0 machine=aarch64 motd=pulled_for_arm64", "{console}");
-    assert!(console.contains("pulled: started"), "{console}");
+    };
+    let c = &b.console;
+    assert_eq!(b.code, 0, "boot.sh: {}\n{c}", b.out);
+    let r = husk_tests::qemu::result(c, "pulled");
+    let pairs: Vec<(&str, &str)> = r.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(pairs, [("name", "pulled"), ("rc", "0"), ("machine", "aarch64"), ("motd", "pulled_for_arm64")], "{c}");
+    assert!(c.contains("pulled: started"), "{c}");
 }
