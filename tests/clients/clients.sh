@@ -103,6 +103,8 @@ fi
 
 pass() { echo "PASS $1"; PASSED=$((PASSED + 1)); }
 fail() { echo "FAIL $1: $2" | tr '\n' ' ' | cut -c1-600; FAILED=$((FAILED + 1)); }
+# skip FLOW REASON: the machine lacks what FLOW needs (not counted).
+skip() { echo "SKIP $1: $2"; }
 # x CMD...: runs with a time limit, stdin from /dev/null; sets $code, $out
 # (NUL and CR stripped), $err (last bytes, one line).
 x() {
@@ -268,6 +270,25 @@ EOF
     expect podman-oom 137 ''
     x "${P[@]}" run --rm "${CGP[@]}" "$IMG" sh -c 'ip -o -4 addr show eth0'
     expect podman-network 0 'inet [0-9.]+'
+    # A user namespace: podman maps root to 100000 and chowns its copy of
+    # the image; the container's root owns its files, the host sees 100000.
+    x "${P[@]}" run --rm --uidmap 0:100000:65536 --gidmap 0:100000:65536 "${CGP[@]}" "$IMG" \
+        sh -c 'cat /proc/self/uid_map | tr -s " " " "; id -u; touch /x && stat -c %u /x; grep CapEff /proc/self/status | tr -s "\t" " "'
+    if [ "$code" = 0 ] && [ "$(echo $out)" = "0 100000 65536 0 0 CapEff: 00000000a80425fb" ]; then
+        pass podman-userns
+    else
+        fail podman-userns "want [0 100000 65536 0 0 CapEff: 00000000a80425fb]; got $(why)"
+    fi
+    # A pod: the infra container (catatonit) holds the namespaces, members
+    # join them by path.
+    x "${P[@]}" pod create --name p1 "${CGP[@]}"
+    local pc=$code pe=$err
+    x "${P[@]}" run -d --pod p1 --name pc1 "$IMG" sleep 100
+    x "${P[@]}" exec pc1 sh -c 'for n in net ipc uts; do readlink /proc/self/ns/$n; done'
+    local pns=$out
+    x "${P[@]}" run --rm --pod p1 "$IMG" sh -c 'for n in net ipc uts; do readlink /proc/self/ns/$n; done'
+    if [ "$pc" = 0 ] && [ -n "$pns" ] && [ "$code" = 0 ] && [ "$out" = "$pns" ]; then pass podman-pod; else fail podman-pod "pod create $pc [$pe]; member [$(echo $pns)]; second $(why)"; fi
+    x "${P[@]}" pod rm -f p1
     # The runtime as podman's default, set in containers.conf the way
     # docs/clients.md tells (no --runtime), with its name in
     # runtime_supports_json so conmon passes --log-format=json --log FILE.
@@ -375,6 +396,37 @@ EOF
     echo "$out" | grep -qx c3 && x "${C[@]}" container rm c3
     x "${C[@]}" run --rm "${R[@]}" --memory-limit 4194304 "$IMG" m1 sh -c 'x=$(head -c 20000000 /dev/zero | tr "\0" a); echo survived'
     expect ctr-memory 137 ''
+    # A flat rootfs folder (no image, no snapshot), a bind mount, a network
+    # namespace joined by path, and env.
+    mkdir -p "$T/vol" && echo in-vol >"$T/vol/f"
+    ip netns add "hk$TAG" 2>/dev/null
+    local nsw
+    nsw=$(ip netns exec "hk$TAG" readlink /proc/self/ns/net 2>/dev/null)
+    x "${C[@]}" run --rm "${R[@]}" --mount "type=bind,src=$T/vol,dst=/data,options=rbind:ro" \
+        --with-ns "network:/run/netns/hk$TAG" --env FOO=bar --rootfs "$T/rootfs" f1 \
+        /bin/sh -c 'cat /data/f; touch /data/g 2>/dev/null || echo ro; readlink /proc/self/ns/net; echo $FOO'
+    if [ "$code" = 0 ] && [ -n "$nsw" ] && [ "$(echo $out)" = "in-vol ro $nsw bar" ]; then
+        pass ctr-rootfs-options
+    else
+        fail ctr-rootfs-options "want [in-vol ro $nsw bar]; got $(why)"
+    fi
+    ip netns del "hk$TAG" 2>/dev/null
+    # kill --all: every process of a container that shares the host's PID
+    # namespace (no PID 1 of its own to take the rest down).
+    x "${C[@]}" run -d "${R[@]}" --with-ns "pid:/proc/$$/ns/pid" "$IMG" a1 sh -c 'sleep 101 & exec sleep 102'
+    local pids rc3=$code re3=$err
+    sleep 0.5
+    pids=$(pgrep -f '^sleep 10[12]$' | tr '\n' ' ')
+    x "${C[@]}" task kill -a -s SIGKILL a1
+    local kc=$code ke=$err
+    for i in $(seq 50); do pgrep -f '^sleep 10[12]$' >/dev/null || break; sleep 0.1; done
+    if [ "$kc" = 0 ] && [ "$(echo $pids | wc -w)" = 2 ] && ! pgrep -f '^sleep 10[12]$' >/dev/null; then
+        pass ctr-kill-all
+    else
+        fail ctr-kill-all "run -d $rc3 [$re3]; kill -a exit $kc [$ke]; sleeps before [$pids], after [$(pgrep -f '^sleep 10[12]$' | tr '\n' ' ')]"
+    fi
+    x "${C[@]}" task delete a1
+    x "${C[@]}" container rm a1
     kill -TERM $CTD_PID
     for i in $(seq 100); do kill -0 $CTD_PID 2>/dev/null || break; sleep 0.1; done
     if kill -0 $CTD_PID 2>/dev/null; then fail containerd-stop "still running after 10 s"; else pass containerd-stop; CTD_PID=; fi
@@ -660,6 +712,85 @@ EOJ
         fail docker-update "update $(why); before [$before] (want [$want_b]), after [$after] (want [$want_a])"
     fi
     x "${D[@]}" rm -f u1
+
+    # --privileged: the bounding set as capabilities, the host's devices,
+    # no seccomp filter, and mounts allowed.
+    local bnd
+    bnd=$(awk '/^CapBnd/ {print $2}' /proc/self/status)
+    # dockerd asks for every capability the kernel has: where this
+    # machine's bounding set lacks some (CAP_SYS_RESOURCE in some
+    # sandboxes), capset fails for every runtime.
+    local full
+    full=$(printf '%016x' $(( (1 << ($(cat /proc/sys/kernel/cap_last_cap) + 1)) - 1 )))
+    if [ "$bnd" != "$full" ]; then
+        skip docker-privileged "this machine's capability bounding set is $bnd, not the kernel's full $full"
+    else
+        x "${D[@]}" run --rm --privileged "${NN[@]}" "$IMG" sh -c 'grep -E "^(CapEff|Seccomp):" /proc/self/status | tr -s "\t" " "; test -c /dev/loop-control && echo host-dev; mount -t tmpfs t /mnt && echo mounted'
+        if [ "$code" = 0 ] && [ "$(echo $out)" = "CapEff: $bnd Seccomp: 0 host-dev mounted" ]; then pass docker-privileged; else fail docker-privileged "want CapEff $bnd, Seccomp 0, host-dev, mounted; got $(why)"; fi
+    fi
+    # The options of `docker run` that become mounts, rlimits, sysctls,
+    # devices and capabilities in the config.
+    mkdir -p "$T/vol" && echo in-vol >"$T/vol/f"
+    x "${D[@]}" run --rm "${NN[@]}" -v "$T/vol:/data:ro" --tmpfs /scratch:size=1m --ulimit nofile=123:456 --shm-size 8m \
+        --hostname h1 --device /dev/null:/dev/mynull --sysctl net.ipv4.ip_forward=1 --cap-drop ALL --cap-add NET_RAW "$IMG" \
+        sh -c 'cat /data/f; touch /data/g 2>/dev/null || echo ro; df -k /scratch /dev/shm | awk "NR>1 {print \$2}"; ulimit -n; ulimit -Hn; hostname; test -c /dev/mynull && echo >/dev/mynull && echo dev; cat /proc/sys/net/ipv4/ip_forward; grep CapEff /proc/self/status | tr -s "\t" " "'
+    if [ "$code" = 0 ] && [ "$(echo $out)" = "in-vol ro 1024 8192 123 456 h1 dev 1 CapEff: 0000000000002000" ]; then
+        pass docker-run-options
+    else
+        fail docker-run-options "want [in-vol ro 1024 8192 123 456 h1 dev 1 CapEff: 0000000000002000]; got $(why)"
+    fi
+    # More of `docker run`'s options: the host's PID namespace, a private
+    # cgroup namespace, oom_score_adj, extra groups, a missing working dir
+    # (created), a cpuset.
+    x "${D[@]}" run --rm "${NN[@]}" --pid host --cgroupns private --oom-score-adj 500 --group-add 123 -w /no/such/dir --cpuset-cpus 0 "$IMG" \
+        sh -c 'readlink /proc/self/ns/pid; grep -c "^[0-9]*:[^:]*:/$" /proc/self/cgroup; cat /proc/self/oom_score_adj; id -G; pwd; cat /sys/fs/cgroup/cpuset/cpuset.cpus 2>/dev/null || cat /sys/fs/cgroup/cpuset.cpus.effective'
+    local hostpid ncg
+    hostpid=$(readlink /proc/self/ns/pid)
+    ncg=$(grep -c . /proc/self/cgroup)
+    if [ "$code" = 0 ] && [ "$(echo $out)" = "$hostpid $ncg 500 0 123 /no/such/dir 0" ]; then
+        pass docker-run-options-2
+    else
+        fail docker-run-options-2 "want [$hostpid $ncg 500 0 123 /no/such/dir 0]; got $(why)"
+    fi
+    # Namespaces shared by path: --network/--pid/--ipc container:NAME.
+    x "${D[@]}" run -d --name n1 --ipc shareable "${NN[@]}" "$IMG" sleep 100
+    x "${D[@]}" exec n1 sh -c 'for n in net pid ipc; do readlink /proc/1/ns/$n; done'
+    local ns1=$out
+    x "${D[@]}" run --rm --runtime "$DRT" --network container:n1 --pid container:n1 --ipc container:n1 "$IMG" \
+        sh -c 'for n in net pid ipc; do readlink /proc/self/ns/$n; done; ps -o comm | grep -cx sleep'
+    if [ "$code" = 0 ] && [ -n "$ns1" ] && [ "$out" = "$ns1"$'\n'1 ]; then pass docker-share-ns; else fail docker-share-ns "want [$(echo $ns1) 1]; got $(why)"; fi
+    x "${D[@]}" rm -f n1
+    # exec: the container's capabilities (Docker's default set), all of
+    # them with --privileged; -d returns at once and the program runs on.
+    x "${D[@]}" run -d --name e1 "${NN[@]}" "$IMG" sleep 100
+    x "${D[@]}" exec e1 grep CapEff /proc/self/status
+    local capx=$out
+    x "${D[@]}" exec -d e1 sh -c 'sleep 0.3; echo bg >/tmp/bg'
+    local dc=$code
+    sleep 1
+    x "${D[@]}" exec e1 cat /tmp/bg
+    if [ "$(echo $capx)" = "CapEff: 00000000a80425fb" ] && [ "$dc" = 0 ] && [ "$out" = bg ]; then
+        pass docker-exec-caps-detach
+    else
+        fail docker-exec-caps-detach "want Docker's default caps a80425fb, and -d then bg; got [$capx], -d $dc, $(why)"
+    fi
+    if [ "$bnd" != "$full" ]; then
+        skip docker-exec-privileged "this machine's capability bounding set is $bnd, not the kernel's full $full"
+    else
+        x "${D[@]}" exec --privileged e1 grep CapEff /proc/self/status
+        if [ "$code" = 0 ] && [ "$(echo $out)" = "CapEff: $bnd" ]; then pass docker-exec-privileged; else fail docker-exec-privileged "want CapEff $bnd; got $(why)"; fi
+    fi
+    x "${D[@]}" rm -f e1
+    # kill -s: the signal reaches the container's PID 1, wait gives its status.
+    x "${D[@]}" run -d --name k1 "${NN[@]}" "$IMG" sh -c 'trap "echo got-usr1; exit 7" USR1; echo ready; while :; do sleep 0.1; done'
+    for i in $(seq 50); do x "${D[@]}" logs k1; [ "$out" = ready ] && break; sleep 0.1; done
+    x "${D[@]}" kill -s USR1 k1
+    local kc=$code
+    x "${D[@]}" wait k1
+    local wc=$code wo=$out
+    x "${D[@]}" logs k1
+    if [ "$kc" = 0 ] && [ "$wc" = 0 ] && [ "$wo" = 7 ] && [ "$(echo $out)" = "ready got-usr1" ]; then pass docker-kill-signal; else fail docker-kill-signal "kill $kc, wait $wc [$wo] (want 7), logs $(why)"; fi
+    x "${D[@]}" rm -f k1
 
     # Stop: containers first (dockerd would stop them itself, 10 s each),
     # then dockerd, which stops its containerd.
