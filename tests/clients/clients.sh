@@ -180,6 +180,9 @@ else
     fail rootfs "husk-rootfs busybox/pack: $(why)"
 fi
 
+# A folder the flows bind-mount read-only.
+mkdir -p "$T/vol" && echo in-vol >"$T/vol/f"
+
 # ---------------------------------------------------------------- podman
 podman_flows() {
     mkdir -p "$T"/pm/{root,runroot,tmp,conf,cni} "$T/home/.config/containers"
@@ -398,7 +401,6 @@ EOF
     expect ctr-memory 137 ''
     # A flat rootfs folder (no image, no snapshot), a bind mount, a network
     # namespace joined by path, and env.
-    mkdir -p "$T/vol" && echo in-vol >"$T/vol/f"
     ip netns add "hk$TAG" 2>/dev/null
     local nsw
     nsw=$(ip netns exec "hk$TAG" readlink /proc/self/ns/net 2>/dev/null)
@@ -414,16 +416,16 @@ EOF
     # kill --all: every process of a container that shares the host's PID
     # namespace (no PID 1 of its own to take the rest down).
     x "${C[@]}" run -d "${R[@]}" --with-ns "pid:/proc/$$/ns/pid" "$IMG" a1 sh -c 'sleep 101 & exec sleep 102'
-    local pids rc3=$code re3=$err
+    local pids rc3=$code re3=$err sl='^sleep 10[12]$'
     sleep 0.5
-    pids=$(pgrep -f '^sleep 10[12]$' | tr '\n' ' ')
+    pids=$(pgrep -f "$sl" | tr '\n' ' ')
     x "${C[@]}" task kill -a -s SIGKILL a1
     local kc=$code ke=$err
-    for i in $(seq 50); do pgrep -f '^sleep 10[12]$' >/dev/null || break; sleep 0.1; done
-    if [ "$kc" = 0 ] && [ "$(echo $pids | wc -w)" = 2 ] && ! pgrep -f '^sleep 10[12]$' >/dev/null; then
+    for i in $(seq 50); do pgrep -f "$sl" >/dev/null || break; sleep 0.1; done
+    if [ "$kc" = 0 ] && [ "$(echo $pids | wc -w)" = 2 ] && ! pgrep -f "$sl" >/dev/null; then
         pass ctr-kill-all
     else
-        fail ctr-kill-all "run -d $rc3 [$re3]; kill -a exit $kc [$ke]; sleeps before [$pids], after [$(pgrep -f '^sleep 10[12]$' | tr '\n' ' ')]"
+        fail ctr-kill-all "run -d $rc3 [$re3]; kill -a exit $kc [$ke]; sleeps before [$pids], after [$(pgrep -f "$sl" | tr '\n' ' ')]"
     fi
     x "${C[@]}" task delete a1
     x "${C[@]}" container rm a1
@@ -730,7 +732,6 @@ EOJ
     fi
     # The options of `docker run` that become mounts, rlimits, sysctls,
     # devices and capabilities in the config.
-    mkdir -p "$T/vol" && echo in-vol >"$T/vol/f"
     x "${D[@]}" run --rm "${NN[@]}" -v "$T/vol:/data:ro" --tmpfs /scratch:size=1m --ulimit nofile=123:456 --shm-size 8m \
         --hostname h1 --device /dev/null:/dev/mynull --sysctl net.ipv4.ip_forward=1 --cap-drop ALL --cap-add NET_RAW "$IMG" \
         sh -c 'cat /data/f; touch /data/g 2>/dev/null || echo ro; df -k /scratch /dev/shm | awk "NR>1 {print \$2}"; ulimit -n; ulimit -Hn; hostname; test -c /dev/mynull && echo >/dev/mynull && echo dev; cat /proc/sys/net/ipv4/ip_forward; grep CapEff /proc/self/status | tr -s "\t" " "'
