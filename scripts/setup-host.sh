@@ -13,6 +13,9 @@ pkgs="$pkgs docker-registry openssl apache2-utils"
 # husk-cni tests (tests/tests/network.rs): the CNI plugins it runs, and what
 # they and the tests use (iptables for portmap/ipMasq, ip, nsenter)
 pkgs="$pkgs containernetworking-plugins iptables iproute2"
+# runc's suite (tests/runc-bats): with criu its 8 checkpoint tests run, as in
+# runc's own baseline (154 tests), and husk's answer to them is checked
+pkgs="$pkgs criu"
 pkgs="$pkgs ${HUSK_EXTRA_PKGS:-}"
 missing=""
 for p in $pkgs; do

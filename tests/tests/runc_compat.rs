@@ -1137,17 +1137,25 @@ fn new_netns_has_lo_up() {
     assert!(out.contains("ping-ok"), "{out}");
 }
 
-/// `checkpoint` and `restore`: one line, "not supported", exit 1.
+/// `checkpoint` and `restore`: one line, "not supported", exit 1, also
+/// with runc's flags for them (not "flag provided but not defined").
 #[test]
 fn checkpoint_restore_not_supported() {
     let d = TempDir::new("husk-criu");
-    for cmd in ["checkpoint", "restore"] {
-        let o = run_cmd(Command::new(bin("husk")).arg("--root").arg(d.join("state")).args([cmd, "someid"]));
-        assert_eq!(code(&o), 1, "{cmd}");
-        let e = stderr(&o);
-        assert_eq!(e.trim_end().lines().count(), 1, "{cmd}: {e}");
-        assert!(e.contains("not supported"), "{cmd}: {e}");
+    let runc_flags: [&[&str]; 2] = [
+        &["--image-path", "./i", "--work-path", "./w", "--parent-path", "../p", "--pre-dump", "--leave-running", "--tcp-established"],
+        &["-d", "--bundle", "/b", "--image-path", "./i", "--console-socket", "/s", "--pid-file", "/p", "--no-pivot"],
+    ];
+    for (cmd, flags) in ["checkpoint", "restore"].into_iter().zip(runc_flags) {
+        for args in [&[][..], flags] {
+            let o = run_cmd(Command::new(bin("husk")).arg("--root").arg(d.join("state")).arg(cmd).args(args).arg("someid"));
+            assert_eq!(code(&o), 1, "{cmd} {args:?}");
+            let e = stderr(&o);
+            assert_eq!(e.trim_end().lines().count(), 1, "{cmd} {args:?}: {e}");
+            assert!(e.contains("not supported"), "{cmd} {args:?}: {e}");
+        }
     }
+    assert!(!d.join("state").join("someid").exists());
 }
 
 // ------------------------------------------------- issue 12: zero = unset

@@ -32,7 +32,7 @@ pub const CHECKPOINT: Command = Command {
     name: "checkpoint",
     about: "not supported: checkpoint a running container (CRIU)",
     args: "<container-id>",
-    flags: &[],
+    flags: CHECKPOINT_FLAGS,
     stop_at_arg: false,
     run: no_criu,
 };
@@ -41,10 +41,52 @@ pub const RESTORE: Command = Command {
     name: "restore",
     about: "not supported: restore a container from a previous checkpoint (CRIU)",
     args: "<container-id>",
-    flags: &[],
+    flags: RESTORE_FLAGS,
     stop_at_arg: false,
     run: no_criu,
 };
+
+/// runc 1.1's checkpoint flags, accepted so that a runc command line gets
+/// the one "not supported" line rather than a complaint about its flags.
+const CHECKPOINT_FLAGS: &[super::Flag] = &[
+    flag(&["image-path"], true, "ignored: path for saving criu image files"),
+    flag(&["work-path"], true, "ignored: path for saving work files and logs"),
+    flag(&["parent-path"], true, "ignored: path for previous criu image files in pre-dump"),
+    flag(&["leave-running"], false, "ignored: leave the process running after checkpointing"),
+    flag(&["tcp-established"], false, "ignored: allow open tcp connections"),
+    flag(&["ext-unix-sk"], false, "ignored: allow external unix sockets"),
+    flag(&["shell-job"], false, "ignored: allow shell jobs"),
+    flag(&["lazy-pages"], false, "ignored: use userfaultfd to lazily restore memory pages"),
+    flag(&["status-fd"], true, "ignored: criu writes to this FD once lazy-pages is ready"),
+    flag(&["page-server"], true, "ignored: ADDRESS:PORT of the page server"),
+    flag(&["file-locks"], false, "ignored: handle file locks, for safety"),
+    flag(&["pre-dump"], false, "ignored: dump container's memory information only"),
+    flag(&["manage-cgroups-mode"], true, "ignored: cgroups mode: soft|full|strict|ignore"),
+    flag(&["empty-ns"], true, "ignored: create a namespace, but don't restore its properties"),
+    flag(&["auto-dedup"], false, "ignored: enable auto deduplication of memory images"),
+];
+
+/// runc 1.1's restore flags (see [`CHECKPOINT_FLAGS`]).
+const RESTORE_FLAGS: &[super::Flag] = &[
+    flag(&["console-socket"], true, "ignored: path to an AF_UNIX socket for the console"),
+    flag(&["image-path"], true, "ignored: path to criu image files for restoring"),
+    flag(&["work-path"], true, "ignored: path for saving work files and logs"),
+    flag(&["tcp-established"], false, "ignored: allow open tcp connections"),
+    flag(&["ext-unix-sk"], false, "ignored: allow external unix sockets"),
+    flag(&["shell-job"], false, "ignored: allow shell jobs"),
+    flag(&["file-locks"], false, "ignored: handle file locks, for safety"),
+    flag(&["manage-cgroups-mode"], true, "ignored: cgroups mode: soft|full|strict|ignore"),
+    flag(&["bundle", "b"], true, "ignored: path to the root of the bundle directory"),
+    flag(&["detach", "d"], false, "ignored: detach from the container's process"),
+    flag(&["pid-file"], true, "ignored: file to write the process id to"),
+    flag(&["no-subreaper"], false, "ignored: disable the use of the subreaper"),
+    flag(&["no-pivot"], false, "ignored: do not use pivot root"),
+    flag(&["empty-ns"], true, "ignored: create a namespace, but don't restore its properties"),
+    flag(&["auto-dedup"], false, "ignored: enable auto deduplication of memory images"),
+    flag(&["lazy-pages"], false, "ignored: use userfaultfd to lazily restore memory pages"),
+    flag(&["lsm-profile"], true, "ignored: the LSM profile for the restored process"),
+    flag(&["lsm-mount-context"], true, "ignored: the LSM mount context for the restore"),
+];
 
 fn no_criu(_: &Global, _: &Args) -> Result<i32> {
     Err(Error::Usage("checkpoint/restore (CRIU) is not supported by husk".into()))
