@@ -126,47 +126,7 @@ else
 fi
 
 : > "$stage/qemu/modules"
-if [ -n "$modules" ]; then
-    ver=$(cat "$kdir/version")
-    # Dependencies first, following the index kernel.sh made of each
-    # module's `depends=` field.
-    declare -A seen=()
-    kos=()
-    add_module() { # NAME (as in depends=: underscores or dashes)
-        local m=$1 n line dep
-        n=${m//-/_}
-        [ -n "${seen[$n]:-}" ] && return 0
-        seen[$n]=1
-        line=$(grep -E "(^|/)($n|${n//_/-})\.ko:" "$kdir/modules.deps" | head -1) || true
-        if [ -z "$line" ]; then
-            grep -qE "/($n|${n//_/-})\.ko$" "$kdir/modules.builtin" && return 0
-            die "module $m is neither in $kdir/modules.deps nor built in"
-        fi
-        dep=${line#*:depends=}
-        for dep in ${dep//,/ }; do add_module "$dep"; done
-        kos+=("${line%%:*}")
-    }
-    for m in $modules; do add_module "$m"; done
-    # Unpack the modules not yet taken from the .deb (kept under the kernel dir).
-    exec 8>"$kdir/.modules.lock"
-    flock 8
-    want=()
-    for ko in "${kos[@]}"; do
-        [ -f "$kdir/modules/$ko" ] || want+=("./lib/modules/$ver/$ko")
-    done
-    if [ ${#want[@]} -gt 0 ]; then
-        t=$(mktemp -d "$kdir/.modules-tmp.XXXXXX")
-        dpkg-deb --fsys-tarfile "$kdir/linux-image.deb" | tar -x -C "$t" "${want[@]}"
-        mkdir -p "$kdir/modules"
-        cp -a "$t/lib/modules/$ver/." "$kdir/modules/"
-        rm -rf "$t"
-    fi
-    flock -u 8
-    for ko in "${kos[@]}"; do
-        mkdir -p "$stage/lib/modules/$ver/$(dirname "$ko")"
-        cp "$kdir/modules/$ko" "$stage/lib/modules/$ver/$ko"
-        echo "/lib/modules/$ver/$ko" >> "$stage/qemu/modules"
-    done
-fi
+# shellcheck disable=SC2086 # a list of names
+[ -z "$modules" ] || stage_modules "$kdir" "$stage" "$stage/qemu/modules" $modules
 mkdir -p "$(dirname "$out")"
 "$rootfs_tool" pack "$stage" "$out" --mtime 0
