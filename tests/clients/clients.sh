@@ -747,7 +747,7 @@ EOJ
     if [ "$want_caps" != "$full" ]; then
         skip docker-privileged "this machine's capability bounding set is $bnd, without all of the $full dockerd asks for"
     else
-        x "${D[@]}" run --rm --privileged "${NN[@]}" "$IMG" sh -c 'grep -E "^(CapEff|Seccomp):" /proc/self/status | tr -s "\t" " "; test -c /dev/loop-control && echo host-dev; mkdir -p /tmp/m && mount -t tmpfs t /tmp/m && echo mounted'
+        x "${D[@]}" run --rm --privileged "${NN[@]}" "$IMG" sh -c 'grep -E "^(CapEff|Seccomp):" /proc/self/status | tr -s "\t" " "; test -c /dev/kmsg && echo host-dev; mkdir -p /tmp/m && mount -t tmpfs t /tmp/m && echo mounted'
         if [ "$code" = 0 ] && [ "$(echo $out)" = "CapEff: $want_caps Seccomp: 0 host-dev mounted" ]; then pass docker-privileged; else fail docker-privileged "want CapEff $want_caps, Seccomp 0, host-dev, mounted; got $(why)"; fi
     fi
     # The options of `docker run` that become mounts, rlimits, sysctls,
