@@ -53,7 +53,10 @@ net_modules="crc32c_generic bridge veth br_netfilter nf_tables nft_compat nft_ch
 mkdir -p "$CACHE"
 run=$(mktemp -d "$CACHE/hostroot.XXXXXX")
 qpid=""
-trap '[ -z "$qpid" ] || kill -9 "$qpid" 2>/dev/null; rm -rf "$run"' EXIT
+# On an early exit: TERM to timeout(1), which passes it on to QEMU (a KILL
+# would leave QEMU running without it).
+trap '[ -z "$qpid" ] || { kill "$qpid" 2>/dev/null; wait "$qpid" 2>/dev/null; }; rm -rf "$run"' EXIT
+trap 'exit 130' INT TERM
 # The initramfs: busybox, the modules, and guest/hostroot/init.
 stage=$run/stage
 mkdir -p "$stage/bin"
